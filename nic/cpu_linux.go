@@ -1,0 +1,52 @@
+package nic
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+
+	"golang.org/x/sys/unix"
+)
+
+// PinThread binds the calling OS thread to cpu (sched_setaffinity). The
+// caller must have called runtime.LockOSThread, or the goroutine may move to
+// another, unpinned thread.
+func PinThread(cpu int) error {
+	if cpu < 0 || cpu >= MaxCPU {
+		return fmt.Errorf("nic: pin thread to cpu %d: out of range 0-%d", cpu, MaxCPU-1)
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return fmt.Errorf("nic: pin thread to cpu %d: %w", cpu, err)
+	}
+	return nil
+}
+
+// processCPUs is the process's CPU affinity, read while the package
+// initialises on the main thread, before any thread is pinned.
+var processCPUs = readAffinity()
+
+// OnlineCPUs returns the CPUs this process may run on, in ascending order:
+// its sched_getaffinity mask as the process started (pinning threads with
+// PinThread does not narrow it), or 0..runtime.NumCPU()-1 if the kernel
+// would not say. The caller may modify the slice.
+func OnlineCPUs() []int { return slices.Clone(processCPUs) }
+
+func readAffinity() []int {
+	var set unix.CPUSet
+	var cpus []int
+	if err := unix.SchedGetaffinity(0, &set); err == nil {
+		for c := 0; c < MaxCPU; c++ {
+			if set.IsSet(c) {
+				cpus = append(cpus, c)
+			}
+		}
+	}
+	if len(cpus) == 0 {
+		for c := range runtime.NumCPU() {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus
+}

@@ -1,0 +1,83 @@
+//go:build !linux
+
+package nic
+
+import (
+	"runtime"
+	"time"
+)
+
+// Conn is a UDP receive socket; only Linux implements it.
+type Conn struct{ src Source }
+
+// Listen returns ErrUnsupported outside Linux.
+func Listen(src Source, opt Options) (*Conn, error) { return nil, ErrUnsupported }
+
+// Fd returns -1 outside Linux.
+func (c *Conn) Fd() int { return -1 }
+
+// Source returns what the Conn was opened for.
+func (c *Conn) Source() Source { return c.src }
+
+// RecvBuffer returns 0 outside Linux.
+func (c *Conn) RecvBuffer() int { return 0 }
+
+// Drops returns 0 outside Linux.
+func (c *Conn) Drops() uint32 { return 0 }
+
+// Close does nothing outside Linux.
+func (c *Conn) Close() error { return nil }
+
+// ReadBatch returns ErrUnsupported outside Linux.
+func (c *Conn) ReadBatch(b *Batch) (int, error) { return 0, ErrUnsupported }
+
+// Batch holds datagrams for ReadBatch; only Linux fills it.
+type Batch struct{ count int }
+
+// NewBatch returns an empty Batch outside Linux.
+func NewBatch(count, size int) *Batch { return &Batch{count: count} }
+
+// Len returns 0 outside Linux.
+func (b *Batch) Len() int { return 0 }
+
+// Cap returns the count given to NewBatch.
+func (b *Batch) Cap() int { return b.count }
+
+// Msg panics outside Linux: no read ever stores a datagram.
+func (b *Batch) Msg(i int) []byte { panic("BUG: nic.Batch.Msg on an empty Batch") }
+
+// Truncated panics outside Linux: no read ever stores a datagram.
+func (b *Batch) Truncated(i int) bool { panic("BUG: nic.Batch.Truncated on an empty Batch") }
+
+// Poller waits for readable sockets; only Linux implements it.
+type Poller struct{}
+
+// NewPoller returns ErrUnsupported outside Linux.
+func NewPoller() (*Poller, error) { return nil, ErrUnsupported }
+
+// Add returns ErrUnsupported outside Linux.
+func (p *Poller) Add(fd int, tag uint32) error { return ErrUnsupported }
+
+// Del returns ErrUnsupported outside Linux.
+func (p *Poller) Del(fd int) error { return ErrUnsupported }
+
+// Wait returns ErrUnsupported outside Linux.
+func (p *Poller) Wait(tags []uint32, timeout time.Duration) (int, error) { return 0, ErrUnsupported }
+
+// Wake returns ErrUnsupported outside Linux.
+func (p *Poller) Wake() error { return ErrUnsupported }
+
+// Close does nothing outside Linux.
+func (p *Poller) Close() error { return nil }
+
+// PinThread returns ErrUnsupported outside Linux.
+func PinThread(cpu int) error { return ErrUnsupported }
+
+// OnlineCPUs returns 0..runtime.NumCPU()-1 outside Linux.
+func OnlineCPUs() []int {
+	cpus := make([]int, runtime.NumCPU())
+	for i := range cpus {
+		cpus[i] = i
+	}
+	return cpus
+}

@@ -1,0 +1,227 @@
+// Package pipeline is slabcast's middle: receive workers pinned to cores read
+// each stream's socket in batches, the segmenter splices the TS packets into
+// slab chunks from a preallocated pool and cuts segments at keyframes, and
+// every stream publishes what HTTP readers need (playlist, segments, the live
+// segment) through atomics and immutable snapshots.
+//
+// A stream's packets are touched by exactly one goroutine, its worker. HTTP
+// goroutines only read: Stream methods are safe for concurrent use.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/nic"
+)
+
+// Options configure a Pipeline.
+type Options struct {
+	CPUs       []int // cores for the receive workers; nil = every core the process may use
+	Memory     int64 // slab pool bytes
+	RecvBuffer int   // socket receive buffer per input; 0 = nic's default
+	Logf       func(format string, args ...any)
+}
+
+// Pipeline owns the pool, the workers and the running streams.
+type Pipeline struct {
+	opt     Options
+	pool    *Pool
+	workers []*worker
+	stop    chan struct{}
+
+	mu      sync.RWMutex
+	streams map[string]*Stream
+	closed  bool
+}
+
+// ErrExists is returned by Start for a name already running.
+var ErrExists = errors.New("pipeline: stream already exists")
+
+// ErrNotFound is returned by Stop for an unknown name.
+var ErrNotFound = errors.New("pipeline: no such stream")
+
+// New maps the pool and starts one receive worker per core.
+func New(opt Options) (*Pipeline, error) {
+	if opt.Logf == nil {
+		opt.Logf = func(string, ...any) {}
+	}
+	if opt.Memory < MinMemory {
+		return nil, fmt.Errorf("pipeline: memory %d bytes is below the minimum of %d", opt.Memory, MinMemory)
+	}
+	cpus := opt.CPUs
+	if len(cpus) == 0 {
+		cpus = nic.OnlineCPUs()
+	}
+	if len(cpus) == 0 {
+		cpus = []int{0}
+	}
+	pool, err := NewPool(opt.Memory)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{opt: opt, pool: pool, stop: make(chan struct{}), streams: map[string]*Stream{}}
+	for _, cpu := range cpus {
+		w, err := newWorker(cpu, opt.Logf)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.workers = append(p.workers, w)
+		go w.run(p.stop)
+	}
+	return p, nil
+}
+
+// Pool is the slab pool.
+func (p *Pipeline) Pool() *Pool { return p.pool }
+
+// Start creates a stream and opens its input; a socket that cannot open yet
+// (an interface not up, say) is retried with capped backoff until it does or
+// the stream is stopped.
+func (p *Pipeline) Start(cfg ctl.Stream) error {
+	if len(cfg.Inputs) == 0 {
+		return fmt.Errorf("pipeline: stream %s has no input", cfg.Name)
+	}
+	src, err := nic.ParseURL(cfg.Inputs[0].URL)
+	if err != nil {
+		return fmt.Errorf("pipeline: stream %s: %w", cfg.Name, err)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return errors.New("pipeline: closed")
+	}
+	if _, ok := p.streams[cfg.Name]; ok {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrExists, cfg.Name)
+	}
+	w := p.workers[0]
+	for _, x := range p.workers[1:] {
+		if x.load < w.load {
+			w = x
+		}
+	}
+	w.load++
+	s := newStream(cfg, p.pool, p.opt.Logf, time.Now())
+	s.w = w
+	p.streams[cfg.Name] = s
+	p.mu.Unlock()
+
+	w.do(func() { w.add(s) })
+	go p.connect(s, w, src)
+	return nil
+}
+
+// connect opens the input socket, retrying with backoff, and hands it to the
+// stream's worker.
+func (p *Pipeline) connect(s *Stream, w *worker, src nic.Source) {
+	backoff := time.Second
+	for {
+		conn, err := nic.Listen(src, nic.Options{RecvBuffer: p.opt.RecvBuffer, Logf: func(f string, a ...any) {
+			p.opt.Logf("stream %s: "+f, append([]any{s.cfg.Name}, a...)...)
+		}})
+		if err == nil {
+			ok := false
+			select {
+			case <-s.stopped:
+			default:
+				w.do(func() { ok = w.attach(s, conn) })
+			}
+			if ok {
+				p.opt.Logf("stream %s: listening on %s", s.cfg.Name, src)
+				return
+			}
+			conn.Close()
+			select {
+			case <-s.stopped:
+				return
+			default:
+			}
+		} else {
+			p.opt.Logf("stream %s: input %s: %v (retrying in %v)", s.cfg.Name, src, err, backoff)
+		}
+		select {
+		case <-s.stopped:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// Stop removes a stream: its socket closes (leaving the group) and its slabs
+// go back to the pool. HTTP readers still sending its segments stop with an
+// error once the memory is reused, never with wrong bytes.
+func (p *Pipeline) Stop(name string) error {
+	p.mu.Lock()
+	s, ok := p.streams[name]
+	if ok {
+		delete(p.streams, name)
+		s.w.load--
+	}
+	p.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	close(s.stopped)
+	s.w.do(func() { s.w.remove(s) })
+	return nil
+}
+
+// Lookup returns the running stream called name, or nil.
+func (p *Pipeline) Lookup(name string) *Stream {
+	p.mu.RLock()
+	s := p.streams[name]
+	p.mu.RUnlock()
+	return s
+}
+
+// Streams returns the running streams sorted by name.
+func (p *Pipeline) Streams() []*Stream {
+	p.mu.RLock()
+	out := make([]*Stream, 0, len(p.streams))
+	for _, s := range p.streams {
+		out = append(out, s)
+	}
+	p.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *Stream) int {
+		if a.cfg.Name < b.cfg.Name {
+			return -1
+		}
+		if a.cfg.Name > b.cfg.Name {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Close stops every stream and worker. The pool's memory stays mapped: HTTP
+// readers may still hold segments, and the process is about to end anyway.
+func (p *Pipeline) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	names := make([]string, 0, len(p.streams))
+	for n := range p.streams {
+		names = append(names, n)
+	}
+	p.mu.Unlock()
+	for _, n := range names {
+		p.Stop(n)
+	}
+	close(p.stop)
+	for _, w := range p.workers {
+		w.poller.Wake()
+		<-w.done
+		w.poller.Close()
+	}
+}

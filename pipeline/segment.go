@@ -1,0 +1,162 @@
+package pipeline
+
+import (
+	"errors"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/slabcast/slabcast/ts"
+)
+
+// maxChunks bounds one segment: 256 chunks of ChunkSize is 47 MiB, a 2 s
+// segment at 190 Mbit/s. A segment that reaches it is cut at the next PES
+// start whatever the frame type (see segmenter.go).
+const maxChunks = 256
+
+// ErrOverwritten is what a reader gets when the bytes it was sending have been
+// reused for newer media: the reader was slower than the ring. The HTTP layer
+// turns it into a closed connection, so a client sees a short body (an
+// error), never a mix of old and new bytes.
+var ErrOverwritten = errors.New("pipeline: segment memory was reused while being read")
+
+type chunkRef struct {
+	c   *chunk
+	gen uint64 // c.gen when this segment took the chunk
+}
+
+// Segment is one HLS segment: a run of TS packets starting with PAT, PMT and
+// a keyframe, stored in slab chunks. The segmenter (one goroutine) appends;
+// any number of HTTP goroutines read concurrently. Fields above the line
+// are fixed once the segment is published in a playlist snapshot.
+type Segment struct {
+	Name          string        // path below the stream, e.g. 2026/11/26/08/06/37.250-02000.ts
+	MSN           uint64        // media sequence number
+	Start         time.Time     // EXT-X-PROGRAM-DATE-TIME
+	Duration      time.Duration // EXTINF, from PTS
+	Discontinuity bool          // first segment after a source restart or jump
+	startPTS      uint64
+
+	// Written by the segmenter, read by everyone: refs[i] for i < nref is
+	// immutable once nref covers it; size is the count of committed bytes.
+	nref atomic.Int32
+	size atomic.Int64
+	done atomic.Bool
+	next atomic.Pointer[Segment] // the segment after this one, once cut
+	refs [maxChunks]chunkRef
+
+	// segmenter-only
+	wr int64 // bytes written, committed to size once per datagram batch
+}
+
+// Size is the number of bytes readable now. For a finished segment it is the
+// whole segment.
+func (s *Segment) Size() int64 { return s.size.Load() }
+
+// Done reports whether the segment is finished (cut, or its stream stopped).
+func (s *Segment) Done() bool { return s.done.Load() }
+
+// Next is the segment that followed this one, or nil if none yet.
+func (s *Segment) Next() *Segment { return s.next.Load() }
+
+// Valid reports whether all of the segment's memory still holds its bytes.
+func (s *Segment) Valid() bool {
+	n := int(s.nref.Load())
+	for i := 0; i < n; i++ {
+		if r := &s.refs[i]; r.c.gen.Load() != r.gen {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteRange writes bytes [off, end) of the segment to w straight from slab
+// memory, one chunk-sized piece at a time, with no copy of its own. Each
+// piece's chunk generation is checked before and after the write: if the
+// chunk was handed to newer media meanwhile the bytes sent may be torn, and
+// WriteRange stops with ErrOverwritten. end must not exceed Size().
+func (s *Segment) WriteRange(w io.Writer, off, end int64) (int64, error) {
+	var sent int64
+	for off < end {
+		ci := off / ChunkSize
+		co := off % ChunkSize
+		n := min(ChunkSize-co, end-off)
+		r := &s.refs[ci]
+		if r.c.gen.Load() != r.gen {
+			return sent, ErrOverwritten
+		}
+		m, err := w.Write(r.c.buf[co : co+n])
+		sent += int64(m)
+		if r.c.gen.Load() != r.gen {
+			return sent, ErrOverwritten
+		}
+		if err != nil {
+			return sent, err
+		}
+		off += int64(m)
+	}
+	return sent, nil
+}
+
+// Reader returns an io.Reader over the finished segment whose WriteTo sends
+// from slab memory (fasthttp calls WriteTo for a body stream).
+func (s *Segment) Reader() *SegmentReader {
+	return &SegmentReader{seg: s, end: s.Size()}
+}
+
+// SegmentReader reads one segment; see Segment.WriteRange for the
+// no-torn-bytes promise. Read copies and is there for readers that are not
+// io.WriterTo-aware; WriteTo does not copy.
+type SegmentReader struct {
+	seg      *Segment
+	off, end int64
+}
+
+// Len is the number of bytes left.
+func (r *SegmentReader) Len() int64 { return r.end - r.off }
+
+// WriteTo sends the rest of the segment. The last packet's bytes are sent
+// from a private copy taken after every earlier write was verified, so if
+// the memory was reused at any moment before the end, the response stops
+// short of its Content-Length: a client can never receive a complete body
+// with reused bytes in it.
+func (r *SegmentReader) WriteTo(w io.Writer) (int64, error) {
+	var sent int64
+	tail := max(r.end-ts.PacketSize, r.off)
+	if r.off < tail {
+		n, err := r.seg.WriteRange(w, r.off, tail)
+		r.off += n
+		sent += n
+		if err != nil {
+			return sent, err
+		}
+	}
+	if r.off == r.end {
+		return sent, nil
+	}
+	var last [ts.PacketSize]byte
+	ref := &r.seg.refs[r.off/ChunkSize]
+	co := r.off % ChunkSize
+	k := copy(last[:], ref.c.buf[co:co+(r.end-r.off)])
+	if !r.seg.Valid() {
+		return sent, ErrOverwritten
+	}
+	n, err := w.Write(last[:k])
+	r.off += int64(n)
+	return sent + int64(n), err
+}
+
+func (r *SegmentReader) Read(p []byte) (int, error) {
+	if r.off >= r.end {
+		return 0, io.EOF
+	}
+	ci := r.off / ChunkSize
+	co := r.off % ChunkSize
+	ref := &r.seg.refs[ci]
+	n := copy(p, ref.c.buf[co:min(ChunkSize, co+r.end-r.off)])
+	if ref.c.gen.Load() != ref.gen {
+		return 0, ErrOverwritten
+	}
+	r.off += int64(n)
+	return n, nil
+}

@@ -1,0 +1,568 @@
+package pipeline
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/slabcast/slabcast/ts"
+)
+
+// The segmenter turns a stream's TS packets into segments. It runs on the
+// receive worker that owns the stream's socket, one datagram batch at a time,
+// and allocates nothing per packet: packets are copied once, from the receive
+// buffer into slab chunks, and everything else is fixed arrays in this struct.
+//
+// States: waitPSI (no PMT yet: packets are dropped), waitKey (PMT known,
+// waiting for the first keyframe, or the first PES with a PTS when the
+// program has no video), inSeg (packets go to the current segment).
+//
+// Cutting: once the current segment is segment_duration long (by the primary
+// PID's timestamps), the next video PES is held back packet by packet, with
+// every other PID's packets in between, until the keyframe scanner decides.
+// A keyframe starts a new segment with the latest PAT and PMT, then the held
+// packets; anything else goes into the current segment and the cut waits for
+// the next PES. So every segment starts with PAT, PMT and a keyframe.
+
+const (
+	waitPSI = iota
+	waitKey
+	inSeg
+)
+
+const (
+	holdMax   = 512 // packets held while deciding a cut: 96 KiB
+	psiMax    = 4   // packets kept of the latest PAT and of the latest PMT
+	maxJump   = 10 * 90000
+	maxBack   = 1 * 90000
+	pdtSlack  = time.Second
+	ptsPerSec = 90000
+)
+
+type pidSet [8192 / 64]uint64
+
+func (s *pidSet) has(pid uint16) bool { return s[pid>>6]&(1<<(pid&63)) != 0 }
+func (s *pidSet) add(pid uint16)      { s[pid>>6] |= 1 << (pid & 63) }
+
+type psiCopy struct {
+	pkts [psiMax][ts.PacketSize]byte
+	n    int
+}
+
+type segmenter struct {
+	s     *Stream
+	state int
+	now   time.Time // arrival time of the batch being processed
+
+	// PSI: assemblers, the raw packets of the section being received and of
+	// the latest complete one (re-inserted at each segment start), and the
+	// last section parsed, so that go-astits runs only when a table changes.
+	patAsm, pmtAsm ts.SectionAssembler
+	patRaw, pmtRaw psiCopy
+	pat, pmt       psiCopy
+	patSec, pmtSec []byte
+	pmtPID         int // -1 until the PAT names one
+	pids           pidSet
+	video          ts.Codec
+	videoPID       int // -1 when the program has no video
+	primaryPID     int // video, else the first audio PID; its timestamps time the cuts
+
+	cc   ts.ContinuityChecker
+	pes  ts.PESHeader
+	scan ts.KeyframeScanner
+
+	holding bool
+	hold    [holdMax][ts.PacketSize]byte
+	holdN   int
+	holdPTS uint64
+
+	// Timing of the primary PID.
+	haveT    bool
+	lastT    uint64 // last DTS (or PTS) seen
+	maxPTS   uint64 // largest PTS in the current segment
+	delta    uint64 // last positive step between PES timestamps: a frame's duration
+	segDur90 int64
+
+	cur       *Segment
+	last      *Segment   // the segment before cur (or the last one finished)
+	segs      []*Segment // finished, fetchable, oldest first
+	msn       uint64
+	disc      bool   // the next segment starts after a discontinuity
+	discGone  uint64 // discontinuity-flagged segments no longer listed
+	target    int    // EXT-X-TARGETDURATION; never goes down
+	retain    int
+	curWall   time.Time
+	published bool
+}
+
+func (g *segmenter) init(s *Stream, now time.Time) {
+	g.s = s
+	g.pmtPID, g.videoPID, g.primaryPID = -1, -1, -1
+	g.patSec = make([]byte, 0, 1024)
+	g.pmtSec = make([]byte, 0, 1024)
+	g.segDur90 = int64(s.cfg.SegmentDuration.Seconds() * ptsPerSec)
+	// Media sequence numbers start from the clock in tenths of a second, so
+	// that after a restart they still move forward: the previous run cannot
+	// have made more than one segment per 100 ms of its life.
+	g.msn = uint64(now.UnixMilli() / 100)
+	g.target = int((s.cfg.SegmentDuration + time.Second - 1) / time.Second)
+	// RFC 8216 §6.2.2: a segment stays available for its duration plus the
+	// longest playlist that listed it, so keep twice the window plus one.
+	g.retain = 2*s.cfg.SegmentCount + 1
+}
+
+// resetSource forgets everything learnt from the source: after a silence the
+// source may come back with other PIDs or a new timeline.
+func (g *segmenter) resetSource() {
+	g.state = waitPSI
+	g.patAsm.Reset()
+	g.pmtAsm.Reset()
+	g.patRaw.n, g.pmtRaw.n, g.pat.n, g.pmt.n = 0, 0, 0, 0
+	g.patSec, g.pmtSec = g.patSec[:0], g.pmtSec[:0]
+	g.pmtPID, g.videoPID, g.primaryPID = -1, -1, -1
+	g.pids = pidSet{}
+	g.cc.Reset()
+	g.holding, g.holdN = false, 0
+	g.haveT = false
+}
+
+// datagram processes one received datagram.
+func (g *segmenter) datagram(d []byte) {
+	c := &g.s.c
+	c.datagrams.Add(1)
+	c.bytes.Add(uint64(len(d)))
+	if len(d) < ts.PacketSize || d[0] != ts.SyncByte || len(d)%ts.PacketSize != 0 {
+		c.badDatagrams.Add(1)
+		if len(d) < ts.PacketSize || d[0] != ts.SyncByte {
+			return // not TS at all: nothing in it is worth trusting
+		}
+		// Cut short: keep the whole packets in front of the cut.
+	}
+	var pkts, syncErr uint64
+	for off := 0; off+ts.PacketSize <= len(d); off += ts.PacketSize {
+		p := d[off : off+ts.PacketSize : off+ts.PacketSize]
+		if p[0] != ts.SyncByte {
+			syncErr++
+			continue
+		}
+		pkts++
+		g.packet(p)
+	}
+	c.packets.Add(pkts)
+	if syncErr != 0 {
+		c.syncErrors.Add(syncErr)
+	}
+}
+
+// commit makes the bytes written so far visible to readers; once per batch.
+func (g *segmenter) commit() {
+	if g.cur != nil {
+		g.cur.size.Store(g.cur.wr)
+	}
+}
+
+func (g *segmenter) packet(p []byte) {
+	pid := ts.PID(p)
+	switch {
+	case pid == ts.NullPID:
+		return
+	case pid == ts.PATPID:
+		g.onPAT(p)
+	case int(pid) == g.pmtPID:
+		g.onPMT(p)
+	case !g.pids.has(pid):
+		return // not part of the program: not stored
+	}
+	if ts.TEI(p) {
+		g.s.c.teiErrors.Add(1)
+	}
+	if errs, _ := g.cc.Check(p); errs != 0 {
+		g.s.c.ccErrors.Add(uint64(errs))
+	}
+	if int(pid) == g.primaryPID && ts.PUSI(p) {
+		g.pesStart(p)
+	}
+	if g.holding {
+		g.holdPacket(p, int(pid) == g.videoPID)
+		return
+	}
+	if g.state == inSeg {
+		g.write(p)
+	}
+}
+
+func (g *segmenter) onPAT(p []byte) {
+	g.collect(&g.patRaw, p)
+	sec, ok := g.patAsm.Push(p)
+	if !ok {
+		return
+	}
+	if !bytes.Equal(sec, g.patSec) {
+		pat, err := ts.ParsePAT(sec)
+		if err != nil {
+			g.s.c.patErrors.Add(1)
+			return
+		}
+		pmtPID := -1
+		for _, pr := range pat.Programs {
+			if pr.Number != 0 {
+				pmtPID = int(pr.PMTPID)
+				break
+			}
+		}
+		if pmtPID != g.pmtPID {
+			g.pmtPID = pmtPID
+			g.pmtAsm.Reset()
+			g.pmtRaw.n, g.pmt.n = 0, 0
+			g.pmtSec = g.pmtSec[:0]
+		}
+		g.patSec = append(g.patSec[:0], sec...)
+	}
+	g.pat = g.patRaw
+}
+
+func (g *segmenter) onPMT(p []byte) {
+	g.collect(&g.pmtRaw, p)
+	sec, ok := g.pmtAsm.Push(p)
+	if !ok {
+		return
+	}
+	if !bytes.Equal(sec, g.pmtSec) {
+		pmt, err := ts.ParsePMT(sec)
+		if err != nil {
+			g.s.c.pmtErrors.Add(1)
+			return
+		}
+		known := len(g.pmtSec) != 0
+		g.pids = pidSet{}
+		g.pids.add(ts.PATPID)
+		g.pids.add(uint16(g.pmtPID))
+		g.pids.add(pmt.PCRPID)
+		video, primary, codec := -1, -1, ts.CodecUnknown
+		for _, es := range pmt.Streams {
+			g.pids.add(es.PID)
+			if es.Codec.IsVideo() && video < 0 {
+				video, codec = int(es.PID), es.Codec
+			}
+			if primary < 0 && es.Codec != ts.CodecUnknown && !es.Codec.IsVideo() {
+				primary = int(es.PID)
+			}
+		}
+		if video >= 0 {
+			primary = video
+		}
+		if known && (video != g.videoPID || primary != g.primaryPID) {
+			g.disc = true // a new program layout: cut at the next keyframe
+			g.haveT = false
+		}
+		g.videoPID, g.primaryPID, g.video = video, primary, codec
+		g.pmtSec = append(g.pmtSec[:0], sec...)
+		if g.state == waitPSI && g.pat.n > 0 && primary >= 0 {
+			g.state = waitKey
+		}
+	}
+	g.pmt = g.pmtRaw
+}
+
+// collect keeps the raw packets of the PSI section being received.
+func (g *segmenter) collect(c *psiCopy, p []byte) {
+	if ts.PUSI(p) {
+		c.n = 0
+	}
+	if c.n < psiMax {
+		copy(c.pkts[c.n][:], p)
+		c.n++
+	}
+}
+
+// pesStart runs on a packet that starts a PES of the primary PID.
+func (g *segmenter) pesStart(p []byte) {
+	if g.holding {
+		// The previous PES ended undecided.
+		g.resolve(ts.NotKeyframe)
+	}
+	if err := ts.ParsePESHeader(ts.Payload(p), &g.pes); err != nil || !g.pes.HasPTS {
+		return
+	}
+	pts := g.pes.PTS
+	t := pts
+	if g.pes.HasDTS {
+		t = g.pes.DTS
+	}
+	if g.haveT {
+		d := ts.PTSDiff(t, g.lastT)
+		if d > maxJump || d < -maxBack {
+			// The source's clock jumped: close this segment where its
+			// media ended, start the next at a keyframe, flagged.
+			if g.state == inSeg {
+				g.finish(g.endPTS())
+				g.state = waitKey
+			}
+			g.disc = true
+		} else if d > 0 {
+			g.delta = uint64(d)
+		}
+	}
+	g.lastT, g.haveT = t, true
+
+	switch g.state {
+	case waitPSI:
+		return
+	case waitKey:
+		if g.videoPID < 0 {
+			g.start(pts)
+			return
+		}
+		g.beginHold(pts)
+	case inSeg:
+		if ts.PTSDiff(pts, g.maxPTS) > 0 {
+			g.maxPTS = pts
+		}
+		oversize := g.cur.wr >= (maxChunks-2)*ChunkSize
+		// PTS, not DTS: the keyframe that ends a segment_duration has a
+		// PTS of exactly start+duration while its DTS is earlier.
+		due := ts.PTSDiff(pts, g.cur.startPTS) >= g.segDur90 || g.disc
+		switch {
+		case oversize:
+			g.cut(pts) // no keyframe in sight: bound the segment anyway
+		case !due:
+		case g.videoPID < 0:
+			g.cut(pts)
+		default:
+			g.beginHold(pts)
+		}
+	}
+}
+
+func (g *segmenter) beginHold(pts uint64) {
+	g.holding = true
+	g.holdN = 0
+	g.holdPTS = pts
+	g.scan.Reset(g.video)
+}
+
+func (g *segmenter) holdPacket(p []byte, video bool) {
+	copy(g.hold[g.holdN][:], p)
+	g.holdN++
+	if video {
+		es := ts.Payload(p)
+		if ts.PUSI(p) {
+			if g.pes.DataOffset > len(es) {
+				es = nil
+			} else {
+				es = es[g.pes.DataOffset:]
+			}
+		}
+		if v := g.scan.Feed(es); v != ts.Undecided {
+			g.resolve(v)
+			return
+		}
+	}
+	if g.holdN == holdMax {
+		g.resolve(ts.NotKeyframe)
+	}
+}
+
+// resolve ends a hold: on a keyframe the held packets start a new segment,
+// otherwise they belong to the current one (or, before the first keyframe,
+// nowhere).
+func (g *segmenter) resolve(v ts.Verdict) {
+	g.holding = false
+	n := g.holdN
+	g.holdN = 0
+	if v == ts.Keyframe {
+		if g.state == inSeg {
+			g.finish(g.holdPTS)
+		}
+		g.start(g.holdPTS)
+		g.writeHeld(n, true)
+		return
+	}
+	if g.state == inSeg {
+		g.writeHeld(n, false)
+	}
+}
+
+func (g *segmenter) writeHeld(n int, skipPSI bool) {
+	for i := 0; i < n; i++ {
+		p := g.hold[i][:]
+		if skipPSI {
+			// The segment already starts with the latest PAT and PMT,
+			// which include any held ones.
+			if pid := int(ts.PID(p)); pid == ts.PATPID || pid == g.pmtPID {
+				continue
+			}
+		}
+		g.write(p)
+	}
+}
+
+// cut finishes the current segment at pts and starts the next there.
+func (g *segmenter) cut(pts uint64) {
+	g.finish(pts)
+	g.start(pts)
+}
+
+// endPTS estimates where the current segment's media ends when no next
+// segment tells: its last timestamp plus one frame.
+func (g *segmenter) endPTS() uint64 {
+	return (g.maxPTS + g.delta) & (ts.PTSWrap - 1)
+}
+
+// start opens a segment at pts and writes the latest PAT and PMT into it.
+func (g *segmenter) start(pts uint64) {
+	seg := &Segment{MSN: g.msn, startPTS: pts}
+	g.msn++
+	if g.disc && g.last != nil {
+		seg.Discontinuity = true
+		g.s.c.discontinuities.Add(1)
+	}
+	g.disc = false
+	// EXT-X-PROGRAM-DATE-TIME follows the media timeline from the previous
+	// segment, and falls back to the clock when the two drift apart or the
+	// timeline broke.
+	seg.Start = g.now
+	if l := g.last; l != nil && !seg.Discontinuity {
+		if t := l.Start.Add(l.Duration); absDur(t.Sub(g.now)) <= pdtSlack {
+			seg.Start = t
+		}
+	}
+	if l := g.last; l != nil && !seg.Start.After(l.Start) {
+		seg.Start = l.Start.Add(time.Millisecond)
+	}
+	g.cur = seg
+	g.curWall = g.now
+	g.maxPTS = pts
+	g.state = inSeg
+	for i := 0; i < g.pat.n; i++ {
+		g.write(g.pat.pkts[i][:])
+	}
+	for i := 0; i < g.pmt.n; i++ {
+		g.write(g.pmt.pkts[i][:])
+	}
+	if g.last != nil {
+		g.last.next.Store(seg)
+	}
+	g.s.live.Store(seg)
+}
+
+// finish closes the current segment, media ending at end, and publishes it.
+func (g *segmenter) finish(end uint64) {
+	seg := g.cur
+	if seg == nil {
+		return
+	}
+	g.cur = nil
+	d := ts.PTSDiff(end, seg.startPTS)
+	dur := time.Duration(d) * time.Second / ptsPerSec
+	if d <= 0 || dur > 10*time.Minute {
+		// Timestamps say nothing sensible: trust the arrival clock.
+		dur = g.now.Sub(g.curWall)
+		if dur <= 0 {
+			dur = time.Millisecond
+		}
+	}
+	seg.Duration = dur
+	seg.Name = segmentName(seg.Start, dur)
+	seg.size.Store(seg.wr)
+	seg.done.Store(true)
+	g.last = seg
+	g.segs = append(g.segs, seg)
+	if r := int((dur + time.Second/2) / time.Second); r > g.target {
+		g.target = r
+	}
+	for len(g.segs) > g.retain {
+		g.release(0)
+	}
+	g.s.c.segments.Add(1)
+	g.publish()
+	if !g.published {
+		g.published = true
+		close(g.s.ready)
+	}
+}
+
+// release returns segs[i]'s chunks to the pool and forgets it. Readers still
+// sending it notice through the chunk generations.
+func (g *segmenter) release(i int) {
+	seg := g.segs[i]
+	if seg.Discontinuity {
+		g.discGone++
+	}
+	n := int(seg.nref.Load())
+	for j := 0; j < n; j++ {
+		g.s.pool.put(seg.refs[j].c)
+	}
+	copy(g.segs[i:], g.segs[i+1:])
+	g.segs[len(g.segs)-1] = nil
+	g.segs = g.segs[:len(g.segs)-1]
+}
+
+// write appends one packet to the current segment.
+func (g *segmenter) write(p []byte) {
+	seg := g.cur
+	off := seg.wr % ChunkSize
+	ci := int(seg.wr / ChunkSize)
+	if off == 0 {
+		if ci == maxChunks {
+			g.s.c.dropped.Add(1)
+			return
+		}
+		c := g.chunk()
+		if c == nil {
+			g.s.c.dropped.Add(1)
+			return
+		}
+		seg.refs[ci] = chunkRef{c: c, gen: c.gen.Load()}
+		seg.nref.Store(int32(ci + 1))
+	}
+	copy(seg.refs[ci].c.buf[off:off+ts.PacketSize], p)
+	seg.wr += ts.PacketSize
+}
+
+// chunk takes a chunk from the pool; when it is empty, the stream gives up
+// its own oldest segment that no playlist lists any more.
+func (g *segmenter) chunk() *chunk {
+	if c := g.s.pool.get(); c != nil {
+		return c
+	}
+	if len(g.segs) > g.s.cfg.SegmentCount {
+		g.release(0)
+		g.publish()
+		return g.s.pool.get()
+	}
+	return nil
+}
+
+// sourceLost runs when the source has been silent for its timeout: the
+// current segment ends where its media ended, and the stream waits for the
+// source to come back, flagged as a discontinuity.
+func (g *segmenter) sourceLost() {
+	if g.holding {
+		g.resolve(ts.NotKeyframe)
+	}
+	if g.cur != nil {
+		g.finish(g.endPTS())
+	}
+	g.resetSource()
+	g.disc = true
+}
+
+// stop returns all the stream's memory to the pool.
+func (g *segmenter) stop() {
+	if g.cur != nil {
+		g.cur.size.Store(g.cur.wr)
+		g.cur.done.Store(true)
+		g.segs = append(g.segs, g.cur)
+		g.cur = nil
+	}
+	for len(g.segs) > 0 {
+		g.release(0)
+	}
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}

@@ -1,0 +1,239 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/internal/hlstest"
+	"github.com/slabcast/slabcast/ts"
+)
+
+var epoch = time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+
+func testPool(t testing.TB, size int64) *Pool {
+	t.Helper()
+	p, err := NewPool(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func testStream(t testing.TB, pool *Pool, segDur time.Duration) *Stream {
+	t.Helper()
+	cfg := ctl.Stream{Name: "t", SegmentDuration: segDur, SegmentCount: 6, SourceTimeout: 10 * time.Second,
+		Inputs: []ctl.Input{{URL: "udp://239.0.0.1:1234"}}}
+	return newStream(cfg, pool, t.Logf, epoch)
+}
+
+func readClip(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// feed sends data as 7-packet datagrams in batches of 16, the clock moving
+// evenly over dur, the way a worker would.
+func feed(s *Stream, data []byte, from time.Time, dur time.Duration) time.Time {
+	const dg = 7 * ts.PacketSize
+	n := (len(data) + dg - 1) / dg
+	now := from
+	for i := 0; i < n; i++ {
+		now = from.Add(dur * time.Duration(i) / time.Duration(n))
+		s.seg.now = now
+		end := min((i+1)*dg, len(data))
+		s.seg.datagram(data[i*dg : end])
+		if i%16 == 15 {
+			s.seg.commit()
+		}
+	}
+	s.seg.commit()
+	return now
+}
+
+func segmentBytes(t testing.TB, g *Segment) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if _, err := g.Reader().WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	if int64(b.Len()) != g.Size() {
+		t.Fatalf("segment %s: read %d bytes, size %d", g.Name, b.Len(), g.Size())
+	}
+	return b.Bytes()
+}
+
+func TestSegmenterClips(t *testing.T) {
+	hlstest.RequireFFmpeg(t)
+	f := func(clip string, clipDur time.Duration, wantSegs int) {
+		t.Helper()
+		t.Run(clip, func(t *testing.T) {
+			s := testStream(t, testPool(t, MinMemory), 2*time.Second)
+			end := feed(s, readClip(t, clip), epoch, clipDur)
+			pmtPID := uint16(s.seg.pmtPID)
+			s.seg.now = end.Add(11 * time.Second)
+			s.seg.sourceLost() // ends the last segment where its media ends
+			sn := s.snap.Load()
+			if sn == nil || len(sn.segs) != wantSegs {
+				t.Fatalf("got %v segments, want %d", sn, wantSegs)
+			}
+			dir := t.TempDir()
+			var all []byte
+			var total time.Duration
+			for i, g := range sn.segs {
+				b := segmentBytes(t, g)
+				if !hlstest.FirstPacketIsPAT(b) {
+					t.Errorf("segment %d: first packet is not a PAT", i)
+				}
+				if ts.PID(b[ts.PacketSize:]) != pmtPID {
+					t.Errorf("segment %d: second packet is PID %d, not the PMT", i, ts.PID(b[ts.PacketSize:]))
+				}
+				if n := hlstest.ContinuityErrors(b); n != 0 {
+					t.Errorf("segment %d: %d continuity errors", i, n)
+				}
+				p := filepath.Join(dir, filepath.Base(g.Name))
+				os.WriteFile(p, b, 0o644)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				key, pt, err := hlstest.FirstVideoFrame(ctx, p)
+				if err != nil || !key {
+					t.Errorf("segment %d: first video frame key=%v type=%s err=%v", i, key, pt, err)
+				}
+				if err := hlstest.Decode(ctx, p, 0); err != nil {
+					t.Errorf("segment %d does not decode cleanly: %v", i, err)
+				}
+				cancel()
+				if i < len(sn.segs)-1 && g.Duration != 2*time.Second {
+					t.Errorf("segment %d lasts %v, want 2s (GOP 1 s, segment_duration 2 s)", i, g.Duration)
+				}
+				total += g.Duration
+				all = append(all, b...)
+			}
+			if total < clipDur-100*time.Millisecond || total > clipDur+100*time.Millisecond {
+				t.Errorf("segments add up to %v, clip is %v", total, clipDur)
+			}
+			// Played back to back, the segments are one clean stream.
+			p := filepath.Join(dir, "all.ts")
+			os.WriteFile(p, all, 0o644)
+			if err := hlstest.Decode(context.Background(), p, 0); err != nil {
+				t.Errorf("concatenated segments: %v", err)
+			}
+			pl, err := hlstest.ParsePlaylist(s.Playlist())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := hlstest.Check(pl); err != nil {
+				t.Errorf("playlist:\n%s\n%v", s.Playlist(), err)
+			}
+		})
+	}
+	f("h264_aac.ts", 10*time.Second, 5)
+	f("hevc_mp2.ts", 4*time.Second, 2)
+	f("mpeg2_mp2.ts", 4*time.Second, 2)
+}
+
+// A client still reading a segment when its memory is reused gets an error,
+// never a mix of old and new bytes.
+func TestSegmentReuseIsDetected(t *testing.T) {
+	pool := testPool(t, MinMemory)
+	s := testStream(t, pool, 2*time.Second)
+	feed(s, readClip(t, "h264_aac.ts"), epoch, 10*time.Second)
+	g := s.snap.Load().segs[0]
+	want := segmentBytes(t, g)
+	r := g.Reader()
+	half := make([]byte, len(want)/2)
+	if _, err := r.Read(half); err != nil {
+		t.Fatal(err)
+	}
+	// The stream ends and its memory goes to another stream.
+	s.seg.stop()
+	other := testStream(t, pool, 2*time.Second)
+	feed(other, readClip(t, "h264_aac.ts"), epoch, 10*time.Second)
+	var rest bytes.Buffer
+	_, err := r.WriteTo(&rest)
+	if !errors.Is(err, ErrOverwritten) {
+		t.Fatalf("reading reused memory: err %v, want ErrOverwritten", err)
+	}
+	got := append(half[:len(half):len(half)], rest.Bytes()...)
+	if !bytes.Equal(got, want[:len(got)]) {
+		t.Fatal("bytes handed out before the error differ from the segment")
+	}
+	if s.Segment(g.Name) != nil {
+		t.Fatal("a reused segment is still offered")
+	}
+}
+
+func TestSourceLossMarksDiscontinuity(t *testing.T) {
+	s := testStream(t, testPool(t, MinMemory), 2*time.Second)
+	clip := readClip(t, "h264_aac.ts")
+	end := feed(s, clip, epoch, 10*time.Second)
+	s.seg.now = end.Add(11 * time.Second)
+	s.seg.sourceLost()
+	// The source comes back later, restarting its timeline.
+	feed(s, clip, end.Add(20*time.Second), 10*time.Second)
+	pl, err := hlstest.ParsePlaylist(s.Playlist())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hlstest.Check(pl); err != nil {
+		t.Errorf("playlist:\n%s\n%v", s.Playlist(), err)
+	}
+	var disc int
+	for _, sg := range pl.Segments {
+		if sg.Discontinuity {
+			disc++
+		}
+	}
+	if disc != 1 || s.Stats().Discontinuities != 1 {
+		t.Fatalf("discontinuities: playlist %d, counter %d, want 1\n%s", disc, s.Stats().Discontinuities, s.Playlist())
+	}
+}
+
+// Garbage and truncated datagrams are counted and skipped; the stream goes on.
+func TestBadDatagrams(t *testing.T) {
+	s := testStream(t, testPool(t, MinMemory), 2*time.Second)
+	clip := readClip(t, "h264_aac.ts")
+	half := len(clip) / 2 / (7 * ts.PacketSize) * (7 * ts.PacketSize)
+	feed(s, clip[:half], epoch, 5*time.Second)
+	s.seg.datagram([]byte("GET / HTTP/1.0\r\n\r\n"))                      // not TS
+	s.seg.datagram(bytes.Repeat([]byte{0x47}, 100))                       // shorter than a packet
+	s.seg.datagram(make([]byte, 7*ts.PacketSize))                         // zeros: no sync byte
+	s.seg.datagram(append([]byte{}, clip[half:half+ts.PacketSize+50]...)) // one packet and a cut-off tail
+	feed(s, clip[half+ts.PacketSize:], epoch.Add(5*time.Second), 5*time.Second)
+	st := s.Stats()
+	if st.BadDatagrams != 4 {
+		t.Errorf("bad datagrams %d, want 4", st.BadDatagrams)
+	}
+	if st.Segments != 4 {
+		t.Errorf("segments %d, want 4: the stream must carry on", st.Segments)
+	}
+}
+
+// The receive, parse and splice path allocates nothing per datagram.
+func TestIngestAllocations(t *testing.T) {
+	s := testStream(t, testPool(t, MinMemory), 60*time.Second) // no cut in the measured stretch
+	clip := readClip(t, "h264_aac.ts")
+	feed(s, clip[:100*7*ts.PacketSize], epoch, time.Second) // past PSI and the first keyframe
+	const dg = 7 * ts.PacketSize
+	i := 100
+	allocs := testing.AllocsPerRun(500, func() {
+		s.seg.datagram(clip[i*dg : (i+1)*dg])
+		s.seg.commit()
+		i++
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per datagram, want 0", allocs)
+	}
+	if s.seg.state != inSeg {
+		t.Fatal("the measured stretch was not inside a segment")
+	}
+}

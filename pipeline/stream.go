@@ -1,0 +1,195 @@
+package pipeline
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slabcast/slabcast/ctl"
+)
+
+// Stats are a stream's counters since it started. Counters only grow.
+type Stats struct {
+	Datagrams       uint64 // datagrams received
+	Bytes           uint64 // bytes of those datagrams
+	Packets         uint64 // TS packets in them with a sync byte
+	BadDatagrams    uint64 // datagrams that are not whole TS packets (cut short, or not TS at all)
+	SyncErrors      uint64 // 188-byte packets without the 0x47 sync byte (TR 101 290 Sync_byte_error)
+	CCErrors        uint64 // TR 101 290 Continuity_count_error
+	TEIErrors       uint64 // TR 101 290 Transport_error (TEI set)
+	PATErrors       uint64 // PAT sections that failed to parse (bad CRC, malformed)
+	PMTErrors       uint64 // PMT sections that failed to parse
+	Dropped         uint64 // packets not stored for lack of slab memory
+	Segments        uint64 // segments completed
+	Discontinuities uint64
+	Up              bool
+	LastData        time.Time
+}
+
+type counters struct {
+	datagrams, bytes, packets, badDatagrams, syncErrors atomic.Uint64
+	ccErrors, teiErrors, patErrors, pmtErrors, dropped  atomic.Uint64
+	segments, discontinuities                           atomic.Uint64
+	lastData                                            atomic.Int64 // unix ns
+}
+
+// snapshot is what HTTP readers see of a stream: immutable once published.
+type snapshot struct {
+	playlist []byte
+	segs     []*Segment // every fetchable segment, oldest first
+}
+
+// Stream is one channel: its segmenter state (owned by the receive worker
+// goroutine that serves its socket) and what it publishes for HTTP readers
+// (atomics and immutable snapshots, safe for concurrent use).
+type Stream struct {
+	cfg  ctl.Stream
+	pool *Pool
+	logf func(string, ...any)
+
+	snap    atomic.Pointer[snapshot]
+	live    atomic.Pointer[Segment] // the segment being written, for /mpegts
+	up      atomic.Bool
+	ready   chan struct{} // closed when the first segment is published
+	stopped chan struct{} // closed when the stream is removed
+	c       counters
+
+	subMu sync.Mutex
+	subs  atomic.Pointer[[]chan struct{}]
+
+	seg segmenter
+	w   *worker // the receive worker that owns seg
+}
+
+func newStream(cfg ctl.Stream, pool *Pool, logf func(string, ...any), now time.Time) *Stream {
+	s := &Stream{
+		cfg:     cfg,
+		pool:    pool,
+		logf:    logf,
+		ready:   make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	s.seg.init(s, now)
+	return s
+}
+
+// Name is the stream's name, the first element of its URLs.
+func (s *Stream) Name() string { return s.cfg.Name }
+
+// Config is the configuration the stream runs with.
+func (s *Stream) Config() ctl.Stream { return s.cfg }
+
+// Ready is closed once the stream has published its first segment.
+func (s *Stream) Ready() <-chan struct{} { return s.ready }
+
+// Stopped is closed when the stream has been removed.
+func (s *Stream) Stopped() <-chan struct{} { return s.stopped }
+
+// Up reports whether data arrived within the source timeout.
+func (s *Stream) Up() bool { return s.up.Load() }
+
+// Playlist is the current HLS media playlist, or nil before the first
+// segment. The slice is immutable; it stays valid forever.
+func (s *Stream) Playlist() []byte {
+	if sn := s.snap.Load(); sn != nil {
+		return sn.playlist
+	}
+	return nil
+}
+
+// Segment finds a fetchable segment by name. It returns nil when no segment
+// has that name or its memory has already been reused.
+func (s *Stream) Segment(name string) *Segment {
+	sn := s.snap.Load()
+	if sn == nil {
+		return nil
+	}
+	for _, g := range sn.segs {
+		if g.Name == name {
+			if !g.Valid() {
+				return nil
+			}
+			return g
+		}
+	}
+	return nil
+}
+
+// Live returns the segment being written now: an /mpegts reader starts at
+// its first byte (PAT, PMT, keyframe) and follows Next. Nil while the stream
+// waits for its source.
+func (s *Stream) Live() *Segment { return s.live.Load() }
+
+// Subscribe returns a channel that receives a value (coalesced) whenever new
+// bytes are committed, and a function to stop. The channel is never closed.
+func (s *Stream) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	s.subMu.Lock()
+	var cur []chan struct{}
+	if p := s.subs.Load(); p != nil {
+		cur = *p
+	}
+	next := append(append(make([]chan struct{}, 0, len(cur)+1), cur...), ch)
+	s.subs.Store(&next)
+	s.subMu.Unlock()
+	return ch, func() {
+		s.subMu.Lock()
+		defer s.subMu.Unlock()
+		p := s.subs.Load()
+		if p == nil {
+			return
+		}
+		next := make([]chan struct{}, 0, len(*p))
+		for _, c := range *p {
+			if c != ch {
+				next = append(next, c)
+			}
+		}
+		s.subs.Store(&next)
+	}
+}
+
+// Clients is the number of live (/mpegts) readers attached now.
+func (s *Stream) Clients() int {
+	if p := s.subs.Load(); p != nil {
+		return len(*p)
+	}
+	return 0
+}
+
+// notify wakes the live readers; it never blocks and never allocates.
+func (s *Stream) notify() {
+	p := s.subs.Load()
+	if p == nil {
+		return
+	}
+	for _, c := range *p {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Stats returns a copy of the stream's counters.
+func (s *Stream) Stats() Stats {
+	st := Stats{
+		Datagrams:       s.c.datagrams.Load(),
+		Bytes:           s.c.bytes.Load(),
+		Packets:         s.c.packets.Load(),
+		BadDatagrams:    s.c.badDatagrams.Load(),
+		SyncErrors:      s.c.syncErrors.Load(),
+		CCErrors:        s.c.ccErrors.Load(),
+		TEIErrors:       s.c.teiErrors.Load(),
+		PATErrors:       s.c.patErrors.Load(),
+		PMTErrors:       s.c.pmtErrors.Load(),
+		Dropped:         s.c.dropped.Load(),
+		Segments:        s.c.segments.Load(),
+		Discontinuities: s.c.discontinuities.Load(),
+		Up:              s.up.Load(),
+	}
+	if ns := s.c.lastData.Load(); ns != 0 {
+		st.LastData = time.Unix(0, ns)
+	}
+	return st
+}

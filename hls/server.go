@@ -1,0 +1,212 @@
+// Package hls serves what the pipeline publishes over one fasthttp listener:
+// HLS playlists, segments straight from slab memory, endless HTTP MPEG-TS
+// from the live edge, and Prometheus metrics. URLs are in SPEC.md §4.
+//
+// Handlers only read pipeline state (atomics and immutable snapshots), so a
+// slow or misbehaving client costs its own connection and nothing else.
+package hls
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/slabcast/slabcast/pipeline"
+)
+
+// Streams is what the server needs of the pipeline.
+type Streams interface {
+	Lookup(name string) *pipeline.Stream
+	Streams() []*pipeline.Stream
+	Pool() *pipeline.Pool
+}
+
+// Server answers HTTP requests for the streams of a pipeline.
+type Server struct {
+	streams Streams
+	logf    func(string, ...any)
+	srv     *fasthttp.Server
+
+	codes     [600]atomic.Uint64 // requests answered, by status code
+	liveMiss  atomic.Uint64      // /mpegts readers that fell behind the ring and jumped to the live edge
+	liveConns atomic.Int64
+}
+
+// New makes a server for streams. logf receives connection-level errors.
+func New(streams Streams, logf func(string, ...any)) *Server {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	s := &Server{streams: streams, logf: logf}
+	s.srv = &fasthttp.Server{
+		Handler:                       s.Handle,
+		Name:                          "slabcast",
+		ReadTimeout:                   30 * time.Second,
+		WriteTimeout:                  60 * time.Second,
+		IdleTimeout:                   60 * time.Second,
+		MaxRequestBodySize:            4096,
+		DisableHeaderNamesNormalizing: false,
+		NoDefaultDate:                 false,
+		Logger:                        logger{logf},
+		CloseOnShutdown:               true,
+	}
+	return s
+}
+
+type logger struct{ logf func(string, ...any) }
+
+func (l logger) Printf(format string, args ...any) { l.logf("http: "+format, args...) }
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Shutdown stops accepting and closes idle connections.
+func (s *Server) Shutdown() error { return s.srv.Shutdown() }
+
+var (
+	pathMetrics  = []byte("/metrics")
+	nameIndex    = []byte("index.m3u8")
+	nameMPEGTS   = []byte("mpegts")
+	suffixTS     = []byte(".ts")
+	ctPlaylist   = "application/vnd.apple.mpegurl"
+	ctTS         = "video/mp2t"
+	errBadStream = errors.New("hls: bad stream name")
+)
+
+// Handle is the fasthttp handler: routing by path, then the request counter.
+func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	h.Set("Access-Control-Allow-Origin", "*")
+	switch {
+	case ctx.IsGet() || ctx.IsHead():
+		s.route(ctx)
+	case ctx.IsOptions():
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "*")
+		h.Set("Access-Control-Max-Age", "86400")
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+	default:
+		h.Set("Allow", "GET, HEAD, OPTIONS")
+		fail(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed\n")
+	}
+	if c := ctx.Response.StatusCode(); c >= 100 && c < len(s.codes) {
+		s.codes[c].Add(1)
+	}
+}
+
+func (s *Server) route(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path() // normalised by fasthttp: no "..", no "//"
+	if bytes.Equal(path, pathMetrics) {
+		s.serveMetrics(ctx)
+		return
+	}
+	if len(path) < 2 || path[0] != '/' {
+		notFound(ctx)
+		return
+	}
+	name, rest, ok := bytes.Cut(path[1:], []byte{'/'})
+	if !ok || !validName(name) {
+		notFound(ctx)
+		return
+	}
+	st := s.streams.Lookup(string(name))
+	if st == nil {
+		notFound(ctx)
+		return
+	}
+	switch {
+	case bytes.Equal(rest, nameIndex):
+		s.servePlaylist(ctx, st)
+	case bytes.Equal(rest, nameMPEGTS):
+		s.serveLive(ctx, st)
+	case bytes.HasSuffix(rest, suffixTS):
+		s.serveSegment(ctx, st, rest)
+	default:
+		notFound(ctx)
+	}
+}
+
+// validName mirrors the config's rule for stream names.
+func validName(b []byte) bool {
+	if len(b) == 0 || len(b) > 64 {
+		return false
+	}
+	for _, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func notFound(ctx *fasthttp.RequestCtx) {
+	fail(ctx, fasthttp.StatusNotFound, "not found\n")
+}
+
+// fail answers an error with a short text body. Unlike ctx.Error it keeps
+// the headers already set (CORS, Retry-After).
+func fail(ctx *fasthttp.RequestCtx, code int, msg string) {
+	ctx.Response.ResetBody()
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.Response.Header.Set("Cache-Control", "no-cache")
+	ctx.SetBodyString(msg)
+}
+
+// waitReady holds a request for a stream that has no segment yet, at most
+// 3 × segment_duration + 5 s (SPEC.md §4). It answers 503 (or 404 if the
+// stream goes away) and returns false when the wait fails.
+func waitReady(ctx *fasthttp.RequestCtx, st *pipeline.Stream) bool {
+	select {
+	case <-st.Ready():
+		return true
+	default:
+	}
+	limit := 3*st.Config().SegmentDuration + 5*time.Second
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-st.Ready():
+		return true
+	case <-st.Stopped():
+		notFound(ctx)
+	case <-t.C:
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(st.Config().SegmentDuration/time.Second)+1))
+		fail(ctx, fasthttp.StatusServiceUnavailable, "stream not ready: no segment yet\n")
+	}
+	return false
+}
+
+func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
+	if !waitReady(ctx, st) {
+		return
+	}
+	ctx.SetContentType(ctPlaylist)
+	ctx.Response.Header.Set("Cache-Control", "no-cache")
+	// The playlist slice is immutable, so fasthttp may send it without a copy.
+	ctx.Response.SetBodyRaw(st.Playlist())
+}
+
+func (s *Server) serveSegment(ctx *fasthttp.RequestCtx, st *pipeline.Stream, name []byte) {
+	seg := st.Segment(string(name))
+	if seg == nil {
+		notFound(ctx)
+		return
+	}
+	ctx.SetContentType(ctTS)
+	// A segment URL maps to the same bytes forever (SPEC.md §4).
+	ctx.Response.Header.Set("Cache-Control", "public, max-age=31536000, immutable")
+	if ctx.IsHead() {
+		ctx.Response.Header.SetContentLength(int(seg.Size()))
+		ctx.Response.SkipBody = true
+		return
+	}
+	ctx.Response.SetBodyStream(seg.Reader(), int(seg.Size()))
+}

@@ -1,0 +1,317 @@
+package hls
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/internal/hlstest"
+	"github.com/slabcast/slabcast/pipeline"
+	"github.com/slabcast/slabcast/ts"
+)
+
+// These tests use unicast UDP on 127.0.0.1 only.
+
+type fixture struct {
+	p    *pipeline.Pipeline
+	srv  *Server
+	base string
+	in   net.Conn // UDP sender to the stream's input
+	clip []byte
+}
+
+// smallSendBuffer makes every accepted connection's socket send buffer tiny,
+// so a slow client really holds the server's writes back.
+type smallSendBuffer struct{ net.Listener }
+
+func (l smallSendBuffer) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
+func newFixture(t *testing.T, segDur time.Duration, segCount int, wrap func(net.Listener) net.Listener) *fixture {
+	t.Helper()
+	p, err := pipeline.New(pipeline.Options{Memory: pipeline.MinMemory, CPUs: []int{0}, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	uc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uc.LocalAddr().(*net.UDPAddr).Port
+	uc.Close()
+	err = p.Start(ctl.Stream{Name: "ch", SegmentDuration: segDur, SegmentCount: segCount, SourceTimeout: 10 * time.Second,
+		Inputs: []ctl.Input{{URL: fmt.Sprintf("udp://127.0.0.1:%d", port)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wrap != nil {
+		ln = wrap(ln)
+	}
+	srv := New(p, t.Logf)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	in, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close() })
+	clip, err := os.ReadFile("../testdata/h264_aac.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the worker has the socket.
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Lookup("ch") == nil || time.Now().Before(deadline) && !listening(port) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &fixture{p: p, srv: srv, base: "http://" + ln.Addr().String(), in: in, clip: clip}
+}
+
+func listening(port int) bool {
+	c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return true // taken: slabcast has it
+	}
+	c.Close()
+	return false
+}
+
+// send blasts the clip as 7-packet datagrams, gently enough for the socket
+// buffer. Cuts follow PTS, so segments form at any speed.
+func (f *fixture) send(t *testing.T) {
+	t.Helper()
+	const dg = 7 * ts.PacketSize
+	for off := 0; off < len(f.clip); off += dg {
+		if _, err := f.in.Write(f.clip[off:min(off+dg, len(f.clip))]); err != nil {
+			t.Fatal(err)
+		}
+		if (off/dg)%32 == 31 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+func (f *fixture) waitSegments(t *testing.T, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.p.Lookup("ch").Stats().Segments < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d segments", f.p.Lookup("ch").Stats().Segments)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func get(t *testing.T, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func TestServeStream(t *testing.T) {
+	f := newFixture(t, time.Second, 6, nil)
+	f.send(t)
+	f.waitSegments(t, 8)
+	resp, body := get(t, f.base+"/ch/index.m3u8")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.apple.mpegurl" ||
+		resp.Header.Get("Cache-Control") != "no-cache" || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("playlist: %d %v", resp.StatusCode, resp.Header)
+	}
+	pl, err := hlstest.ParsePlaylist(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The clip arrives much faster than real time, so the program date
+	// follows the clock, not the media: loosen only that rule.
+	if err := (hlstest.Rules{PDTTolerance: time.Hour}).Check(pl); err != nil {
+		t.Fatalf("%v\n%s", err, body)
+	}
+	for _, s := range pl.Segments {
+		resp, b := get(t, hlstest.ResolveURI(f.base+"/ch/index.m3u8", s.URI))
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/mp2t" ||
+			!strings.Contains(resp.Header.Get("Cache-Control"), "max-age") || !hlstest.FirstPacketIsPAT(b) {
+			t.Fatalf("segment %s: %d %v", s.URI, resp.StatusCode, resp.Header)
+		}
+		if strconv.Itoa(len(b)) != resp.Header.Get("Content-Length") {
+			t.Fatalf("segment %s: %d bytes, Content-Length %s", s.URI, len(b), resp.Header.Get("Content-Length"))
+		}
+	}
+	// HEAD gives the length and no body.
+	req, _ := http.NewRequest(http.MethodHead, hlstest.ResolveURI(f.base+"/ch/index.m3u8", pl.Segments[0].URI), nil)
+	hr, err := http.DefaultClient.Do(req)
+	if err != nil || hr.StatusCode != 200 || hr.ContentLength <= 0 {
+		t.Fatalf("HEAD: %v %v", hr, err)
+	}
+	hr.Body.Close()
+
+	f2 := func(method, path string, want int) {
+		t.Helper()
+		req, _ := http.NewRequest(method, f.base+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s %s: %d, want %d", method, path, resp.StatusCode, want)
+		}
+	}
+	f2("GET", "/nope/index.m3u8", 404)
+	f2("GET", "/ch/", 404)
+	f2("GET", "/ch", 404)
+	f2("GET", "/", 404)
+	f2("GET", "/ch/x.ts", 404)
+	f2("GET", "/ch/index.m3u8x", 404)
+	f2("GET", "/c%2Fh/index.m3u8", 404)
+	f2("GET", "/"+strings.Repeat("a", 1000)+"/index.m3u8", 404)
+	f2("GET", "/"+strings.Repeat("a", 5000)+"/index.m3u8", 431) // fasthttp refuses oversized request heads
+	f2("POST", "/ch/index.m3u8", 405)
+	f2("DELETE", "/ch/index.m3u8", 405)
+	f2("OPTIONS", "/ch/index.m3u8", 204)
+
+	var m bytes.Buffer
+	f.srv.WriteMetrics(&m)
+	for _, want := range []string{
+		`slabcast_segments_total{stream="ch"} `,
+		`slabcast_http_requests_total{code="404"} 8`,
+		`slabcast_http_requests_total{code="405"} 2`,
+		`slabcast_ts_errors_total{stream="ch",indicator="Continuity_count_error"} 0`,
+		`slabcast_input_bytes_total{stream="ch"} ` + strconv.Itoa(len(f.clip)),
+		`slabcast_input_packets_total{stream="ch"} ` + strconv.Itoa(len(f.clip)/188),
+		"process_resident_memory_bytes ",
+	} {
+		if !strings.Contains(m.String(), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// A stream with no segment yet holds the request, then answers 503 with
+// Retry-After after 3 × segment_duration + 5 s.
+func TestNotReadyHoldsThen503(t *testing.T) {
+	f := newFixture(t, 500*time.Millisecond, 6, nil)
+	start := time.Now()
+	resp, _ := get(t, f.base+"/ch/index.m3u8")
+	held := time.Since(start)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("got %d %v", resp.StatusCode, resp.Header)
+	}
+	if held < 6*time.Second || held > 9*time.Second {
+		t.Fatalf("held %v, want 6.5 s", held)
+	}
+	// A request that arrives before the first segment gets it when it comes.
+	done := make(chan *http.Response, 1)
+	go func() {
+		r, err := http.Get(f.base + "/ch/index.m3u8")
+		if err == nil {
+			r.Body.Close()
+		}
+		done <- r
+	}()
+	time.Sleep(300 * time.Millisecond)
+	f.send(t)
+	if r := <-done; r == nil || r.StatusCode != 200 {
+		t.Fatalf("held request: %v", r)
+	}
+}
+
+// A client reading a segment slower than the ring reuses memory gets the
+// whole, correct segment or a broken response, never a complete-looking
+// mix.
+func TestSlowReaderNeverSeesTornSegment(t *testing.T) {
+	f := newFixture(t, time.Second, 3, func(l net.Listener) net.Listener { return smallSendBuffer{l} })
+	f.send(t)
+	f.waitSegments(t, 9)
+	_, body := get(t, f.base+"/ch/index.m3u8")
+	pl, err := hlstest.ParsePlaylist(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := hlstest.ResolveURI(f.base+"/ch/index.m3u8", pl.Segments[0].URI)
+	_, want := get(t, url)
+
+	// A slow client: tiny receive window, reads a little, then stalls.
+	addr := strings.TrimPrefix(f.base, "http://")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4096)
+	path := strings.TrimPrefix(url, f.base)
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path)
+	br := bufio.NewReaderSize(c, 1024)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ContentLength != int64(len(want)) {
+		t.Fatalf("Content-Length %d, want %d", resp.ContentLength, len(want))
+	}
+	head := make([]byte, 1000)
+	if _, err := io.ReadFull(resp.Body, head); err != nil {
+		t.Fatal(err)
+	}
+	// Meanwhile the source moves on far enough for the ring to reuse the
+	// segment's memory.
+	for i := 0; i < 3; i++ {
+		f.send(t)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, _ := get(t, url)
+		if r.StatusCode == 404 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("segment never left the ring")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	rest, err := io.ReadAll(resp.Body)
+	got := append(head, rest...)
+	switch {
+	case err == nil && bytes.Equal(got, want):
+		t.Log("the kernel had the whole segment before the reuse: complete and correct")
+	case err == nil:
+		t.Fatalf("a complete response with wrong bytes: %d bytes, want %d", len(got), len(want))
+	case errors.Is(err, io.ErrUnexpectedEOF) && len(got) < len(want):
+		t.Logf("broken off after %d of %d bytes: the client knows it has no segment", len(got), len(want))
+	default:
+		t.Fatalf("unexpected: err %v, %d bytes", err, len(got))
+	}
+	if err == nil {
+		t.Fatal("the test did not make the reader slower than the ring; it proves nothing")
+	}
+	_ = context.Background
+}

@@ -1,0 +1,42 @@
+# slabcast build, demo, tests. Multicast only ever flows inside private network
+# namespaces: `make test` runs the suite under unshare --net (see
+# internal/testnet), and the demo sends over loopback unicast.
+GO      ?= go
+BIN     := bin/slabcast
+NETNS   := unshare --net -- sh -c 'ip link set lo up; ip link set lo multicast on; ip route add 224.0.0.0/4 dev lo; exec "$$@"' netns
+FUZZTIME ?= 30s
+
+.PHONY: build run test bench fuzz vet clean deps
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/slabcast
+
+# The demo: the committed clip, looped by the built-in feeder over loopback
+# UDP into a one-stream config; Ctrl-C stops both.
+run: build
+	@sh deploy/demo.sh $(BIN)
+
+# Test tools (ffmpeg/ffprobe) are installed by deps when missing.
+deps:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+		echo "installing ffmpeg (tests decode what slabcast serves with it)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
+
+test: deps
+	$(GO) vet ./...
+	@if [ "$$(id -u)" = 0 ]; then $(NETNS) $(GO) test -count=1 -timeout 15m ./...; \
+	else echo "not root: multicast tests will skip (they need a private network namespace)"; \
+		$(GO) test -count=1 -timeout 15m ./...; fi
+
+bench: build deps
+	$(GO) test -run '^$$' -bench . -benchmem ./ts/ ./nic/ ./pipeline/
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzPacket$$' -fuzztime $(FUZZTIME) ./ts/
+	$(GO) test -run '^$$' -fuzz '^FuzzSectionAssembler$$' -fuzztime $(FUZZTIME) ./ts/
+	$(GO) test -run '^$$' -fuzz '^FuzzKeyframeScanner$$' -fuzztime $(FUZZTIME) ./ts/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./ctl/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseURL$$' -fuzztime $(FUZZTIME) ./nic/
+
+clean:
+	rm -rf bin

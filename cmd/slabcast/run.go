@@ -1,0 +1,139 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+
+	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/hls"
+	"github.com/slabcast/slabcast/nic"
+	"github.com/slabcast/slabcast/pipeline"
+)
+
+const defaultConfig = "/etc/slabcast/slabcast.conf"
+
+// parseOptions validates input URLs while the config is parsed, so a bad URL
+// is reported at its line and column.
+var parseOptions = ctl.Options{CheckInput: func(u string) error {
+	_, err := nic.ParseURL(u)
+	return err
+}}
+
+func runDaemon(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	path := fs.String("c", defaultConfig, "config `FILE`")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: slabcast run [-c FILE]\n\n"+
+			"Runs the daemon: joins every stream's input and serves HLS, HTTP MPEG-TS\n"+
+			"and /metrics on the http address. SIGHUP re-reads FILE and applies the\n"+
+			"difference; SIGTERM or SIGINT stops.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return fmt.Errorf("run: unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := ctl.Load(*path, parseOptions)
+	if err != nil {
+		return err
+	}
+	lg := log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds)
+	d := &daemon{path: *path, logf: lg.Printf}
+	return d.run(cfg)
+}
+
+type daemon struct {
+	path string
+	logf func(string, ...any)
+	cfg  *ctl.Config
+	p    *pipeline.Pipeline
+}
+
+func (d *daemon) run(cfg *ctl.Config) error {
+	for _, w := range cfg.Warnings {
+		d.logf("config: %s", w)
+	}
+	p, err := pipeline.New(pipeline.Options{CPUs: cfg.CPUs, Memory: cfg.Memory, Logf: d.logf})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	d.p, d.cfg = p, cfg
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("http %s: %w", cfg.HTTP, err)
+	}
+	srv := hls.New(p, d.logf)
+	for _, s := range cfg.Streams {
+		d.start(s)
+	}
+	d.logf("slabcast: serving http on %s, %d streams, %d MiB slab pool", ln.Addr(), len(cfg.Streams), p.Pool().Size()>>20)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	for {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("http: %w", err)
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				d.reload()
+				continue
+			}
+			d.logf("slabcast: %v: stopping", sig)
+			srv.Shutdown()
+			return nil
+		}
+	}
+}
+
+func (d *daemon) start(s ctl.Stream) {
+	if s.OnDemand {
+		d.logf("stream %s: ondemand streams start at boot until on-request start lands", s.Name)
+	}
+	if err := d.p.Start(s); err != nil {
+		d.logf("stream %s: %v", s.Name, err)
+	}
+}
+
+// reload applies a changed config file: streams that did not change keep
+// their sockets, slabs, media sequence and clients. A bad file changes
+// nothing.
+func (d *daemon) reload() {
+	cfg, err := ctl.Load(d.path, parseOptions)
+	if err != nil {
+		d.logf("reload: %v; keeping the running config", err)
+		return
+	}
+	for _, w := range cfg.Warnings {
+		d.logf("config: %s", w)
+	}
+	ch := ctl.Diff(d.cfg, cfg)
+	if len(ch.Globals) > 0 {
+		d.logf("reload: %v changed; that takes a restart, the rest is applied now", ch.Globals)
+	}
+	for _, name := range slices.Concat(ch.Removed, ch.Changed) {
+		if err := d.p.Stop(name); err != nil {
+			d.logf("reload: %v", err)
+		}
+	}
+	for _, name := range slices.Concat(ch.Changed, ch.Added) {
+		if s, ok := cfg.Stream(name); ok {
+			d.start(s)
+		}
+	}
+	d.cfg = cfg
+	d.logf("reload: %d added, %d removed, %d changed", len(ch.Added), len(ch.Removed), len(ch.Changed))
+}

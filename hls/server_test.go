@@ -43,9 +43,15 @@ func (l smallSendBuffer) Accept() (net.Conn, error) {
 	return c, err
 }
 
-func newFixture(t *testing.T, segDur time.Duration, segCount int, wrap func(net.Listener) net.Listener) *fixture {
+func newFixture(t testing.TB, segDur time.Duration, segCount int, wrap func(net.Listener) net.Listener) *fixture {
 	t.Helper()
-	p, err := pipeline.New(pipeline.Options{Memory: pipeline.MinMemory, CPUs: []int{0}, Logf: t.Logf})
+	logf := t.Logf
+	if _, ok := t.(*testing.F); ok {
+		// F's methods may not be called while the fuzz target runs, and
+		// the pipeline logs from its own goroutines at any time.
+		logf = func(string, ...any) {}
+	}
+	p, err := pipeline.New(pipeline.Options{Memory: pipeline.MinMemory, CPUs: []int{0}, Logf: logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +74,7 @@ func newFixture(t *testing.T, segDur time.Duration, segCount int, wrap func(net.
 	if wrap != nil {
 		ln = wrap(ln)
 	}
-	srv := New(p, t.Logf)
+	srv := New(p, logf)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown() })
 	in, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
@@ -99,7 +105,7 @@ func listening(port int) bool {
 
 // send blasts the clip as 7-packet datagrams, gently enough for the socket
 // buffer. Cuts follow PTS, so segments form at any speed.
-func (f *fixture) send(t *testing.T) {
+func (f *fixture) send(t testing.TB) {
 	t.Helper()
 	const dg = 7 * ts.PacketSize
 	for off := 0; off < len(f.clip); off += dg {

@@ -76,6 +76,11 @@ func (c *Conn) setup(fd int, opt Options, tryForce bool) error {
 		opt.logf("nic: %s: receive buffer capped by the kernel: asked %d bytes, got %d (the kernel reports double); "+
 			"raise net.core.rmem_max to at least %d or run with CAP_NET_ADMIN", src, want, got, want)
 	}
+	if opt.Control != nil {
+		if err := opt.Control(fd); err != nil {
+			return err
+		}
+	}
 	sa := &unix.SockaddrInet4{Port: int(src.Addr.Port()), Addr: src.Addr.Addr().As4()}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fmt.Errorf("bind %s: %w", src.Addr, err)

@@ -37,6 +37,10 @@ type Options struct {
 	// Logf receives warnings, such as a receive buffer capped by
 	// net.core.rmem_max. nil discards them.
 	Logf func(format string, args ...any)
+	// Control, if set, runs on the new socket before it binds or joins, so
+	// a socket filter (package bpf) is in place before the first datagram
+	// can be queued. Its error fails Listen.
+	Control func(fd int) error
 }
 
 func (o *Options) recvBuffer() int {

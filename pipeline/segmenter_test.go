@@ -237,3 +237,87 @@ func TestIngestAllocations(t *testing.T) {
 		t.Fatal("the measured stretch was not inside a segment")
 	}
 }
+
+// A program with no video is cut on time alone, at PES starts.
+func TestSegmenterAudioOnly(t *testing.T) {
+	hlstest.RequireFFmpeg(t)
+	s := testStream(t, testPool(t, MinMemory), 2*time.Second)
+	end := feed(s, readClip(t, "audio_aac.ts"), epoch, 6*time.Second)
+	s.seg.now = end.Add(11 * time.Second)
+	s.seg.sourceLost()
+	sn := s.snap.Load()
+	if sn == nil || len(sn.segs) != 3 {
+		t.Fatalf("got %v segments, want 3", sn)
+	}
+	dir := t.TempDir()
+	var total time.Duration
+	for i, g := range sn.segs {
+		total += g.Duration
+		// Cuts fall on the first audio PES at or after 2 s; ffmpeg packs a
+		// few AAC frames per PES, so a cut can land up to ~0.3 s later.
+		if i < len(sn.segs)-1 && (g.Duration < 2*time.Second || g.Duration > 2300*time.Millisecond) {
+			t.Errorf("segment %d lasts %v, want 2 s to 2.3 s", i, g.Duration)
+		}
+		b := segmentBytes(t, g)
+		if !hlstest.FirstPacketIsPAT(b) {
+			t.Errorf("segment %d does not start with a PAT", i)
+		}
+		p := filepath.Join(dir, "a.ts")
+		os.WriteFile(p, b, 0o644)
+		if err := hlstest.Decode(context.Background(), p, 0); err != nil {
+			t.Errorf("segment %d: %v", i, err)
+		}
+	}
+	if total < 5800*time.Millisecond || total > 6100*time.Millisecond {
+		t.Errorf("segments add up to %v for a 6 s clip", total)
+	}
+}
+
+// shiftClip moves every PCR, PTS and DTS of a clip by delta (mod 2^33).
+func shiftClip(t *testing.T, clip []byte, delta uint64) []byte {
+	out := append([]byte(nil), clip...)
+	for off := 0; off+ts.PacketSize <= len(out); off += ts.PacketSize {
+		p := out[off : off+ts.PacketSize]
+		if pcr, ok := ts.PCR(p); ok {
+			ts.SetPCR(p, (pcr+delta*300)%(ts.PTSWrap*300))
+		}
+		if ts.PUSI(p) && ts.PID(p) != 0 {
+			ts.ShiftPESTimestamps(ts.Payload(p), delta)
+		}
+	}
+	return out
+}
+
+// The 33-bit PTS wraps mid-stream: durations stay right and nothing is
+// taken for a discontinuity.
+func TestSegmenterPTSWrap(t *testing.T) {
+	clip := readClip(t, "h264_aac.ts")
+	// Put the wrap 5 s into the clip.
+	var first uint64
+	var pes ts.PESHeader
+	for off := 0; off+ts.PacketSize <= len(clip); off += ts.PacketSize {
+		p := clip[off : off+ts.PacketSize]
+		if ts.PUSI(p) && ts.PID(p) == 0x100 && ts.ParsePESHeader(ts.Payload(p), &pes) == nil && pes.HasPTS {
+			first = pes.PTS
+			break
+		}
+	}
+	if first == 0 {
+		t.Fatal("no video PTS in the clip")
+	}
+	delta := (ts.PTSWrap - first - 5*ptsPerSec) % ts.PTSWrap
+	s := testStream(t, testPool(t, MinMemory), 2*time.Second)
+	feed(s, shiftClip(t, clip, delta), epoch, 10*time.Second)
+	sn := s.snap.Load()
+	if sn == nil || len(sn.segs) != 4 {
+		t.Fatalf("got %v segments, want 4", sn)
+	}
+	for i, g := range sn.segs {
+		if g.Duration != 2*time.Second || g.Discontinuity {
+			t.Errorf("segment %d: %v, discontinuity %v", i, g.Duration, g.Discontinuity)
+		}
+	}
+	if d := s.Stats().Discontinuities; d != 0 {
+		t.Errorf("%d discontinuities across a PTS wrap", d)
+	}
+}

@@ -40,3 +40,8 @@ $FF -t 4 -f lavfi -i "$SRC" \
     -c:v mpeg2video -pix_fmt yuv420p -g 25 -bf 2 -sc_threshold 1000000000 -flags +cgop -b:v 1500k \
     -c:a mp2 -b:a 128k -ac 2 \
     $TS mpeg2_mp2.ts
+
+# 6 s AAC only (a radio channel): segments are cut on time alone.
+$FF -f lavfi -i sine=frequency=440:sample_rate=48000 \
+    -t 6 -c:a aac -b:a 96k -ac 2 -pcr_period 20 \
+    -f mpegts audio_aac.ts

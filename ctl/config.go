@@ -89,6 +89,9 @@ type Span struct{ Start, End int }
 type Input struct {
 	URL      string
 	Priority int // the priority= option, 0 when absent; the pipeline defines its order
+	// Program is the program= option: the program_number to take from a
+	// multi-program (MPTS) input; 0 means the first program in the PAT.
+	Program int
 	// SourceTimeout is effective: the input's source_timeout= option, else
 	// the stream's source_timeout.
 	SourceTimeout time.Duration
@@ -642,7 +645,7 @@ func (p *parser) input(ss *streamState, u token, opts []token) *Error {
 	}
 	ss.urls[u.text] = u.pos.line
 	in := Input{URL: u.text}
-	var seenPriority, seenTimeout bool
+	var seenPriority, seenTimeout, seenProgram bool
 	for _, o := range opts {
 		k, v, ok := strings.Cut(o.text, "=")
 		if !ok {
@@ -671,8 +674,18 @@ func (p *parser) input(ss *streamState, u token, opts []token) *Error {
 				return err
 			}
 			in.SourceTimeout = d
+		case "program":
+			if seenProgram {
+				return p.errAt(o, "input: program is given twice")
+			}
+			seenProgram = true
+			n, ok := parseInt(v)
+			if !ok || n < 1 || n > 65535 {
+				return p.errAt(o, "input: program %s is not a program_number 1..65535", quote(v))
+			}
+			in.Program = n
 		default:
-			return p.errAt(o, "input: unknown option %s (slabcast knows priority and source_timeout)", quote(k))
+			return p.errAt(o, "input: unknown option %s (slabcast knows priority, source_timeout and program)", quote(k))
 		}
 	}
 	ss.s.Inputs = append(ss.s.Inputs, in)

@@ -60,7 +60,11 @@ type segmenter struct {
 	patRaw, pmtRaw psiCopy
 	pat, pmt       psiCopy
 	patSec, pmtSec []byte
-	pmtPID         int // -1 until the PAT names one
+	pmtPID         int    // -1 until the PAT names one
+	program        int    // program_number to take (program=); 0 = the first
+	mpts           bool   // the PAT names several programs: store our own
+	patOut         []byte // PAT section naming only the selected program
+	patCC          uint8
 	pids           pidSet
 	video          ts.Codec
 	videoPID       int // -1 when the program has no video
@@ -98,6 +102,10 @@ func (g *segmenter) init(s *Stream, now time.Time) {
 	g.s = s
 	g.pmtPID, g.videoPID, g.primaryPID = -1, -1, -1
 	g.patSec = make([]byte, 0, 1024)
+	g.patOut = make([]byte, 0, 64)
+	if len(s.cfg.Inputs) > 0 {
+		g.program = s.cfg.Inputs[0].Program
+	}
 	g.pmtSec = make([]byte, 0, 1024)
 	g.segDur90 = int64(s.cfg.SegmentDuration.Seconds() * ptsPerSec)
 	// Media sequence numbers start from the clock in tenths of a second, so
@@ -119,6 +127,7 @@ func (g *segmenter) resetSource() {
 	g.patRaw.n, g.pmtRaw.n, g.pat.n, g.pmt.n = 0, 0, 0, 0
 	g.patSec, g.pmtSec = g.patSec[:0], g.pmtSec[:0]
 	g.pmtPID, g.videoPID, g.primaryPID = -1, -1, -1
+	g.mpts = false
 	g.pids = pidSet{}
 	g.cc.Reset()
 	g.holding, g.holdN = false, 0
@@ -162,14 +171,7 @@ func (g *segmenter) commit() {
 
 func (g *segmenter) packet(p []byte) {
 	pid := ts.PID(p)
-	switch {
-	case pid == ts.NullPID:
-		return
-	case pid == ts.PATPID:
-		g.onPAT(p)
-	case int(pid) == g.pmtPID:
-		g.onPMT(p)
-	case !g.pids.has(pid):
+	if pid == ts.NullPID || pid != ts.PATPID && int(pid) != g.pmtPID && !g.pids.has(pid) {
 		return // not part of the program: not stored
 	}
 	if ts.TEI(p) {
@@ -178,7 +180,14 @@ func (g *segmenter) packet(p []byte) {
 	if errs, _ := g.cc.Check(p); errs != 0 {
 		g.s.c.ccErrors.Add(uint64(errs))
 	}
-	if int(pid) == g.primaryPID && ts.PUSI(p) {
+	switch {
+	case pid == ts.PATPID:
+		if p = g.onPAT(p); p == nil {
+			return
+		}
+	case int(pid) == g.pmtPID:
+		g.onPMT(p)
+	case int(pid) == g.primaryPID && ts.PUSI(p):
 		g.pesStart(p)
 	}
 	if g.holding {
@@ -190,34 +199,79 @@ func (g *segmenter) packet(p []byte) {
 	}
 }
 
-func (g *segmenter) onPAT(p []byte) {
+// onPAT follows the PAT and returns the packet to store in its place: the
+// packet itself when the input carries one program, nothing or a PAT of its
+// own naming only the selected program when it carries several (MPTS), so
+// that every segment holds one program.
+func (g *segmenter) onPAT(p []byte) []byte {
 	g.collect(&g.patRaw, p)
 	sec, ok := g.patAsm.Push(p)
 	if !ok {
-		return
+		if g.mpts {
+			return nil
+		}
+		return p
 	}
 	if !bytes.Equal(sec, g.patSec) {
 		pat, err := ts.ParsePAT(sec)
 		if err != nil {
 			g.s.c.patErrors.Add(1)
-			return
-		}
-		pmtPID := -1
-		for _, pr := range pat.Programs {
-			if pr.Number != 0 {
-				pmtPID = int(pr.PMTPID)
-				break
+			if g.mpts {
+				return nil
 			}
+			return p
+		}
+		g.patSec = append(g.patSec[:0], sec...)
+		pmtPID, programs := -1, 0
+		var sel ts.PATProgram
+		for _, pr := range pat.Programs {
+			if pr.Number == 0 {
+				continue // the NIT
+			}
+			programs++
+			if pmtPID < 0 && (g.program == 0 || int(pr.Number) == g.program) {
+				pmtPID, sel = int(pr.PMTPID), pr
+			}
+		}
+		if pmtPID < 0 && g.pmtPID >= 0 {
+			g.s.logf("stream %s: the PAT has no program %d", g.s.cfg.Name, g.program)
 		}
 		if pmtPID != g.pmtPID {
 			g.pmtPID = pmtPID
 			g.pmtAsm.Reset()
 			g.pmtRaw.n, g.pmt.n = 0, 0
 			g.pmtSec = g.pmtSec[:0]
+			g.pids = pidSet{}
+			g.videoPID, g.primaryPID = -1, -1
+			if g.state != waitPSI {
+				g.disc = true
+				g.haveT = false
+				if g.state == inSeg {
+					g.state = waitKey
+					g.finish(g.endPTS())
+				}
+			}
 		}
-		g.patSec = append(g.patSec[:0], sec...)
+		g.mpts = programs > 1
+		if g.mpts {
+			g.patOut = ts.AppendPATSection(g.patOut[:0], pat.TransportStreamID, sec[5]>>1&0x1F, []ts.PATProgram{sel})
+		}
 	}
-	g.pat = g.patRaw
+	if !g.mpts {
+		g.pat = g.patRaw
+		return p
+	}
+	// One packet of our own: header, pointer_field 0, the section, stuffing.
+	var out [ts.PacketSize]byte
+	out[0], out[1], out[2], out[3] = ts.SyncByte, 0x40, 0x00, 0x10|g.patCC&0x0F
+	g.patCC++
+	n := copy(out[5:], g.patOut)
+	for i := 5 + n; i < ts.PacketSize; i++ {
+		out[i] = 0xFF
+	}
+	g.pat.pkts[0] = out
+	g.pat.n = 1
+	return g.pat.pkts[0][:]
 }
 
 func (g *segmenter) onPMT(p []byte) {
@@ -232,10 +286,11 @@ func (g *segmenter) onPMT(p []byte) {
 			g.s.c.pmtErrors.Add(1)
 			return
 		}
+		if g.program != 0 && int(pmt.ProgramNumber) != g.program {
+			return // another program's PMT sharing the PID
+		}
 		known := len(g.pmtSec) != 0
 		g.pids = pidSet{}
-		g.pids.add(ts.PATPID)
-		g.pids.add(uint16(g.pmtPID))
 		g.pids.add(pmt.PCRPID)
 		video, primary, codec := -1, -1, ts.CodecUnknown
 		for _, es := range pmt.Streams {

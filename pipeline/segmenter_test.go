@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -319,5 +320,65 @@ func TestSegmenterPTSWrap(t *testing.T) {
 	}
 	if d := s.Stats().Discontinuities; d != 0 {
 		t.Errorf("%d discontinuities across a PTS wrap", d)
+	}
+}
+
+// An MPTS input feeds one stream per program: each segment holds only its
+// program, with a PAT naming only it.
+func TestSegmenterMPTS(t *testing.T) {
+	hlstest.RequireFFmpeg(t)
+	clip := readClip(t, "mpts.ts")
+	pool := testPool(t, MinMemory)
+	for _, program := range []int{1, 2} {
+		t.Run(fmt.Sprint("program", program), func(t *testing.T) {
+			cfg := ctl.Stream{Name: "t", SegmentDuration: time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
+				Inputs: []ctl.Input{{URL: "udp://239.0.0.1:1234", Program: program}}}
+			s := newStream(cfg, pool, t.Logf, epoch)
+			end := feed(s, clip, epoch, 4*time.Second)
+			s.seg.now = end.Add(11 * time.Second)
+			s.seg.sourceLost()
+			sn := s.snap.Load()
+			if sn == nil || len(sn.segs) != 4 {
+				t.Fatalf("got %v segments, want 4", sn)
+			}
+			dir := t.TempDir()
+			var all []byte
+			for i, g := range sn.segs {
+				b := segmentBytes(t, g)
+				if !hlstest.FirstPacketIsPAT(b) {
+					t.Fatalf("segment %d does not start with a PAT", i)
+				}
+				var asm ts.SectionAssembler
+				sec, ok := asm.Push(b[:ts.PacketSize])
+				if !ok {
+					t.Fatalf("segment %d: the first packet is not a whole PAT", i)
+				}
+				pat, err := ts.ParsePAT(sec)
+				if err != nil || len(pat.Programs) != 1 || int(pat.Programs[0].Number) != program {
+					t.Fatalf("segment %d: PAT %+v, %v; want only program %d", i, pat, err, program)
+				}
+				if n := hlstest.ContinuityErrors(b); n != 0 {
+					t.Errorf("segment %d: %d continuity errors", i, n)
+				}
+				all = append(all, b...)
+			}
+			p := filepath.Join(dir, "all.ts")
+			os.WriteFile(p, all, 0o644)
+			ctx := context.Background()
+			streams, err := hlstest.Probe(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(streams) != 2 {
+				t.Fatalf("segments carry %d streams, want the program's 2: %+v", len(streams), streams)
+			}
+			if err := hlstest.Decode(ctx, p, 0); err != nil {
+				t.Error(err)
+			}
+			key, pt, err := hlstest.FirstVideoFrame(ctx, p)
+			if err != nil || !key {
+				t.Errorf("first frame key=%v %s %v", key, pt, err)
+			}
+		})
 	}
 }

@@ -45,3 +45,14 @@ $FF -t 4 -f lavfi -i "$SRC" \
 $FF -f lavfi -i sine=frequency=440:sample_rate=48000 \
     -t 6 -c:a aac -b:a 96k -ac 2 -pcr_period 20 \
     -f mpegts audio_aac.ts
+
+# 4 s MPTS: two programs (service_id 1 and 2), each H.264 + AAC, 320x180.
+$FF -f lavfi -i testsrc2=size=320x180:rate=25 \
+    -f lavfi -i sine=frequency=440:sample_rate=48000 \
+    -f lavfi -i smptebars=size=320x180:rate=25 \
+    -f lavfi -i sine=frequency=880:sample_rate=48000 \
+    -t 4 -map 0:v -map 1:a -map 2:v -map 3:a \
+    -c:v libx264 -preset veryfast -pix_fmt yuv420p -g 25 -keyint_min 25 -sc_threshold 0 -b:v 200k \
+    -c:a aac -b:a 64k -ac 2 \
+    -program title=one:program_num=1:st=0:st=1 -program title=two:program_num=2:st=2:st=3 \
+    $TS mpts.ts

@@ -39,19 +39,13 @@ func (g *segmenter) publish() {
 	g.s.snap.Store(&snapshot{playlist: g.render(), segs: segs})
 }
 
-// render writes the media playlist (RFC 8216) of the finished segments: the
-// last segment_count of them, more when needed to cover three target
-// durations (§6.2.2), each with its PROGRAM-DATE-TIME.
+// render writes the media playlist (RFC 8216) of the finished segments from
+// firstMSN on (see window), each with its PROGRAM-DATE-TIME.
 func (g *segmenter) render() []byte {
 	n := len(g.segs)
-	first := max(n-g.s.cfg.SegmentCount, 0)
-	var total time.Duration
-	for i := first; i < n; i++ {
-		total += g.segs[i].Duration
-	}
-	for first > 0 && total < 3*time.Duration(g.target)*time.Second {
-		first--
-		total += g.segs[first].Duration
+	first := 0
+	for first < n && g.segs[first].MSN < g.firstMSN {
+		first++
 	}
 	discSeq := g.discGone
 	for i := 0; i < first; i++ {
@@ -63,7 +57,7 @@ func (g *segmenter) render() []byte {
 	b = append(b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:"...)
 	b = strconv.AppendInt(b, int64(g.target), 10)
 	b = append(b, "\n#EXT-X-MEDIA-SEQUENCE:"...)
-	if n > 0 {
+	if first < n {
 		b = strconv.AppendUint(b, g.segs[first].MSN, 10)
 	} else {
 		b = strconv.AppendUint(b, g.msn, 10)

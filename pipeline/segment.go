@@ -46,7 +46,9 @@ type Segment struct {
 	refs [maxChunks]chunkRef
 
 	// segmenter-only
-	wr int64 // bytes written, committed to size once per datagram batch
+	wr      int64         // bytes written, committed to size once per datagram batch
+	expires time.Time     // when it may be released, once it left the playlist
+	longest time.Duration // the longest playlist that listed it
 }
 
 // Size is the number of bytes readable now. For a finished segment it is the
@@ -96,6 +98,26 @@ func (s *Segment) WriteRange(w io.Writer, off, end int64) (int64, error) {
 		off += int64(m)
 	}
 	return sent, nil
+}
+
+// CopyAt copies bytes of the segment from off into dst, up to Size(), and
+// returns how many. The copy is checked against the chunk generations after
+// it is made, so on a nil error every byte is the segment's; on
+// ErrOverwritten the bytes in dst must not be used.
+func (s *Segment) CopyAt(dst []byte, off int64) (int, error) {
+	end := min(off+int64(len(dst)), s.Size())
+	n := 0
+	for o := off; o < end; {
+		r := &s.refs[o/ChunkSize]
+		co := o % ChunkSize
+		k := copy(dst[n:], r.c.buf[co:min(ChunkSize, co+end-o)])
+		if r.c.gen.Load() != r.gen {
+			return 0, ErrOverwritten
+		}
+		n += k
+		o += int64(k)
+	}
+	return n, nil
 }
 
 // Reader returns an io.Reader over the finished segment whose WriteTo sends

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"strconv"
 	"time"
 
 	"github.com/slabcast/slabcast/ts"
@@ -31,7 +32,8 @@ const (
 
 const (
 	holdMax   = 512 // packets held while deciding a cut: 96 KiB
-	psiMax    = 4   // packets kept of the latest PAT and of the latest PMT
+	psiMax    = 6   // packets kept of the latest PAT and of the latest PMT: a 1024-byte section
+	keyWait   = 3   // segment_durations without a keyframe before cutting anyway
 	maxJump   = 10 * 90000
 	maxBack   = 1 * 90000
 	pdtSlack  = time.Second
@@ -62,6 +64,7 @@ type segmenter struct {
 	patSec, pmtSec []byte
 	pmtPID         int    // -1 until the PAT names one
 	program        int    // program_number to take (program=); 0 = the first
+	number         uint16 // program_number selected from the PAT
 	mpts           bool   // the PAT names several programs: store our own
 	patOut         []byte // PAT section naming only the selected program
 	patCC          uint8
@@ -73,6 +76,10 @@ type segmenter struct {
 	cc   ts.ContinuityChecker
 	pes  ts.PESHeader
 	scan ts.KeyframeScanner
+
+	waiting      bool   // in waitKey, waitFrom is set
+	waitFrom     uint64 // PTS of the first PES seen while waiting for a keyframe
+	forcedLogged bool
 
 	holding bool
 	hold    [holdMax][ts.PacketSize]byte
@@ -93,7 +100,8 @@ type segmenter struct {
 	disc      bool   // the next segment starts after a discontinuity
 	discGone  uint64 // discontinuity-flagged segments no longer listed
 	target    int    // EXT-X-TARGETDURATION; never goes down
-	retain    int
+	firstMSN  uint64 // first segment listed in the playlist; never goes back
+	maxKeep   int    // hard bound on segments kept, whatever the clock says
 	curWall   time.Time
 	published bool
 }
@@ -113,9 +121,9 @@ func (g *segmenter) init(s *Stream, now time.Time) {
 	// have made more than one segment per 100 ms of its life.
 	g.msn = uint64(now.UnixMilli() / 100)
 	g.target = int((s.cfg.SegmentDuration + time.Second - 1) / time.Second)
-	// RFC 8216 §6.2.2: a segment stays available for its duration plus the
-	// longest playlist that listed it, so keep twice the window plus one.
-	g.retain = 2*s.cfg.SegmentCount + 1
+	// Segments leave by time (see expire); this bound only guards memory
+	// against a clock that stands still.
+	g.maxKeep = 4*s.cfg.SegmentCount + 8
 }
 
 // resetSource forgets everything learnt from the source: after a silence the
@@ -132,6 +140,7 @@ func (g *segmenter) resetSource() {
 	g.cc.Reset()
 	g.holding, g.holdN = false, 0
 	g.haveT = false
+	g.waiting = false
 }
 
 // datagram processes one received datagram.
@@ -231,6 +240,7 @@ func (g *segmenter) onPAT(p []byte) []byte {
 			programs++
 			if pmtPID < 0 && (g.program == 0 || int(pr.Number) == g.program) {
 				pmtPID, sel = int(pr.PMTPID), pr
+				g.number = pr.Number
 			}
 		}
 		if pmtPID < 0 && g.pmtPID >= 0 {
@@ -280,14 +290,14 @@ func (g *segmenter) onPMT(p []byte) {
 	if !ok {
 		return
 	}
+	if len(sec) >= 5 && uint16(sec[3])<<8|uint16(sec[4]) != g.number {
+		return // another program's PMT sharing the PID: not ours, not parsed
+	}
 	if !bytes.Equal(sec, g.pmtSec) {
 		pmt, err := ts.ParsePMT(sec)
 		if err != nil {
 			g.s.c.pmtErrors.Add(1)
 			return
-		}
-		if g.program != 0 && int(pmt.ProgramNumber) != g.program {
-			return // another program's PMT sharing the PID
 		}
 		known := len(g.pmtSec) != 0
 		g.pids = pidSet{}
@@ -363,7 +373,17 @@ func (g *segmenter) pesStart(p []byte) {
 	case waitPSI:
 		return
 	case waitKey:
+		if !g.waiting {
+			g.waiting, g.waitFrom = true, pts
+		}
 		if g.videoPID < 0 {
+			g.start(pts)
+			return
+		}
+		if ts.PTSDiff(pts, g.waitFrom) >= keyWait*g.segDur90 {
+			// No keyframe we can recognise (an open-GOP source, a codec
+			// without a scanner): start anyway rather than never.
+			g.forced("no keyframe recognised")
 			g.start(pts)
 			return
 		}
@@ -372,19 +392,31 @@ func (g *segmenter) pesStart(p []byte) {
 		if ts.PTSDiff(pts, g.maxPTS) > 0 {
 			g.maxPTS = pts
 		}
-		oversize := g.cur.wr >= (maxChunks-2)*ChunkSize
+		oversize := g.cur.wr >= (maxChunks-2)*ChunkSize ||
+			ts.PTSDiff(pts, g.cur.startPTS) >= keyWait*g.segDur90
 		// PTS, not DTS: the keyframe that ends a segment_duration has a
 		// PTS of exactly start+duration while its DTS is earlier.
 		due := ts.PTSDiff(pts, g.cur.startPTS) >= g.segDur90 || g.disc
 		switch {
 		case oversize:
-			g.cut(pts) // no keyframe in sight: bound the segment anyway
+			// No keyframe in sight: bound the segment anyway.
+			g.forced("no keyframe within " + strconv.Itoa(keyWait) + " × segment_duration")
+			g.cut(pts)
 		case !due:
 		case g.videoPID < 0:
 			g.cut(pts)
 		default:
 			g.beginHold(pts)
 		}
+	}
+}
+
+// forced counts a cut not made at a keyframe and says why, once per stream.
+func (g *segmenter) forced(why string) {
+	g.s.c.forcedCuts.Add(1)
+	if !g.forcedLogged {
+		g.forcedLogged = true
+		g.s.logf("stream %s: cutting without a keyframe: %s (logged once)", g.s.cfg.Name, why)
 	}
 }
 
@@ -407,7 +439,14 @@ func (g *segmenter) holdPacket(p []byte, video bool) {
 				es = es[g.pes.DataOffset:]
 			}
 		}
-		if v := g.scan.Feed(es); v != ts.Undecided {
+		v := g.scan.Feed(es)
+		if ts.PUSI(p) && ts.RandomAccessIndicator(p) {
+			// The muxer says this access unit is a random access point:
+			// trust it for codecs without a scanner and for I-frames the
+			// scanner does not take (non-IDR with a recovery point).
+			v = ts.Keyframe
+		}
+		if v != ts.Undecided {
 			g.resolve(v)
 			return
 		}
@@ -486,6 +525,7 @@ func (g *segmenter) start(pts uint64) {
 	}
 	g.cur = seg
 	g.curWall = g.now
+	g.waiting = false
 	g.maxPTS = pts
 	g.state = inSeg
 	for i := 0; i < g.pat.n; i++ {
@@ -525,14 +565,59 @@ func (g *segmenter) finish(end uint64) {
 	if r := int((dur + time.Second/2) / time.Second); r > g.target {
 		g.target = r
 	}
-	for len(g.segs) > g.retain {
-		g.release(0)
-	}
+	g.expire()
 	g.s.c.segments.Add(1)
 	g.publish()
 	if !g.published {
 		g.published = true
 		close(g.s.ready)
+	}
+}
+
+// window is the index in segs of the first segment the playlist lists: the
+// last segment_count, more when needed to cover three target durations
+// (RFC 8216 §6.2.2), but never one that an earlier playlist had already
+// dropped, so EXT-X-MEDIA-SEQUENCE never goes back.
+func (g *segmenter) window() int {
+	n := len(g.segs)
+	first := max(n-g.s.cfg.SegmentCount, 0)
+	for first < n && g.segs[first].MSN < g.firstMSN {
+		first++
+	}
+	var total time.Duration
+	for i := first; i < n; i++ {
+		total += g.segs[i].Duration
+	}
+	for first > 0 && total < 3*time.Duration(g.target)*time.Second && g.segs[first-1].MSN >= g.firstMSN {
+		first--
+		total += g.segs[first].Duration
+	}
+	return first
+}
+
+// expire moves the window on and releases the segments whose time is up.
+// RFC 8216 §6.2.2: a segment that leaves the playlist stays available for
+// its duration plus the duration of the playlist that last listed it.
+func (g *segmenter) expire() {
+	first := g.window()
+	if first < len(g.segs) {
+		g.firstMSN = g.segs[first].MSN
+	}
+	var listed time.Duration
+	for _, s := range g.segs[first:] {
+		listed += s.Duration
+	}
+	for _, s := range g.segs[first:] {
+		s.longest = max(s.longest, listed)
+	}
+	for _, s := range g.segs[:first] {
+		if s.expires.IsZero() {
+			s.expires = g.now.Add(s.Duration + s.longest)
+		}
+	}
+	for len(g.segs) > 0 && g.segs[0].MSN < g.firstMSN &&
+		(!g.now.Before(g.segs[0].expires) || len(g.segs) > g.maxKeep) {
+		g.release(0)
 	}
 }
 
@@ -580,7 +665,9 @@ func (g *segmenter) chunk() *chunk {
 	if c := g.s.pool.get(); c != nil {
 		return c
 	}
-	if len(g.segs) > g.s.cfg.SegmentCount {
+	// Under pressure a segment no playlist lists any more goes before its
+	// time: better a late fetch answering 404 than live packets lost.
+	if len(g.segs) > 0 && g.segs[0].MSN < g.firstMSN {
 		g.release(0)
 		g.publish()
 		return g.s.pool.get()

@@ -382,3 +382,135 @@ func TestSegmenterMPTS(t *testing.T) {
 		})
 	}
 }
+
+// One long segment (a late keyframe) raises TARGETDURATION; the window must
+// not reach back to segments an earlier playlist had dropped, and a segment
+// that leaves the playlist stays fetchable for its duration plus the
+// playlist's (RFC 8216 §6.2.2).
+func TestWindowNeverGoesBack(t *testing.T) {
+	s := testStream(t, testPool(t, MinMemory), 2*time.Second)
+	s.cfg.SegmentCount = 3
+	s.seg.init(s, epoch)
+	g := &s.seg
+	now := epoch
+	pts := uint64(90000)
+	var prev *hlstest.Playlist
+	left := map[string]time.Time{}        // segment name -> when it must still be there
+	longest := map[string]time.Duration{} // segment name -> longest playlist listing it
+	for i, d := range []float64{2, 2, 2, 2, 2, 2, 2, 2, 4.6, 2, 2, 2, 2, 2, 2, 2} {
+		g.now = now
+		g.start(pts)
+		pts += uint64(d * ptsPerSec)
+		now = now.Add(time.Duration(d * float64(time.Second)))
+		g.now = now
+		g.finish(pts)
+		pl, err := hlstest.ParsePlaylist(s.Playlist())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev != nil {
+			if pl.MediaSequence < prev.MediaSequence {
+				t.Fatalf("segment %d: media sequence went back from %d to %d", i, prev.MediaSequence, pl.MediaSequence)
+			}
+			listed := map[string]bool{}
+			for _, sg := range pl.Segments {
+				listed[sg.URI] = true
+			}
+			for _, sg := range prev.Segments {
+				if _, ok := left[sg.URI]; !ok && !listed[sg.URI] {
+					left[sg.URI] = now.Add(time.Duration(sg.Duration*float64(time.Second)) + longest[sg.URI])
+				}
+			}
+		}
+		for _, sg := range pl.Segments {
+			longest[sg.URI] = max(longest[sg.URI], time.Duration(pl.TotalDuration()*float64(time.Second)))
+		}
+		// Every segment that left the playlist stays for its duration plus
+		// the longest playlist that listed it.
+		for name, until := range left {
+			if now.Before(until) && s.Segment(name) == nil {
+				t.Fatalf("segment %d: %s is gone %v before its time", i, name, until.Sub(now))
+			}
+		}
+		prev = pl
+	}
+	if len(g.segs) > g.maxKeep {
+		t.Fatalf("%d segments kept", len(g.segs))
+	}
+}
+
+// Programs sharing one PMT PID (common on DVB headends): the stream keeps
+// to the program it selected, does not flap, and parses nothing per packet.
+
+func section(tableID byte, ext uint16, body []byte) []byte {
+	n := 5 + len(body) + 4
+	s := []byte{tableID, 0xB0 | byte(n>>8)&0x0F, byte(n), byte(ext >> 8), byte(ext), 0xC1, 0, 0}
+	s = append(s, body...)
+	crc := ts.CRC32(s)
+	return append(s, byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc))
+}
+
+func onePacket(pid uint16, cc byte, sec []byte) []byte {
+	p := make([]byte, ts.PacketSize)
+	for i := range p {
+		p[i] = 0xFF
+	}
+	p[0], p[1], p[2], p[3], p[4] = 0x47, 0x40|byte(pid>>8), byte(pid), 0x10|cc&0x0F, 0
+	copy(p[5:], sec)
+	return p
+}
+
+// sharedPMTClip is the demo clip as an MPTS whose second program's PMT
+// shares PID 0x1000 with the first's.
+func sharedPMTClip(t testing.TB) []byte {
+	clip := readClip(t, "h264_aac.ts")
+	pat := section(0x00, 1, []byte{0, 1, 0xF0, 0x00, 0, 2, 0xF0, 0x00})
+	// program 2: PCR 0x200, H.264 on 0x200, AAC on 0x201
+	pmt2 := section(0x02, 2, []byte{0xE2, 0x00, 0xF0, 0x00, 0x1B, 0xE2, 0x00, 0xF0, 0x00, 0x0F, 0xE2, 0x01, 0xF0, 0x00})
+	var out []byte
+	var patCC, pmtCC byte
+	for off := 0; off+ts.PacketSize <= len(clip); off += ts.PacketSize {
+		p := append([]byte(nil), clip[off:off+ts.PacketSize]...)
+		switch ts.PID(p) {
+		case 0:
+			out = append(out, onePacket(0, patCC, pat)...)
+			patCC++
+		case 0x1000:
+			ts.SetCC(p, pmtCC)
+			pmtCC++
+			out = append(out, p...)
+			out = append(out, onePacket(0x1000, pmtCC, pmt2)...)
+			pmtCC++
+		default:
+			out = append(out, p...)
+		}
+	}
+	return out
+}
+
+// Programs sharing one PMT PID (common on DVB headends): the stream keeps
+// to the program it selected, does not flap, and parses nothing per packet.
+func TestMPTSSharedPMTPID(t *testing.T) {
+	s := testStream(t, testPool(t, MinMemory), 2*time.Second)
+	data := sharedPMTClip(t)
+	feed(s, data, epoch, 10*time.Second)
+	st := s.Stats()
+	if st.Segments != 4 || s.seg.videoPID != 0x100 {
+		t.Errorf("segments %d, video PID %#x: want 4 segments of program 1", st.Segments, s.seg.videoPID)
+	}
+	if st.Discontinuities != 0 {
+		t.Errorf("a steady MPTS made %d discontinuities", st.Discontinuities)
+	}
+	// per-packet allocation: the PMT is re-parsed every time it alternates
+	s2 := testStream(t, testPool(t, MinMemory), 60*time.Second)
+	feed(s2, data[:100*7*ts.PacketSize], epoch, time.Second)
+	const dg = 7 * ts.PacketSize
+	i := 100
+	allocs := testing.AllocsPerRun(200, func() {
+		s2.seg.datagram(data[i*dg : (i+1)*dg])
+		i++
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per datagram on an MPTS", allocs)
+	}
+}

@@ -22,6 +22,8 @@ type Stats struct {
 	Dropped         uint64 // packets not stored for lack of slab memory
 	Segments        uint64 // segments completed
 	Discontinuities uint64
+	ForcedCuts      uint64 // segments cut without a keyframe (none recognised in time)
+	KernelDrops     uint64 // datagrams the kernel dropped: receive buffer full (SO_RXQ_OVFL)
 	Up              bool
 	LastData        time.Time
 }
@@ -29,7 +31,7 @@ type Stats struct {
 type counters struct {
 	datagrams, bytes, packets, badDatagrams, syncErrors atomic.Uint64
 	ccErrors, teiErrors, patErrors, pmtErrors, dropped  atomic.Uint64
-	segments, discontinuities                           atomic.Uint64
+	segments, discontinuities, forcedCuts, kernelDrops  atomic.Uint64
 	lastData                                            atomic.Int64 // unix ns
 }
 
@@ -186,6 +188,8 @@ func (s *Stream) Stats() Stats {
 		Dropped:         s.c.dropped.Load(),
 		Segments:        s.c.segments.Load(),
 		Discontinuities: s.c.discontinuities.Load(),
+		ForcedCuts:      s.c.forcedCuts.Load(),
+		KernelDrops:     s.c.kernelDrops.Load(),
 		Up:              s.up.Load(),
 	}
 	if ns := s.c.lastData.Load(); ns != 0 {

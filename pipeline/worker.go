@@ -32,8 +32,9 @@ type worker struct {
 }
 
 type slot struct {
-	s    *Stream
-	conn *nic.Conn // nil until the input socket opens
+	s     *Stream
+	conn  *nic.Conn // nil until the input socket opens
+	drops uint32    // the socket's kernel drop count last seen
 }
 
 func newWorker(cpu int, logf func(string, ...any)) (*worker, error) {
@@ -137,6 +138,11 @@ func (w *worker) read(sl *slot, now time.Time) {
 		}
 	}
 	if got {
+		// The kernel's count is cumulative and wraps; take the delta.
+		if d := sl.conn.Drops(); d != sl.drops {
+			s.c.kernelDrops.Add(uint64(d - sl.drops))
+			sl.drops = d
+		}
 		g.commit()
 		s.c.lastData.Store(now.UnixNano())
 		if !s.up.Load() {

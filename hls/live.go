@@ -13,6 +13,7 @@ import (
 const (
 	liveWriteTimeout = 30 * time.Second
 	liveIdleWake     = 5 * time.Second
+	liveBuffer       = 64 << 10
 )
 
 var liveHeader = []byte("HTTP/1.1 200 OK\r\n" +
@@ -24,9 +25,9 @@ var liveHeader = []byte("HTTP/1.1 200 OK\r\n" +
 
 // serveLive answers /NAME/mpegts: an endless TS from the start of the
 // segment being written (PAT, PMT, keyframe), then every byte as it is
-// committed. The connection is taken over from fasthttp so the bytes go from
-// slab memory to the socket without a copy or chunked framing, the way udpxy
-// and Flussonic send HTTP MPEG-TS (Connection: close marks the end).
+// committed. The connection is taken over from fasthttp so the bytes go out
+// without chunked framing, the way udpxy and Flussonic send HTTP MPEG-TS
+// (Connection: close marks the end).
 func (s *Server) serveLive(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 	if !waitReady(ctx, st) {
 		return
@@ -51,30 +52,39 @@ func (s *Server) serveLive(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 }
 
 // follow copies the stream to c until the client goes or the stream is
-// removed. A client slower than the ring loses its place: the segment it was
-// in gets reused, WriteRange says so, and it continues from the live edge,
-// which starts clean with PAT, PMT and a keyframe.
+// removed. Bytes go through a small per-connection buffer: CopyAt verifies
+// them after copying, so a client slower than the ring never receives bytes
+// of reused memory (which may by then belong to another channel). It loses
+// its place instead and continues from the live edge, which starts clean
+// with PAT, PMT and a keyframe. The copy costs far less than the socket
+// write it feeds; segments, fetched by many more clients, are sent without
+// one.
 func (s *Server) follow(c net.Conn, st *pipeline.Stream) {
 	wake, cancel := st.Subscribe()
 	defer cancel()
 	idle := time.NewTimer(liveIdleWake)
 	defer idle.Stop()
+	buf := make([]byte, liveBuffer)
 	seg := st.Live()
 	var off int64
 	for {
 		if seg != nil {
 			if size := seg.Size(); off < size {
-				c.SetWriteDeadline(time.Now().Add(liveWriteTimeout))
-				n, err := seg.WriteRange(c, off, size)
-				off += n
+				n, err := seg.CopyAt(buf, off)
 				if errors.Is(err, pipeline.ErrOverwritten) {
 					s.liveMiss.Add(1)
-					seg, off = st.Live(), 0
+					next := st.Live()
+					if next == seg || next == nil || !next.Valid() || stopped(st) {
+						return // nowhere clean to go on from
+					}
+					seg, off = next, 0
 					continue
 				}
-				if err != nil {
+				c.SetWriteDeadline(time.Now().Add(liveWriteTimeout))
+				if _, err := c.Write(buf[:n]); err != nil {
 					return
 				}
+				off += int64(n)
 				continue
 			}
 			if seg.Done() {
@@ -96,5 +106,14 @@ func (s *Server) follow(c net.Conn, st *pipeline.Stream) {
 		case <-st.Stopped():
 			return
 		}
+	}
+}
+
+func stopped(st *pipeline.Stream) bool {
+	select {
+	case <-st.Stopped():
+		return true
+	default:
+		return false
 	}
 }

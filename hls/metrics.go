@@ -32,8 +32,10 @@ var streamFamilies = []family{
 	{"slabcast_input_datagrams_total", "counter", "Datagrams received on the stream's input.", func(st *pipeline.Stats) uint64 { return st.Datagrams }},
 	{"slabcast_input_packets_total", "counter", "TS packets received on the stream's input.", func(st *pipeline.Stats) uint64 { return st.Packets }},
 	{"slabcast_input_bad_datagrams_total", "counter", "Datagrams that were not whole TS packets (cut short, or not TS at all).", func(st *pipeline.Stats) uint64 { return st.BadDatagrams }},
+	{"slabcast_input_kernel_drops_total", "counter", "Datagrams the kernel dropped because the socket's receive buffer was full (SO_RXQ_OVFL).", func(st *pipeline.Stats) uint64 { return st.KernelDrops }},
 	{"slabcast_dropped_packets_total", "counter", "TS packets not stored for lack of slab memory.", func(st *pipeline.Stats) uint64 { return st.Dropped }},
 	{"slabcast_segments_total", "counter", "HLS segments completed.", func(st *pipeline.Stats) uint64 { return st.Segments }},
+	{"slabcast_segments_forced_total", "counter", "Segments cut without a keyframe because none was recognised within 3 segment durations.", func(st *pipeline.Stats) uint64 { return st.ForcedCuts }},
 	{"slabcast_discontinuities_total", "counter", "Segments flagged EXT-X-DISCONTINUITY (source restart, timestamp jump, new program layout).", func(st *pipeline.Stats) uint64 { return st.Discontinuities }},
 	{"slabcast_stream_up", "gauge", "1 while data arrives within source_timeout.", func(st *pipeline.Stats) uint64 {
 		if st.Up {

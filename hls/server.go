@@ -8,6 +8,7 @@ package hls
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"strconv"
@@ -65,8 +66,9 @@ func (l logger) Printf(format string, args ...any) { l.logf("http: "+format, arg
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
 
-// Shutdown stops accepting and closes idle connections.
-func (s *Server) Shutdown() error { return s.srv.Shutdown() }
+// Shutdown stops accepting, closes idle connections and waits for requests
+// in flight, at most until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
 
 var (
 	pathMetrics  = []byte("/metrics")

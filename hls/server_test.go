@@ -76,7 +76,7 @@ func newFixture(t testing.TB, segDur time.Duration, segCount int, wrap func(net.
 	}
 	srv := New(p, logf)
 	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown() })
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	in, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
@@ -320,4 +320,60 @@ func TestSlowReaderNeverSeesTornSegment(t *testing.T) {
 		t.Fatal("the test did not make the reader slower than the ring; it proves nothing")
 	}
 	_ = context.Background
+}
+
+// A /mpegts client of a stream that is removed, while another stream takes
+// the freed memory, is let go: no busy loop, no leaked connection.
+func TestLiveReaderOfRemovedStreamEnds(t *testing.T) {
+	f := newFixture(t, time.Second, 3, func(l net.Listener) net.Listener { return smallSendBuffer{l} })
+	f.send(t)
+	f.waitSegments(t, 2)
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(c, "GET /ch/mpegts HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the client stalls with the server mid-write
+	if err := f.p.Stop("ch"); err != nil {
+		t.Fatal(err)
+	}
+	uc, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	port := uc.LocalAddr().(*net.UDPAddr).Port
+	uc.Close()
+	if err := f.p.Start(ctl.Stream{Name: "ch2", SegmentDuration: time.Second, SegmentCount: 3, SourceTimeout: 10 * time.Second,
+		Inputs: []ctl.Input{{URL: fmt.Sprintf("udp://127.0.0.1:%d", port)}}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	in, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	f.in = in
+	for i := 0; i < 3; i++ {
+		f.send(t) // the other stream reuses the removed one's chunks
+	}
+	// The client reads on: it gets the rest of what was verified, then the
+	// server lets it go.
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatalf("the connection was not closed: %v", err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for f.srv.liveConns.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d live connections left", f.srv.liveConns.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if m := f.srv.liveMiss.Load(); m > 2 {
+		t.Fatalf("%d lag restarts for one client", m)
+	}
 }

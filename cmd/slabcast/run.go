@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log"
@@ -9,6 +10,7 @@ import (
 	"os/signal"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/slabcast/slabcast/ctl"
 	"github.com/slabcast/slabcast/hls"
@@ -93,7 +95,11 @@ func (d *daemon) run(cfg *ctl.Config) error {
 				continue
 			}
 			d.logf("slabcast: %v: stopping", sig)
-			srv.Shutdown()
+			// Requests held for a first segment or a slow download get a
+			// few seconds, not the minute a write timeout allows.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			srv.Shutdown(ctx)
+			cancel()
 			return nil
 		}
 	}

@@ -460,3 +460,53 @@ func TestGarbageInput(t *testing.T) {
 		t.Error("daemon log lacks its start line")
 	}
 }
+
+// startFeed runs `slabcast feed --loop FILE URL` until the test ends.
+func startFeed(t *testing.T, file, url string) {
+	t.Helper()
+	cmd := exec.Command(binary(t), "feed", "--loop", file, url)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("feed stderr:\n%s", stderr.String())
+		}
+	})
+}
+
+// A multi-program input feeds one playable stream per program=.
+func TestMPTSTwoStreams(t *testing.T) {
+	testnet.Require(t)
+	hlstest.RequireFFmpeg(t)
+	d := startDaemon(t, `
+stream one { input udp://239.1.5.1:5000 program=1; segment_duration 1; }
+stream two { input udp://239.1.5.1:5000 program=2; segment_duration 1; }
+`)
+	startFeed(t, "../../testdata/mpts.ts", "udp://239.1.5.1:5000")
+	for _, name := range []string{"one", "two"} {
+		t.Run(name, func(t *testing.T) {
+			pl := d.base + "/" + name + "/index.m3u8"
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+			defer cancel()
+			lists, err := hlstest.Watch(ctx, pl, 500*time.Millisecond, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := lists[len(lists)-1]
+			checkSegments(t, pl, last)
+			u := hlstest.ResolveURI(pl, last.Segments[0].URI)
+			streams, err := hlstest.Probe(ctx, u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(streams) != 2 {
+				t.Fatalf("a segment of program %s carries %d streams, want 2: %+v", name, len(streams), streams)
+			}
+		})
+	}
+}

@@ -16,11 +16,13 @@ build:
 run: build
 	@sh deploy/demo.sh $(BIN)
 
-# Test tools (ffmpeg/ffprobe) are installed by deps when missing.
+# Test tools are installed by deps when missing: ffmpeg/ffprobe (tests decode
+# what slabcast serves with them), Chromium and hls.js (the browser test).
 deps:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
 		echo "installing ffmpeg (tests decode what slabcast serves with it)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
+	@if [ "$$(id -u)" = 0 ]; then bash .ci/browser-deps >/dev/null; fi
 
 test: deps
 	$(GO) vet ./...

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/VictoriaMetrics/metrics v1.45.0
 	github.com/asticode/go-astits v1.13.0
+	github.com/cilium/ebpf v0.22.0
 	github.com/valyala/fasthttp v1.78.0
 	golang.org/x/sys v0.50.0
 )
@@ -16,4 +17,5 @@ require (
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fastrand v1.1.0 // indirect
 	github.com/valyala/histogram v1.2.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

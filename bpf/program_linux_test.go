@@ -1,0 +1,287 @@
+package bpf
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
+)
+
+// needEBPF skips (or, under CI=true, fails) when eBPF programs cannot be
+// loaded here.
+func needEBPF(t testing.TB) {
+	t.Helper()
+	mode, err := Probe()
+	if mode == ModeEBPF {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("eBPF unavailable under CI: %+v", err)
+	}
+	t.Skipf("eBPF unavailable: %v", err)
+}
+
+// The eBPF programs' encoding, checked without loading them.
+func TestProgramSpec(t *testing.T) {
+	for _, kind := range []Kind{KindTS, KindRTP} {
+		for _, base := range []int32{udpPayload, testRunPayload} {
+			spec, err := programSpec(kind, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			insns := spec.Instructions
+			if spec.Type != ebpf.SocketFilter || insns.Name() != programName(kind) {
+				t.Errorf("%v: type %v, name %q", kind, spec.Type, insns.Name())
+			}
+			var buf bytes.Buffer
+			if err := insns.Marshal(&buf, binary.LittleEndian); err != nil {
+				t.Fatalf("%v: marshal: %v", kind, err)
+			}
+			if got, want := buf.Len(), int(insns.Size()); got != want || got%asm.InstructionSize != 0 {
+				t.Errorf("%v: encoded %d bytes, want %d", kind, got, want)
+			}
+			var syncChecks, syncLoads, mapRefs int
+			for i, ins := range insns {
+				if ins.Source() == nil || ins.Source().String() == "" {
+					t.Errorf("%v: instruction %d (%v) has no comment", kind, i, ins)
+				}
+				if ins.OpCode.JumpOp() == asm.JNE && ins.Dst == asm.R0 && ins.Constant == SyncByte {
+					syncChecks++
+				}
+				if ins.OpCode.Mode() == asm.AbsMode || ins.OpCode.Mode() == asm.IndMode {
+					off := ins.Constant
+					if ins.OpCode.Mode() == asm.IndMode && ins.Src == asm.R8 {
+						off += int64(base) // r8 includes base
+					}
+					if (off-int64(base))%PacketSize == 0 && ins.OpCode.Size() == asm.Byte && ins.Src != asm.R7 {
+						syncLoads++
+					}
+				}
+				if ins.Reference() == countersRef {
+					mapRefs++
+					if !ins.IsLoadFromMap() {
+						t.Errorf("%v: %v references the map but does not load it", kind, ins)
+					}
+				}
+				if ins.OpCode.Class().IsJump() && ins.OpCode.JumpOp() != asm.Exit && ins.OpCode.JumpOp() != asm.Call && ins.Reference() == "" {
+					t.Errorf("%v: jump %d (%v) has no label", kind, i, ins)
+				}
+			}
+			if syncChecks != MaxPackets {
+				t.Errorf("%v: %d sync byte comparisons, want %d", kind, syncChecks, MaxPackets)
+			}
+			if want := MaxPackets + map[Kind]int{KindTS: 0, KindRTP: 1}[kind]; syncLoads != want { // RTP: + the flags byte
+				t.Errorf("%v: %d byte loads at packet starts, want %d", kind, syncLoads, want)
+			}
+			if mapRefs != 1 {
+				t.Errorf("%v: %d map references, want 1", kind, mapRefs)
+			}
+			if last := insns[len(insns)-1]; last.OpCode.JumpOp() != asm.Exit {
+				t.Errorf("%v: last instruction %v is not exit", kind, last)
+			}
+			// The comments carry the C, so %v of the program is readable.
+			if s := fmt.Sprintf("%v", insns); !strings.Contains(s, "goto bad_sync") || !strings.Contains(s, "bpf_map_lookup_elem") {
+				t.Errorf("%v: program listing lacks its comments:\n%s", kind, s)
+			}
+		}
+	}
+	if _, err := programSpec(Kind(5), udpPayload); err == nil {
+		t.Error("programSpec accepted an unknown kind")
+	}
+}
+
+// The classic programs' encoding, checked the way the kernel's
+// bpf_check_classic does, without attaching them.
+func TestClassicSpec(t *testing.T) {
+	for _, kind := range []Kind{KindTS, KindRTP} {
+		p, err := classicSpec(kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prog, err := assembleClassic(p)
+		if err != nil {
+			t.Fatalf("%v: %v", kind, err)
+		}
+		if len(prog) > unix.BPF_MAXINSNS {
+			t.Fatalf("%v: %d instructions", kind, len(prog))
+		}
+		stored := map[uint32]bool{}
+		var syncChecks int
+		for i, in := range prog {
+			if p[i].comment == "" {
+				t.Errorf("%v: instruction %d has no comment", kind, i)
+			}
+			switch in.Code & 0x07 { // class
+			case unix.BPF_JMP:
+				if in.Code&0xf0 == unix.BPF_JA {
+					t.Errorf("%v: %d: unexpected ja", kind, i)
+				}
+				for _, off := range []uint8{in.Jt, in.Jf} {
+					if i+1+int(off) >= len(prog) {
+						t.Errorf("%v: %d: jump past the end", kind, i)
+					}
+				}
+				if in.Code == cJeqK && in.K == SyncByte {
+					syncChecks++
+				}
+			case unix.BPF_ST:
+				if in.K >= unix.BPF_MEMWORDS {
+					t.Errorf("%v: %d: store to M[%d]", kind, i, in.K)
+				}
+				stored[in.K] = true
+			case unix.BPF_LD, unix.BPF_LDX:
+				// Linear order suffices: every store in these programs
+				// precedes, on every path, the loads that read it.
+				if in.Code&0xe0 == unix.BPF_MEM && !stored[in.K] {
+					t.Errorf("%v: %d: M[%d] loaded before any store", kind, i, in.K)
+				}
+			case unix.BPF_ALU:
+				if (in.Code&0xf0 == unix.BPF_DIV || in.Code&0xf0 == unix.BPF_MOD) && in.Code&0x08 == unix.BPF_K && in.K == 0 {
+					t.Errorf("%v: %d: division by zero", kind, i)
+				}
+			}
+		}
+		if syncChecks != MaxPackets {
+			t.Errorf("%v: %d sync byte comparisons, want %d", kind, syncChecks, MaxPackets)
+		}
+		// The program ends with its verdicts: pass, then a marker per
+		// reason the kind can refuse for; no verdict drops.
+		tail := []unix.SockFilter{{Code: cRetK, K: acceptAll}, {Code: cRetK, K: 8 + 2}, {Code: cRetK, K: 8 + 3}}
+		if kind == KindRTP {
+			tail = append(tail, unix.SockFilter{Code: cRetK, K: 8 + 1})
+		}
+		if n := len(prog) - len(tail); n < 0 || !slices.Equal(prog[n:], tail) {
+			t.Errorf("%v: program does not end with %+v", kind, tail)
+		}
+		for i, in := range prog {
+			if in.Code&0x07 == unix.BPF_RET && (in.Code != cRetK || in.K == 0) {
+				t.Errorf("%v: %d: %+v drops or returns A", kind, i, in)
+			}
+		}
+	}
+	if _, err := classicSpec(Kind(5)); err == nil {
+		t.Error("classicSpec accepted an unknown kind")
+	}
+	f := func(p []cop, want string) {
+		t.Helper()
+		if _, err := assembleClassic(p); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("assembleClassic: %v, want an error with %q", err, want)
+		}
+	}
+	ret := cop{code: cRetK, label: "end"}
+	f([]cop{{code: cJeqK, jt: "nowhere"}, ret}, "undefined label")
+	f([]cop{ret, {code: cJeqK, jt: "end"}, ret}, "defined twice")
+	f(append(append([]cop{{code: cJeqK, jt: "end"}}, make([]cop, 256)...), ret), "256 instructions away")
+	f(nil, "0 instructions")
+}
+
+// A program the verifier refuses surfaces as a *FallbackError wrapping an
+// *ebpf.VerifierError whose log %+v prints.
+func TestVerifierLog(t *testing.T) {
+	needEBPF(t)
+	spec := &ebpf.ProgramSpec{
+		Name:    "slabcast_bad",
+		Type:    ebpf.SocketFilter,
+		License: "Dual MIT/GPL",
+		Instructions: asm.Instructions{
+			c(asm.Mov.Reg(asm.R0, asm.R2), "r0 = r2 (never written)"),
+			c(asm.Return(), "return r0"),
+		},
+	}
+	_, err := loadProgram(spec, nil)
+	var fe *FallbackError
+	var ve *ebpf.VerifierError
+	if !errors.As(err, &fe) || !errors.As(err, &ve) {
+		t.Fatalf("loadProgram: %v, want a *FallbackError with an *ebpf.VerifierError", err)
+	}
+	if full := fmt.Sprintf("%+v", err); !strings.Contains(full, "R2 !read_ok") || !strings.Contains(full, "load program") {
+		t.Errorf("%%+v lacks the verifier log:\n%s", full)
+	}
+}
+
+// testRunData wraps a UDP payload for BPF_PROG_TEST_RUN: Ethernet, IPv4,
+// UDP headers.
+func testRunData(payload []byte) []byte {
+	d := make([]byte, 14+20+8, 14+20+8+len(payload))
+	binary.BigEndian.PutUint16(d[12:], 0x0800) // EtherType IPv4
+	ip := d[14:34]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+8+len(payload)))
+	ip[8], ip[9] = 64, unix.IPPROTO_UDP
+	copy(ip[12:], []byte{127, 0, 0, 1})
+	copy(ip[16:], []byte{127, 0, 0, 1})
+	binary.BigEndian.PutUint16(d[38:], uint16(8+len(payload)))
+	return append(d, payload...)
+}
+
+// testRunMax is the largest input BPF_PROG_TEST_RUN takes for an skb
+// program: a page less headroom and skb_shared_info.
+const testRunMax = 3000
+
+// The eBPF programs under BPF_PROG_TEST_RUN, on the table: same verdicts as
+// Classify, and counters that add up. The test-run skb starts at the IP
+// header, not the UDP header, so these programs read the payload at
+// testRunPayload; cases larger than testRunMax are left to the socket tests.
+func TestProgramRun(t *testing.T) {
+	needEBPF(t)
+	for _, kind := range []Kind{KindTS, KindRTP} {
+		prog, m, err := loadEBPF(kind, testRunPayload)
+		if err != nil {
+			t.Fatalf("%+v", err)
+		}
+		defer prog.Close()
+		defer m.Close()
+		f := &Filter{kind: kind, mode: ModeEBPF, prog: prog, counters: m}
+		var want Counts
+		for _, tc := range cases() {
+			if tc.kind != kind || len(tc.payload)+42 > testRunMax {
+				continue
+			}
+			ret, err := prog.Run(&ebpf.RunOptions{Data: testRunData(tc.payload)})
+			if errors.Is(err, ebpf.ErrNotSupported) {
+				t.Skipf("BPF_PROG_TEST_RUN for socket filters: %v", err)
+			}
+			if err != nil {
+				t.Fatalf("%s: run: %v", tc.name, err)
+			}
+			if pass := ret != 0; pass != (tc.want == Pass) {
+				t.Errorf("%s: program returned %#x, want %v", tc.name, ret, tc.want)
+			}
+			want.add(tc.want)
+		}
+		if want.Passed < 5 || want.BadSize < 3 || want.BadSync < 2 || (kind == KindRTP && want.BadRTP < 5) {
+			t.Fatalf("%v: too few cases small enough for a test run: %+v", kind, want)
+		}
+		got, ok, err := f.Counts()
+		if err != nil || !ok {
+			t.Fatalf("Counts: %v, %v", ok, err)
+		}
+		if got != want {
+			t.Errorf("%v: counters %+v, want %+v", kind, got, want)
+		}
+	}
+}
+
+// add counts one verdict.
+func (c *Counts) add(r Reason) {
+	switch r {
+	case Pass:
+		c.Passed++
+		return
+	case BadSize:
+		c.BadSize++
+	case BadSync:
+		c.BadSync++
+	case BadRTP:
+		c.BadRTP++
+	}
+	c.Refused++
+}

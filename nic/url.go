@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Source is a parsed udp:// input URL (SPEC.md §3):
+// Source is a parsed udp:// or rtp:// input URL (SPEC.md §3):
 //
 //	udp://GROUP:PORT                multicast, joined on the interface the route to GROUP uses
 //	udp://GROUP:PORT/IFACE_IP       joined on the interface owning IFACE_IP
@@ -16,6 +16,10 @@ import (
 //	udp://@GROUP:PORT               same as udp://GROUP:PORT (VLC's spelling)
 //	udp://GROUP:PORT?source=SRC_IP  source-specific multicast (IGMPv3 join)
 //	udp://HOST:PORT, udp://:PORT    unicast bind
+//
+// rtp:// takes every form udp:// does and opens the same socket; it only sets
+// RTP, telling the receiver that each datagram is MPEG-TS behind an RTP
+// header (RFC 2250), to be depacketized with an RTPReceiver.
 //
 // Only IPv4 is supported. The zero Source is not valid; make one with
 // ParseURL.
@@ -25,9 +29,10 @@ type Source struct {
 	Iface     string         // interface name, "" if none named
 	IfaceAddr netip.Addr     // interface address, invalid if none named
 	SSM       netip.Addr     // source for source-specific multicast, invalid for any-source
+	RTP       bool           // rtp://: datagrams are RTP packets carrying MPEG-TS
 }
 
-// URLError reports a udp:// URL that ParseURL refused.
+// URLError reports a udp:// or rtp:// URL that ParseURL refused.
 type URLError struct {
 	URL string // the input, as given
 	Err error  // what is wrong
@@ -43,8 +48,8 @@ var ErrIPv6 = errors.New("IPv6 is not supported (IPv4 only)")
 // maxIfaceName is IFNAMSIZ-1, the longest Linux interface name.
 const maxIfaceName = 15
 
-// ParseURL parses a udp:// input URL. Errors are *URLError and say what is
-// wrong, e.g. "nic: udp://239.0.0.1: missing port".
+// ParseURL parses a udp:// or rtp:// input URL. Errors are *URLError and
+// say what is wrong, e.g. "nic: udp://239.0.0.1: missing port".
 func ParseURL(s string) (Source, error) {
 	var src Source
 	fail := func(format string, args ...any) (Source, error) {
@@ -52,10 +57,14 @@ func ParseURL(s string) (Source, error) {
 	}
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
-		return fail("missing udp:// scheme")
+		return fail("missing udp:// or rtp:// scheme")
 	}
-	if !strings.EqualFold(scheme, "udp") {
-		return fail("unsupported scheme %q (only udp://)", scheme)
+	switch {
+	case strings.EqualFold(scheme, "udp"):
+	case strings.EqualFold(scheme, "rtp"):
+		src.RTP = true
+	default:
+		return fail("unsupported scheme %q (only udp:// and rtp://)", scheme)
 	}
 	if strings.ContainsAny(rest, "#") {
 		return fail("unexpected fragment (#)")
@@ -171,7 +180,11 @@ func checkIfaceName(name string) error {
 // String returns the canonical URL, which ParseURL parses back to s.
 func (s Source) String() string {
 	var b strings.Builder
-	b.WriteString("udp://")
+	if s.RTP {
+		b.WriteString("rtp://")
+	} else {
+		b.WriteString("udp://")
+	}
 	if s.Iface != "" {
 		b.WriteString(s.Iface)
 		b.WriteByte('@')

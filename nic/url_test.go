@@ -37,6 +37,15 @@ func TestParseURL(t *testing.T) {
 	ok("udp://0.0.0.0:9000", Source{Addr: ap("0.0.0.0:9000")}, "udp://:9000")
 	ok("udp://239.0.0.1:65535", Source{Addr: ap("239.0.0.1:65535"), Multicast: true}, "udp://239.0.0.1:65535")
 	ok("udp://239.0.0.1:1", Source{Addr: ap("239.0.0.1:1"), Multicast: true}, "udp://239.0.0.1:1")
+	ok("rtp://239.0.0.1:1234", Source{Addr: ap("239.0.0.1:1234"), Multicast: true, RTP: true}, "rtp://239.0.0.1:1234")
+	ok("RTP://239.0.0.1:1234", Source{Addr: ap("239.0.0.1:1234"), Multicast: true, RTP: true}, "rtp://239.0.0.1:1234")
+	ok("rtp://@239.0.0.1:1234", Source{Addr: ap("239.0.0.1:1234"), Multicast: true, RTP: true}, "rtp://239.0.0.1:1234")
+	ok("rtp://239.0.0.1:1234/10.0.0.5", Source{Addr: ap("239.0.0.1:1234"), Multicast: true, IfaceAddr: a("10.0.0.5"), RTP: true}, "rtp://239.0.0.1:1234/10.0.0.5")
+	ok("rtp://eth0@239.0.0.1:1234", Source{Addr: ap("239.0.0.1:1234"), Multicast: true, Iface: "eth0", RTP: true}, "rtp://eth0@239.0.0.1:1234")
+	ok("rtp://eth1@232.1.1.1:5000?source=10.1.1.1", Source{Addr: ap("232.1.1.1:5000"), Multicast: true, Iface: "eth1", SSM: a("10.1.1.1"), RTP: true}, "rtp://eth1@232.1.1.1:5000?source=10.1.1.1")
+	ok("rtp://232.1.1.1:5000/192.168.0.2?source=10.1.1.1", Source{Addr: ap("232.1.1.1:5000"), Multicast: true, IfaceAddr: a("192.168.0.2"), SSM: a("10.1.1.1"), RTP: true}, "rtp://232.1.1.1:5000/192.168.0.2?source=10.1.1.1")
+	ok("rtp://127.0.0.1:9000", Source{Addr: ap("127.0.0.1:9000"), RTP: true}, "rtp://127.0.0.1:9000")
+	ok("rtp://:9000", Source{Addr: ap("0.0.0.0:9000"), RTP: true}, "rtp://:9000")
 
 	bad := func(in, wantErr string) {
 		t.Helper()
@@ -52,8 +61,14 @@ func TestParseURL(t *testing.T) {
 			t.Fatalf("ParseURL(%q) error %q, want \"nic: %s: ...%s...\"", in, err, in, wantErr)
 		}
 	}
-	bad("239.0.0.1:1234", "missing udp:// scheme")
-	bad("rtp://239.0.0.1:1234", `unsupported scheme "rtp"`)
+	bad("239.0.0.1:1234", "missing udp:// or rtp:// scheme")
+	bad("http://239.0.0.1:1234", `unsupported scheme "http" (only udp:// and rtp://)`)
+	bad("rtsp://239.0.0.1:1234", `unsupported scheme "rtsp"`)
+	bad("srt://239.0.0.1:1234", `unsupported scheme "srt"`)
+	bad("rtp://239.0.0.1", "missing port")
+	bad("rtp://127.0.0.1:1234?source=10.0.0.1", "source= needs a multicast group")
+	bad("rtp://eth0@127.0.0.1:1234", "an interface can only be chosen for a multicast group")
+	bad("rtp://239.0.0.1:1234?ttl=3", `unknown query parameter "ttl"`)
 	bad("udp://239.0.0.1", "missing port")
 	bad("udp://239.0.0.1:", `bad port ""`)
 	bad("udp://239.0.0.1:0", `bad port "0"`)
@@ -101,6 +116,9 @@ func FuzzParseURL(f *testing.F) {
 		"udp://:9000",
 		"udp://[ff02::1]:1234",
 		"udp://239.0.0.1:65536",
+		"rtp://239.0.0.1:1234",
+		"rtp://eth0@232.1.1.1:5000?source=10.1.1.1",
+		"RTP://:9000",
 	} {
 		f.Add(s)
 	}
@@ -117,6 +135,9 @@ func FuzzParseURL(f *testing.F) {
 		}
 		if src.Multicast != src.Addr.Addr().IsMulticast() {
 			t.Fatalf("ParseURL(%q) = %+v: Multicast flag wrong", in, src)
+		}
+		if scheme, _, _ := strings.Cut(in, "://"); src.RTP != strings.EqualFold(scheme, "rtp") {
+			t.Fatalf("ParseURL(%q) = %+v: RTP flag does not match the scheme", in, src)
 		}
 		canon := src.String()
 		back, err := ParseURL(canon)

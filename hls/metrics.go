@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/slabcast/slabcast/pipeline"
+	"github.com/slabcast/slabcast/ts"
 )
 
 // serveMetrics writes the Prometheus text exposition (SPEC.md §6). Series are
@@ -33,6 +34,11 @@ var streamFamilies = []family{
 	{"slabcast_input_packets_total", "counter", "TS packets received on the stream's input.", func(st *pipeline.Stats) uint64 { return st.Packets }},
 	{"slabcast_input_bad_datagrams_total", "counter", "Datagrams that were not whole TS packets (cut short, or not TS at all).", func(st *pipeline.Stats) uint64 { return st.BadDatagrams }},
 	{"slabcast_input_kernel_drops_total", "counter", "Datagrams the kernel dropped because the socket's receive buffer was full (SO_RXQ_OVFL).", func(st *pipeline.Stats) uint64 { return st.KernelDrops }},
+	{"slabcast_input_rtp_lost_total", "counter", "RTP sequence numbers that never arrived (gaps), on rtp:// inputs.", func(st *pipeline.Stats) uint64 { return st.RTPLost }},
+	{"slabcast_input_rtp_reordered_total", "counter", "RTP packets that arrived out of order and were put back in order.", func(st *pipeline.Stats) uint64 { return st.RTPReordered }},
+	{"slabcast_input_rtp_duplicates_total", "counter", "RTP packets received twice (the second copy is dropped).", func(st *pipeline.Stats) uint64 { return st.RTPDuplicates }},
+	{"slabcast_input_rtp_late_total", "counter", "RTP packets that arrived after their gap had been given up (dropped; already counted lost).", func(st *pipeline.Stats) uint64 { return st.RTPLate }},
+	{"slabcast_input_ts_lost_total", "counter", "TS packets missing from the input by the continuity counters.", func(st *pipeline.Stats) uint64 { return st.TSLost }},
 	{"slabcast_dropped_packets_total", "counter", "TS packets not stored for lack of slab memory.", func(st *pipeline.Stats) uint64 { return st.Dropped }},
 	{"slabcast_segments_total", "counter", "HLS segments completed.", func(st *pipeline.Stats) uint64 { return st.Segments }},
 	{"slabcast_segments_forced_total", "counter", "Segments cut without a keyframe because none was recognised within 3 segment durations.", func(st *pipeline.Stats) uint64 { return st.ForcedCuts }},
@@ -43,18 +49,6 @@ var streamFamilies = []family{
 		}
 		return 0
 	}},
-}
-
-// tsIndicators are the TR 101 290 indicators counted so far, by name.
-var tsIndicators = []struct {
-	name  string
-	value func(st *pipeline.Stats) uint64
-}{
-	{"Sync_byte_error", func(st *pipeline.Stats) uint64 { return st.SyncErrors }},
-	{"Continuity_count_error", func(st *pipeline.Stats) uint64 { return st.CCErrors }},
-	{"Transport_error", func(st *pipeline.Stats) uint64 { return st.TEIErrors }},
-	{"PAT_error_2", func(st *pipeline.Stats) uint64 { return st.PATErrors }},
-	{"PMT_error_2", func(st *pipeline.Stats) uint64 { return st.PMTErrors }},
 }
 
 // WriteMetrics writes every metric in Prometheus text format.
@@ -71,10 +65,19 @@ func (s *Server) WriteMetrics(w io.Writer) {
 			b = series(b, f.name, st.Name(), "", "", f.value(&stats[i]))
 		}
 	}
-	b = header(b, "slabcast_ts_errors_total", "counter", "TS faults by ETSI TR 101 290 indicator.")
+	b = header(b, "slabcast_input_filtered_total", "counter", "Datagrams the input socket filter refused, by reason.")
 	for i, st := range streams {
-		for _, ind := range tsIndicators {
-			b = series(b, "slabcast_ts_errors_total", st.Name(), "indicator", ind.name, ind.value(&stats[i]))
+		for _, r := range []struct {
+			name string
+			n    uint64
+		}{{"bad_size", stats[i].FilteredSize}, {"bad_sync", stats[i].FilteredSync}, {"bad_rtp", stats[i].FilteredRTP}} {
+			b = series(b, "slabcast_input_filtered_total", st.Name(), "reason", r.name, r.n)
+		}
+	}
+	b = header(b, "slabcast_ts_errors_total", "counter", "TS faults by ETSI TR 101 290 indicator (priority 1 and 2).")
+	for i, st := range streams {
+		for ind := ts.Indicator(0); ind < ts.NumIndicators; ind++ {
+			b = series(b, "slabcast_ts_errors_total", st.Name(), "indicator", ind.String(), stats[i].TS[ind])
 		}
 	}
 	b = header(b, "slabcast_mpegts_clients", "gauge", "HTTP MPEG-TS clients attached.")

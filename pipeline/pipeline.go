@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slabcast/slabcast/bpf"
 	"github.com/slabcast/slabcast/ctl"
 	"github.com/slabcast/slabcast/nic"
 )
@@ -63,6 +64,11 @@ func New(opt Options) (*Pipeline, error) {
 	pool, err := NewPool(opt.Memory)
 	if err != nil {
 		return nil, err
+	}
+	if mode, why := bpf.Probe(); why != nil {
+		opt.Logf("input filter: %v: %v", mode, why)
+	} else {
+		opt.Logf("input filter: %v", mode)
 	}
 	p := &Pipeline{opt: opt, pool: pool, stop: make(chan struct{}), streams: map[string]*Stream{}}
 	for _, cpu := range cpus {
@@ -121,28 +127,56 @@ func (p *Pipeline) Start(cfg ctl.Stream) error {
 // stream's worker.
 func (p *Pipeline) connect(s *Stream, w *worker, src nic.Source) {
 	backoff := time.Second
+	kind := bpf.KindTS
+	if src.RTP {
+		kind = bpf.KindRTP
+	}
 	for {
-		conn, err := nic.Listen(src, nic.Options{RecvBuffer: p.opt.RecvBuffer, Logf: func(f string, a ...any) {
-			p.opt.Logf("stream %s: "+f, append([]any{s.cfg.Name}, a...)...)
-		}})
+		// The filter goes on before bind and join, so no datagram is
+		// queued unjudged. A stream without one still runs: the segmenter
+		// checks every datagram itself.
+		f, err := bpf.New(kind)
+		if err != nil {
+			p.opt.Logf("stream %s: no input filter: %v", s.cfg.Name, err)
+		}
+		opt := nic.Options{RecvBuffer: p.opt.RecvBuffer, Logf: func(format string, a ...any) {
+			p.opt.Logf("stream %s: "+format, append([]any{s.cfg.Name}, a...)...)
+		}}
+		if f != nil {
+			opt.Control = func(fd int) error {
+				if err := f.Attach(fd); err != nil {
+					p.opt.Logf("stream %s: no input filter: %v", s.cfg.Name, err)
+					f.Close()
+					f = nil
+				}
+				return nil
+			}
+		}
+		conn, err := nic.Listen(src, opt)
 		if err == nil {
 			ok := false
 			select {
 			case <-s.stopped:
 			default:
-				w.do(func() { ok = w.attach(s, conn) })
+				w.do(func() { ok = w.attach(s, conn, f) })
 			}
 			if ok {
 				p.opt.Logf("stream %s: listening on %s", s.cfg.Name, src)
 				return
 			}
 			conn.Close()
+			if f != nil {
+				f.Close()
+			}
 			select {
 			case <-s.stopped:
 				return
 			default:
 			}
 		} else {
+			if f != nil {
+				f.Close()
+			}
 			p.opt.Logf("stream %s: input %s: %v (retrying in %v)", s.cfg.Name, src, err, backoff)
 		}
 		select {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/slabcast/slabcast/bpf"
 	"github.com/slabcast/slabcast/ts"
 )
 
@@ -36,7 +37,7 @@ const (
 	keyWait   = 3   // segment_durations without a keyframe before cutting anyway
 	maxJump   = 10 * 90000
 	maxBack   = 1 * 90000
-	pdtSlack  = time.Second
+	pdtSlew   = 10 * time.Millisecond
 	ptsPerSec = 90000
 )
 
@@ -51,9 +52,11 @@ type psiCopy struct {
 }
 
 type segmenter struct {
-	s     *Stream
-	state int
-	now   time.Time // arrival time of the batch being processed
+	s          *Stream
+	state      int
+	markers    bool      // the socket's classic filter sends refusal markers
+	markerKind bpf.Kind  // and decodes them for this kind of input
+	now        time.Time // arrival time of the batch being processed
 
 	// PSI: assemblers, the raw packets of the section being received and of
 	// the latest complete one (re-inserted at each segment start), and the
@@ -73,9 +76,9 @@ type segmenter struct {
 	videoPID       int // -1 when the program has no video
 	primaryPID     int // video, else the first audio PID; its timestamps time the cuts
 
-	cc   ts.ContinuityChecker
-	pes  ts.PESHeader
-	scan ts.KeyframeScanner
+	health ts.Health // TR 101 290 over every packet of the input
+	pes    ts.PESHeader
+	scan   ts.KeyframeScanner
 
 	waiting      bool   // in waitKey, waitFrom is set
 	waitFrom     uint64 // PTS of the first PES seen while waiting for a keyframe
@@ -114,6 +117,7 @@ func (g *segmenter) init(s *Stream, now time.Time) {
 	if len(s.cfg.Inputs) > 0 {
 		g.program = s.cfg.Inputs[0].Program
 	}
+	g.health.SetProgram(uint16(g.program))
 	g.pmtSec = make([]byte, 0, 1024)
 	g.segDur90 = int64(s.cfg.SegmentDuration.Seconds() * ptsPerSec)
 	// Media sequence numbers start from the clock in tenths of a second, so
@@ -137,7 +141,6 @@ func (g *segmenter) resetSource() {
 	g.pmtPID, g.videoPID, g.primaryPID = -1, -1, -1
 	g.mpts = false
 	g.pids = pidSet{}
-	g.cc.Reset()
 	g.holding, g.holdN = false, 0
 	g.haveT = false
 	g.waiting = false
@@ -146,6 +149,20 @@ func (g *segmenter) resetSource() {
 // datagram processes one received datagram.
 func (g *segmenter) datagram(d []byte) {
 	c := &g.s.c
+	if g.markers && len(d) < ts.PacketSize {
+		// A classic filter trims what it refuses to a marker saying why.
+		if r, ok := bpf.Marker(g.markerKind, len(d)); ok {
+			switch r {
+			case bpf.BadSize:
+				c.filteredSize.Add(1)
+			case bpf.BadSync:
+				c.filteredSync.Add(1)
+			case bpf.BadRTP:
+				c.filteredRTP.Add(1)
+			}
+			return
+		}
+	}
 	c.datagrams.Add(1)
 	c.bytes.Add(uint64(len(d)))
 	if len(d) < ts.PacketSize || d[0] != ts.SyncByte || len(d)%ts.PacketSize != 0 {
@@ -155,20 +172,34 @@ func (g *segmenter) datagram(d []byte) {
 		}
 		// Cut short: keep the whole packets in front of the cut.
 	}
-	var pkts, syncErr uint64
+	var pkts uint64
+	mono := int64(g.now.Sub(monoBase))
 	for off := 0; off+ts.PacketSize <= len(d); off += ts.PacketSize {
 		p := d[off : off+ts.PacketSize : off+ts.PacketSize]
+		// TR 101 290 sees every packet slot, the damaged and the
+		// unstored ones too.
+		g.health.Packet(p, mono)
 		if p[0] != ts.SyncByte {
-			syncErr++
 			continue
 		}
 		pkts++
 		g.packet(p)
 	}
 	c.packets.Add(pkts)
-	if syncErr != 0 {
-		c.syncErrors.Add(syncErr)
+}
+
+// monoBase anchors the monotonic nanoseconds the health monitor takes: a
+// step of the wall clock must not look like a late PCR.
+var monoBase = time.Now()
+
+// publishHealth runs the monitor's time-based checks and copies its counts
+// where readers can see them; a few times a second, from the worker.
+func (g *segmenter) publishHealth(now time.Time) {
+	g.health.Tick(int64(now.Sub(monoBase)))
+	for i := range g.s.c.ts {
+		g.s.c.ts[i].Store(g.health.Count(ts.Indicator(i)))
 	}
+	g.s.c.tsLost.Store(g.health.Lost())
 }
 
 // commit makes the bytes written so far visible to readers; once per batch.
@@ -182,12 +213,6 @@ func (g *segmenter) packet(p []byte) {
 	pid := ts.PID(p)
 	if pid == ts.NullPID || pid != ts.PATPID && int(pid) != g.pmtPID && !g.pids.has(pid) {
 		return // not part of the program: not stored
-	}
-	if ts.TEI(p) {
-		g.s.c.teiErrors.Add(1)
-	}
-	if errs, _ := g.cc.Check(p); errs != 0 {
-		g.s.c.ccErrors.Add(uint64(errs))
 	}
 	switch {
 	case pid == ts.PATPID:
@@ -224,7 +249,7 @@ func (g *segmenter) onPAT(p []byte) []byte {
 	if !bytes.Equal(sec, g.patSec) {
 		pat, err := ts.ParsePAT(sec)
 		if err != nil {
-			g.s.c.patErrors.Add(1)
+			// Counted by the health monitor (CRC_error, PAT_error_2).
 			if g.mpts {
 				return nil
 			}
@@ -296,8 +321,7 @@ func (g *segmenter) onPMT(p []byte) {
 	if !bytes.Equal(sec, g.pmtSec) {
 		pmt, err := ts.ParsePMT(sec)
 		if err != nil {
-			g.s.c.pmtErrors.Add(1)
-			return
+			return // counted by the health monitor
 		}
 		known := len(g.pmtSec) != 0
 		g.pids = pidSet{}
@@ -512,13 +536,14 @@ func (g *segmenter) start(pts uint64) {
 	}
 	g.disc = false
 	// EXT-X-PROGRAM-DATE-TIME follows the media timeline from the previous
-	// segment, and falls back to the clock when the two drift apart or the
-	// timeline broke.
+	// segment, slewed toward the arrival clock by at most pdtSlew a segment:
+	// players see a continuous timeline, and a source clock that drifts (or
+	// a sender that lags) moves PDT back toward real time slowly. After a
+	// discontinuity the clock is taken as it is.
 	seg.Start = g.now
 	if l := g.last; l != nil && !seg.Discontinuity {
-		if t := l.Start.Add(l.Duration); absDur(t.Sub(g.now)) <= pdtSlack {
-			seg.Start = t
-		}
+		t := l.Start.Add(l.Duration)
+		seg.Start = t.Add(max(-pdtSlew, min(pdtSlew, g.now.Sub(t))))
 	}
 	if l := g.last; l != nil && !seg.Start.After(l.Start) {
 		seg.Start = l.Start.Add(time.Millisecond)
@@ -700,11 +725,4 @@ func (g *segmenter) stop() {
 	for len(g.segs) > 0 {
 		g.release(0)
 	}
-}
-
-func absDur(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
 }

@@ -243,7 +243,7 @@ func TestIngestAllocations(t *testing.T) {
 func TestSegmenterAudioOnly(t *testing.T) {
 	hlstest.RequireFFmpeg(t)
 	s := testStream(t, testPool(t, MinMemory), 2*time.Second)
-	end := feed(s, readClip(t, "audio_aac.ts"), epoch, 6*time.Second)
+	end := feed(s, readClip(t, "audio_aac.ts"), epoch, 5*time.Second)
 	s.seg.now = end.Add(11 * time.Second)
 	s.seg.sourceLost()
 	sn := s.snap.Load()
@@ -254,10 +254,10 @@ func TestSegmenterAudioOnly(t *testing.T) {
 	var total time.Duration
 	for i, g := range sn.segs {
 		total += g.Duration
-		// Cuts fall on the first audio PES at or after 2 s; ffmpeg packs a
-		// few AAC frames per PES, so a cut can land up to ~0.3 s later.
-		if i < len(sn.segs)-1 && (g.Duration < 2*time.Second || g.Duration > 2300*time.Millisecond) {
-			t.Errorf("segment %d lasts %v, want 2 s to 2.3 s", i, g.Duration)
+		// Cuts fall on the first audio PES at or after 2 s: one AAC frame
+		// (21.3 ms) a PES here.
+		if i < len(sn.segs)-1 && (g.Duration < 2*time.Second || g.Duration > 2022*time.Millisecond) {
+			t.Errorf("segment %d lasts %v, want 2 s to 2.022 s", i, g.Duration)
 		}
 		b := segmentBytes(t, g)
 		if !hlstest.FirstPacketIsPAT(b) {
@@ -269,8 +269,8 @@ func TestSegmenterAudioOnly(t *testing.T) {
 			t.Errorf("segment %d: %v", i, err)
 		}
 	}
-	if total < 5800*time.Millisecond || total > 6100*time.Millisecond {
-		t.Errorf("segments add up to %v for a 6 s clip", total)
+	if total < 4900*time.Millisecond || total > 5100*time.Millisecond {
+		t.Errorf("segments add up to %v for a 5 s clip", total)
 	}
 }
 

@@ -6,34 +6,45 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/ts"
 )
 
 // Stats are a stream's counters since it started. Counters only grow.
 type Stats struct {
-	Datagrams       uint64 // datagrams received
-	Bytes           uint64 // bytes of those datagrams
-	Packets         uint64 // TS packets in them with a sync byte
-	BadDatagrams    uint64 // datagrams that are not whole TS packets (cut short, or not TS at all)
-	SyncErrors      uint64 // 188-byte packets without the 0x47 sync byte (TR 101 290 Sync_byte_error)
-	CCErrors        uint64 // TR 101 290 Continuity_count_error
-	TEIErrors       uint64 // TR 101 290 Transport_error (TEI set)
-	PATErrors       uint64 // PAT sections that failed to parse (bad CRC, malformed)
-	PMTErrors       uint64 // PMT sections that failed to parse
-	Dropped         uint64 // packets not stored for lack of slab memory
-	Segments        uint64 // segments completed
+	Datagrams       uint64                   // datagrams received
+	Bytes           uint64                   // bytes of those datagrams
+	Packets         uint64                   // TS packets in them with a sync byte
+	BadDatagrams    uint64                   // datagrams that are not whole TS packets (cut short, or not TS at all)
+	TS              [ts.NumIndicators]uint64 // ETSI TR 101 290 indicators, indexed by ts.Indicator
+	TSLost          uint64                   // TS packets missing by the continuity counters
+	Dropped         uint64                   // packets not stored for lack of slab memory
+	Segments        uint64                   // segments completed
 	Discontinuities uint64
 	ForcedCuts      uint64 // segments cut without a keyframe (none recognised in time)
-	KernelDrops     uint64 // datagrams the kernel dropped: receive buffer full (SO_RXQ_OVFL)
-	Up              bool
-	LastData        time.Time
+	KernelDrops     uint64 // datagrams the kernel dropped: receive buffer full
+	// Datagrams the socket filter refused, by reason: not 1..48 whole TS
+	// packets, a packet without the sync byte, a bad RTP header.
+	FilteredSize, FilteredSync, FilteredRTP uint64
+	// RTP inputs: sequence numbers never seen (gaps), packets put back in
+	// order, second copies, and packets that came after their gap was given
+	// up on.
+	RTPLost, RTPReordered, RTPDuplicates, RTPLate uint64
+	Up                                            bool
+	LastData                                      time.Time
 }
 
 type counters struct {
-	datagrams, bytes, packets, badDatagrams, syncErrors atomic.Uint64
-	ccErrors, teiErrors, patErrors, pmtErrors, dropped  atomic.Uint64
-	segments, discontinuities, forcedCuts, kernelDrops  atomic.Uint64
-	lastData                                            atomic.Int64 // unix ns
+	datagrams, bytes, packets, badDatagrams, dropped   atomic.Uint64
+	ts                                                 [ts.NumIndicators]atomic.Uint64
+	tsLost                                             atomic.Uint64
+	segments, discontinuities, forcedCuts, kernelDrops atomic.Uint64
+	filteredSize, filteredSync, filteredRTP            atomic.Uint64
+	rtpLost, rtpReordered, rtpDuplicates, rtpLate      atomic.Uint64
+	lastData                                           atomic.Int64 // unix ns
 }
+
+// RTPStats are an RTP input's sequence counters.
+type RTPStats struct{ Lost, Reordered, Duplicates, Late uint64 }
 
 // snapshot is what HTTP readers see of a stream: immutable once published.
 type snapshot struct {
@@ -60,7 +71,9 @@ type Stream struct {
 	subs  atomic.Pointer[[]chan struct{}]
 
 	seg segmenter
-	w   *worker // the receive worker that owns seg
+	// RTP counters of earlier sources (worker-owned), and all so far.
+	rtpBase, rtpSeen RTPStats
+	w                *worker // the receive worker that owns seg
 }
 
 func newStream(cfg ctl.Stream, pool *Pool, logf func(string, ...any), now time.Time) *Stream {
@@ -180,17 +193,23 @@ func (s *Stream) Stats() Stats {
 		Bytes:           s.c.bytes.Load(),
 		Packets:         s.c.packets.Load(),
 		BadDatagrams:    s.c.badDatagrams.Load(),
-		SyncErrors:      s.c.syncErrors.Load(),
-		CCErrors:        s.c.ccErrors.Load(),
-		TEIErrors:       s.c.teiErrors.Load(),
-		PATErrors:       s.c.patErrors.Load(),
-		PMTErrors:       s.c.pmtErrors.Load(),
+		TSLost:          s.c.tsLost.Load(),
 		Dropped:         s.c.dropped.Load(),
 		Segments:        s.c.segments.Load(),
 		Discontinuities: s.c.discontinuities.Load(),
 		ForcedCuts:      s.c.forcedCuts.Load(),
 		KernelDrops:     s.c.kernelDrops.Load(),
+		FilteredSize:    s.c.filteredSize.Load(),
+		FilteredSync:    s.c.filteredSync.Load(),
+		FilteredRTP:     s.c.filteredRTP.Load(),
+		RTPLost:         s.c.rtpLost.Load(),
+		RTPReordered:    s.c.rtpReordered.Load(),
+		RTPDuplicates:   s.c.rtpDuplicates.Load(),
+		RTPLate:         s.c.rtpLate.Load(),
 		Up:              s.up.Load(),
+	}
+	for i := range st.TS {
+		st.TS[i] = s.c.ts[i].Load()
 	}
 	if ns := s.c.lastData.Load(); ns != 0 {
 		st.LastData = time.Unix(0, ns)

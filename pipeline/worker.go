@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/slabcast/slabcast/bpf"
 	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/ts"
 )
@@ -32,9 +33,12 @@ type worker struct {
 }
 
 type slot struct {
-	s     *Stream
-	conn  *nic.Conn // nil until the input socket opens
-	drops uint32    // the socket's kernel drop count last seen
+	s      *Stream
+	conn   *nic.Conn   // nil until the input socket opens
+	filter *bpf.Filter // nil when none could be attached
+	drops  uint64      // kernel drops counted so far (never goes back)
+	rtp    *nic.RTPReceiver
+	emit   func([]byte) // hands a depacketized TS payload to the segmenter
 }
 
 func newWorker(cpu int, logf func(string, ...any)) (*worker, error) {
@@ -130,7 +134,15 @@ func (w *worker) read(sl *slot, now time.Time) {
 				s.c.badDatagrams.Add(1)
 				continue
 			}
-			g.datagram(w.batch.Msg(i))
+			d := w.batch.Msg(i)
+			if sl.rtp == nil || g.markers && len(d) < ts.PacketSize {
+				g.datagram(d)
+				continue
+			}
+			if err := sl.rtp.Push(d, sl.emit); err != nil {
+				s.c.datagrams.Add(1)
+				s.c.badDatagrams.Add(1)
+			}
 		}
 		got = true
 		if n < batchCount {
@@ -138,11 +150,6 @@ func (w *worker) read(sl *slot, now time.Time) {
 		}
 	}
 	if got {
-		// The kernel's count is cumulative and wraps; take the delta.
-		if d := sl.conn.Drops(); d != sl.drops {
-			s.c.kernelDrops.Add(uint64(d - sl.drops))
-			sl.drops = d
-		}
 		g.commit()
 		s.c.lastData.Store(now.UnixNano())
 		if !s.up.Load() {
@@ -153,21 +160,84 @@ func (w *worker) read(sl *slot, now time.Time) {
 	}
 }
 
-// tick marks silent sources down.
+// tick reads the socket counters and marks silent sources down.
 func (w *worker) tick(now time.Time) {
 	for _, sl := range w.slots {
-		if sl == nil || !sl.s.up.Load() {
+		if sl == nil {
+			continue
+		}
+		if sl.conn != nil {
+			w.count(sl)
+		}
+		sl.s.seg.publishHealth(now)
+		if !sl.s.up.Load() {
 			continue
 		}
 		s := sl.s
 		if now.Sub(time.Unix(0, s.c.lastData.Load())) > s.cfg.SourceTimeout {
 			s.up.Store(false)
 			s.seg.now = now
+			if sl.rtp != nil {
+				sl.rtp.Flush(sl.emit)
+				w.rtpStats(sl)
+				sl.rtp.Reset() // a returning source starts a new sequence
+				s.rtpBase = s.rtpSeen
+			}
 			s.seg.sourceLost()
 			s.notify()
 			w.logf("stream %s: source down: no data for %v", s.cfg.Name, s.cfg.SourceTimeout)
 		}
 	}
+}
+
+// count updates the filter and kernel drop counters, a few times a second:
+// reading them costs system calls, so not per batch. The socket's drop count
+// (sk_drops) includes the datagrams an eBPF filter refused; those are read
+// first and taken away, so what is left is the receive queue overflowing.
+// A classic filter refuses by trimming to a marker instead (see package
+// bpf), so there sk_drops is overflow alone.
+func (w *worker) count(sl *slot) {
+	s := sl.s
+	if sl.rtp != nil {
+		w.rtpStats(sl)
+	}
+	var refused uint64
+	if f := sl.filter; f != nil && f.Mode() == bpf.ModeEBPF {
+		c, ok, err := f.Counts()
+		if err != nil || !ok {
+			return
+		}
+		s.c.filteredSize.Store(c.BadSize)
+		s.c.filteredSync.Store(c.BadSync)
+		s.c.filteredRTP.Store(c.BadRTP)
+		refused = c.Refused
+	}
+	d, err := bpf.SocketDrops(sl.conn.Fd())
+	if err != nil {
+		return
+	}
+	// sk_drops is 32 bits in the kernel; it wraps after 4 G drops.
+	if k := d - refused; d >= refused && k > sl.drops {
+		s.c.kernelDrops.Add(k - sl.drops)
+		sl.drops = k
+	}
+}
+
+// rtpStats publishes the RTP receiver's counters. Reset zeroes them when a
+// source comes back, so what earlier sources did is kept in rtpBase.
+func (w *worker) rtpStats(sl *slot) {
+	st := sl.rtp.Stats()
+	s := sl.s
+	s.rtpSeen = RTPStats{
+		Lost:       s.rtpBase.Lost + st.Lost,
+		Reordered:  s.rtpBase.Reordered + st.Reordered,
+		Duplicates: s.rtpBase.Duplicates + st.Duplicates,
+		Late:       s.rtpBase.Late + st.Late,
+	}
+	s.c.rtpLost.Store(s.rtpSeen.Lost)
+	s.c.rtpReordered.Store(s.rtpSeen.Reordered)
+	s.c.rtpDuplicates.Store(s.rtpSeen.Duplicates)
+	s.c.rtpLate.Store(s.rtpSeen.Late)
 }
 
 // add registers s on the worker (on the worker goroutine).
@@ -191,7 +261,7 @@ func (w *worker) find(s *Stream) (int, *slot) {
 }
 
 // attach starts polling conn for s; false if s is gone meanwhile.
-func (w *worker) attach(s *Stream, conn *nic.Conn) bool {
+func (w *worker) attach(s *Stream, conn *nic.Conn, f *bpf.Filter) bool {
 	i, sl := w.find(s)
 	if sl == nil {
 		return false
@@ -200,7 +270,16 @@ func (w *worker) attach(s *Stream, conn *nic.Conn) bool {
 		w.logf("stream %s: %v", s.cfg.Name, err)
 		return false
 	}
-	sl.conn = conn
+	sl.conn, sl.filter = conn, f
+	s.seg.markers = f != nil && f.Mode() == bpf.ModeClassic
+	if f != nil {
+		s.seg.markerKind = f.Kind()
+	}
+	if conn.Source().RTP {
+		sl.rtp = nic.NewRTPReceiver(nic.DefaultRTPWindow)
+		g := &s.seg
+		sl.emit = func(p []byte) { g.datagram(p) }
+	}
 	return true
 }
 
@@ -213,6 +292,9 @@ func (w *worker) remove(s *Stream) {
 	if sl.conn != nil {
 		w.poller.Del(sl.conn.Fd())
 		sl.conn.Close()
+	}
+	if sl.filter != nil {
+		sl.filter.Close()
 	}
 	s.up.Store(false)
 	s.seg.stop()

@@ -40,7 +40,7 @@ func TestWorkerReadAllocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !w.attach(s, conn) {
+	if !w.attach(s, conn, nil) {
 		t.Fatal("attach failed")
 	}
 	defer w.remove(s)

@@ -41,9 +41,10 @@ $FF -t 4 -f lavfi -i "$SRC" \
     -c:a mp2 -b:a 128k -ac 2 \
     $TS mpeg2_mp2.ts
 
-# 6 s AAC only (a radio channel): segments are cut on time alone.
+# 5 s AAC only (a radio channel): segments are cut on time alone. One AAC
+# frame a PES (-pes_payload_size 0), so PCRs come every 21 ms as on air.
 $FF -f lavfi -i sine=frequency=440:sample_rate=48000 \
-    -t 6 -c:a aac -b:a 96k -ac 2 -pcr_period 20 \
+    -t 5 -c:a aac -b:a 96k -ac 2 -pcr_period 20 -pes_payload_size 0 \
     -f mpegts audio_aac.ts
 
 # 4 s MPTS: two programs (service_id 1 and 2), each H.264 + AAC, 320x180.

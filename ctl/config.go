@@ -95,6 +95,9 @@ type Input struct {
 	// SourceTimeout is effective: the input's source_timeout= option, else
 	// the stream's source_timeout.
 	SourceTimeout time.Duration
+	// RecvBuffer is the rcvbuf= option: the socket receive buffer in bytes;
+	// 0 means the daemon's default.
+	RecvBuffer int
 }
 
 // Options adjust Parse.
@@ -645,7 +648,7 @@ func (p *parser) input(ss *streamState, u token, opts []token) *Error {
 	}
 	ss.urls[u.text] = u.pos.line
 	in := Input{URL: u.text}
-	var seenPriority, seenTimeout, seenProgram bool
+	var seenPriority, seenTimeout, seenProgram, seenRcvbuf bool
 	for _, o := range opts {
 		k, v, ok := strings.Cut(o.text, "=")
 		if !ok {
@@ -684,8 +687,18 @@ func (p *parser) input(ss *streamState, u token, opts []token) *Error {
 				return p.errAt(o, "input: program %s is not a program_number 1..65535", quote(v))
 			}
 			in.Program = n
+		case "rcvbuf":
+			if seenRcvbuf {
+				return p.errAt(o, "input: rcvbuf is given twice")
+			}
+			seenRcvbuf = true
+			n, ok := parseSize(v)
+			if !ok || n < 4096 || n > 1<<30 {
+				return p.errAt(o, "input: rcvbuf %s is not a size from 4K to 1G", quote(v))
+			}
+			in.RecvBuffer = int(n)
 		default:
-			return p.errAt(o, "input: unknown option %s (slabcast knows priority, source_timeout and program)", quote(k))
+			return p.errAt(o, "input: unknown option %s (slabcast knows priority, source_timeout, program and rcvbuf)", quote(k))
 		}
 	}
 	ss.s.Inputs = append(ss.s.Inputs, in)

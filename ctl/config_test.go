@@ -144,6 +144,9 @@ func TestParseStreams(t *testing.T) {
 	s = stream("a", u1)
 	s.Inputs[0].Program = 2
 	f("stream a { input udp://239.0.0.1:1234 program=2; }", s)
+	s = stream("a", u1)
+	s.Inputs[0].RecvBuffer = 64 << 10
+	f("stream a { input udp://239.0.0.1:1234 rcvbuf=64K; }", s)
 
 	// SPEC's URL forms pass the default check.
 	f(`stream a {
@@ -335,7 +338,8 @@ func TestParseErrors(t *testing.T) {
 	f("stream a {\n input udp://239.0.0.1:1234;\n input udp://239.0.0.1:1234; }", `t.conf:3:8: input "udp://239.0.0.1:1234" is already listed at line 2`)
 	f("stream a udp://239.0.0.1:1234 {\n input udp://239.0.0.1:1234; }", `t.conf:2:8: input "udp://239.0.0.1:1234" is already listed at line 1`)
 	f("stream a { input udp://239.0.0.1:1234 foo; }", `t.conf:1:39: input: "foo" is not a key=value option`)
-	f("stream a { input udp://239.0.0.1:1234 frames_timeout=3; }", `t.conf:1:39: input: unknown option "frames_timeout" (slabcast knows priority, source_timeout and program)`)
+	f("stream a { input udp://239.0.0.1:1234 frames_timeout=3; }", `t.conf:1:39: input: unknown option "frames_timeout" (slabcast knows priority, source_timeout, program and rcvbuf)`)
+	f("stream a { input udp://239.0.0.1:1234 rcvbuf=1K; }", `t.conf:1:39: input: rcvbuf "1K" is not a size from 4K to 1G`)
 	f("stream a { input udp://239.0.0.1:1234 program=0; }", `t.conf:1:39: input: program "0" is not a program_number 1..65535`)
 	f("stream a { input udp://239.0.0.1:1234 program=1 program=2; }", "t.conf:1:49: input: program is given twice")
 	f("stream a { input udp://239.0.0.1:1234 priority=1 priority=2; }", "t.conf:1:50: input: priority is given twice")

@@ -25,6 +25,7 @@ type Options struct {
 	CPUs       []int // cores for the receive workers; nil = every core the process may use
 	Memory     int64 // slab pool bytes
 	RecvBuffer int   // socket receive buffer per input; 0 = nic's default
+	NoFilter   bool  // attach no socket filter (benchmarks measure what it costs)
 	Logf       func(format string, args ...any)
 }
 
@@ -127,6 +128,7 @@ func (p *Pipeline) Start(cfg ctl.Stream) error {
 // stream's worker.
 func (p *Pipeline) connect(s *Stream, w *worker, src nic.Source) {
 	backoff := time.Second
+	var err error
 	kind := bpf.KindTS
 	if src.RTP {
 		kind = bpf.KindRTP
@@ -135,11 +137,17 @@ func (p *Pipeline) connect(s *Stream, w *worker, src nic.Source) {
 		// The filter goes on before bind and join, so no datagram is
 		// queued unjudged. A stream without one still runs: the segmenter
 		// checks every datagram itself.
-		f, err := bpf.New(kind)
-		if err != nil {
-			p.opt.Logf("stream %s: no input filter: %v", s.cfg.Name, err)
+		var f *bpf.Filter
+		if !p.opt.NoFilter {
+			if f, err = bpf.New(kind); err != nil {
+				p.opt.Logf("stream %s: no input filter: %v", s.cfg.Name, err)
+			}
 		}
-		opt := nic.Options{RecvBuffer: p.opt.RecvBuffer, Logf: func(format string, a ...any) {
+		rcvbuf := p.opt.RecvBuffer
+		if n := s.cfg.Inputs[0].RecvBuffer; n > 0 {
+			rcvbuf = n
+		}
+		opt := nic.Options{RecvBuffer: rcvbuf, Logf: func(format string, a ...any) {
 			p.opt.Logf("stream %s: "+format, append([]any{s.cfg.Name}, a...)...)
 		}}
 		if f != nil {

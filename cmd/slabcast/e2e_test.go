@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/bpf"
 	"github.com/slabcast/slabcast/internal/hlstest"
 	"github.com/slabcast/slabcast/internal/testnet"
 )
@@ -96,6 +97,13 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 // startDaemon writes config (with the http line added) and runs slabcast.
 func startDaemon(t *testing.T, config string) *testDaemon {
 	t.Helper()
+	return startDaemonUnder(t, nil, config)
+}
+
+// startDaemonUnder runs slabcast through wrapper (a command and its
+// arguments that take the command to run at the end, such as setpriv).
+func startDaemonUnder(t *testing.T, wrapper []string, config string) *testDaemon {
+	t.Helper()
 	port := freePort(t, "tcp")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "slabcast.conf")
@@ -104,7 +112,8 @@ func startDaemon(t *testing.T, config string) *testDaemon {
 		t.Fatal(err)
 	}
 	d := &testDaemon{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), conf: conf, log: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	d.cmd = exec.Command(binary(t), "run", "-c", conf)
+	args := append(append([]string(nil), wrapper...), binary(t), "run", "-c", conf)
+	d.cmd = exec.Command(args[0], args[1:]...)
 	d.cmd.Stdout = lockedWriter{d.mu, d.log}
 	d.cmd.Stderr = lockedWriter{d.mu, d.log}
 	if err := d.cmd.Start(); err != nil {
@@ -446,7 +455,17 @@ func TestGarbageInput(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	d.waitMetric(`slabcast_input_bad_datagrams_total{stream="ch"}`, 5*time.Second, func(v float64) bool { return v == float64(sent) })
+	// The socket filter refuses them all before they cost a wake-up, and
+	// counts each by reason.
+	want := map[bpf.Reason]int{}
+	for _, g := range garbage {
+		want[bpf.Classify(bpf.KindTS, g)] += rounds
+	}
+	if want[bpf.Pass] != 0 || want[bpf.BadSize]+want[bpf.BadSync] != sent {
+		t.Fatalf("the garbage is not what the test means: %v", want)
+	}
+	d.waitMetric(`slabcast_input_filtered_total{stream="ch",reason="bad_size"}`, 5*time.Second, func(v float64) bool { return v == float64(want[bpf.BadSize]) })
+	d.waitMetric(`slabcast_input_filtered_total{stream="ch",reason="bad_sync"}`, 5*time.Second, func(v float64) bool { return v == float64(want[bpf.BadSync]) })
 	before := d.metric(`slabcast_segments_total{stream="ch"}`)
 	lists, err := hlstest.Watch(ctx, pl, 500*time.Millisecond, 8)
 	if err != nil {

@@ -16,6 +16,7 @@ Usage:
   slabcast run [-c FILE]                       run the daemon (default config /etc/slabcast/slabcast.conf)
   slabcast feed FILE.ts udp://HOST:PORT [--loop] [--iface NAME] [--ttl N]
                                                send a TS file, paced by its PCR, as UDP
+  slabcast check [-c FILE]                     check this host's prerequisites: OK, or FIX with the command
   slabcast COMMAND -h                          help for one command
 `
 
@@ -30,6 +31,8 @@ func main() {
 		err = runDaemon(args)
 	case "feed":
 		err = runFeed(args)
+	case "check":
+		err = runCheck(args)
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -39,6 +42,9 @@ func main() {
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return
+	}
+	if errors.Is(err, errCheckFailed) {
+		os.Exit(1) // the findings say what is wrong
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "slabcast: %v\n", err)

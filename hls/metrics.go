@@ -43,6 +43,7 @@ var streamFamilies = []family{
 	{"slabcast_segments_total", "counter", "HLS segments completed.", func(st *pipeline.Stats) uint64 { return st.Segments }},
 	{"slabcast_segments_forced_total", "counter", "Segments cut without a keyframe because none was recognised within 3 segment durations.", func(st *pipeline.Stats) uint64 { return st.ForcedCuts }},
 	{"slabcast_discontinuities_total", "counter", "Segments flagged EXT-X-DISCONTINUITY (source restart, timestamp jump, new program layout).", func(st *pipeline.Stats) uint64 { return st.Discontinuities }},
+	{"slabcast_input_bitrate", "gauge", "Input bits per second over the last second.", func(st *pipeline.Stats) uint64 { return st.Bitrate }},
 	{"slabcast_stream_up", "gauge", "1 while data arrives within source_timeout.", func(st *pipeline.Stats) uint64 {
 		if st.Up {
 			return 1

@@ -76,9 +76,12 @@ type segmenter struct {
 	videoPID       int // -1 when the program has no video
 	primaryPID     int // video, else the first audio PID; its timestamps time the cuts
 
-	health ts.Health // TR 101 290 over every packet of the input
-	pes    ts.PESHeader
-	scan   ts.KeyframeScanner
+	health    ts.Health // TR 101 290 over every packet of the input
+	rateAt    time.Time // when the bitrate was last estimated
+	rateBytes uint64
+	noHealth  bool // benchmarks only: measure the path without the monitor
+	pes       ts.PESHeader
+	scan      ts.KeyframeScanner
 
 	waiting      bool   // in waitKey, waitFrom is set
 	waitFrom     uint64 // PTS of the first PES seen while waiting for a keyframe
@@ -178,7 +181,9 @@ func (g *segmenter) datagram(d []byte) {
 		p := d[off : off+ts.PacketSize : off+ts.PacketSize]
 		// TR 101 290 sees every packet slot, the damaged and the
 		// unstored ones too.
-		g.health.Packet(p, mono)
+		if !g.noHealth {
+			g.health.Packet(p, mono)
+		}
 		if p[0] != ts.SyncByte {
 			continue
 		}
@@ -200,6 +205,17 @@ func (g *segmenter) publishHealth(now time.Time) {
 		g.s.c.ts[i].Store(g.health.Count(ts.Indicator(i)))
 	}
 	g.s.c.tsLost.Store(g.health.Lost())
+	// Bitrate over the ticks since the last estimate, once a second.
+	if dt := now.Sub(g.rateAt); dt >= time.Second || g.rateAt.IsZero() {
+		b := g.s.c.bytes.Load()
+		if !g.rateAt.IsZero() {
+			g.s.c.bitrate.Store(uint64(float64(b-g.rateBytes) * 8 / dt.Seconds()))
+		}
+		g.rateAt, g.rateBytes = now, b
+		g.s.pidMu.Lock()
+		g.s.pidStat = g.health.AppendPIDStats(g.s.pidStat[:0])
+		g.s.pidMu.Unlock()
+	}
 }
 
 // commit makes the bytes written so far visible to readers; once per batch.

@@ -31,6 +31,7 @@ type Stats struct {
 	RTPLost, RTPReordered, RTPDuplicates, RTPLate uint64
 	Up                                            bool
 	LastData                                      time.Time
+	Bitrate                                       uint64 // input bits a second, over the last second or so
 }
 
 type counters struct {
@@ -41,6 +42,7 @@ type counters struct {
 	filteredSize, filteredSync, filteredRTP            atomic.Uint64
 	rtpLost, rtpReordered, rtpDuplicates, rtpLate      atomic.Uint64
 	lastData                                           atomic.Int64 // unix ns
+	bitrate                                            atomic.Uint64
 }
 
 // RTPStats are an RTP input's sequence counters.
@@ -69,6 +71,9 @@ type Stream struct {
 
 	subMu sync.Mutex
 	subs  atomic.Pointer[[]chan struct{}]
+
+	pidMu   sync.Mutex
+	pidStat []ts.PIDStat // copied from the health monitor by the worker
 
 	seg segmenter
 	// RTP counters of earlier sources (worker-owned), and all so far.
@@ -186,6 +191,14 @@ func (s *Stream) notify() {
 	}
 }
 
+// PIDs returns the input's per-PID packet and loss counts (the first
+// ts.MaxPIDStats PIDs seen), appended to dst.
+func (s *Stream) PIDs(dst []ts.PIDStat) []ts.PIDStat {
+	s.pidMu.Lock()
+	defer s.pidMu.Unlock()
+	return append(dst, s.pidStat...)
+}
+
 // Stats returns a copy of the stream's counters.
 func (s *Stream) Stats() Stats {
 	st := Stats{
@@ -211,6 +224,7 @@ func (s *Stream) Stats() Stats {
 	for i := range st.TS {
 		st.TS[i] = s.c.ts[i].Load()
 	}
+	st.Bitrate = s.c.bitrate.Load()
 	if ns := s.c.lastData.Load(); ns != 0 {
 		st.LastData = time.Unix(0, ns)
 	}

@@ -61,6 +61,7 @@ func (s *Server) serveLive(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 // one.
 func (s *Server) follow(c net.Conn, st *pipeline.Stream) {
 	wake, cancel := st.Subscribe()
+	defer st.Touch() // clients_timeout counts from the end of the connection
 	defer cancel()
 	idle := time.NewTimer(liveIdleWake)
 	defer idle.Stop()

@@ -44,6 +44,13 @@ var streamFamilies = []family{
 	{"slabcast_segments_forced_total", "counter", "Segments cut without a keyframe because none was recognised within 3 segment durations.", func(st *pipeline.Stats) uint64 { return st.ForcedCuts }},
 	{"slabcast_discontinuities_total", "counter", "Segments flagged EXT-X-DISCONTINUITY (source restart, timestamp jump, new program layout).", func(st *pipeline.Stats) uint64 { return st.Discontinuities }},
 	{"slabcast_input_bitrate", "gauge", "Input bits per second over the last second.", func(st *pipeline.Stats) uint64 { return st.Bitrate }},
+	{"slabcast_input_switches_total", "counter", "Failovers between a stream's inputs.", func(st *pipeline.Stats) uint64 { return st.Switches }},
+	{"slabcast_stream_running", "gauge", "1 while the stream's inputs are open; 0 for an ondemand stream waiting for a client.", func(st *pipeline.Stats) uint64 {
+		if st.Running {
+			return 1
+		}
+		return 0
+	}},
 	{"slabcast_stream_up", "gauge", "1 while data arrives within source_timeout.", func(st *pipeline.Stats) uint64 {
 		if st.Up {
 			return 1

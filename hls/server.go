@@ -121,6 +121,8 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		notFound(ctx)
 		return
 	}
+	// Every request keeps an ondemand stream alive, or wakes it.
+	st.Touch()
 	switch {
 	case bytes.Equal(rest, nameIndex):
 		s.servePlaylist(ctx, st)
@@ -166,24 +168,34 @@ func fail(ctx *fasthttp.RequestCtx, code int, msg string) {
 // 3 × segment_duration + 5 s (SPEC.md §4). It answers 503 (or 404 if the
 // stream goes away) and returns false when the wait fails.
 func waitReady(ctx *fasthttp.RequestCtx, st *pipeline.Stream) bool {
-	select {
-	case <-st.Ready():
+	if st.Playlist() != nil {
 		return true
-	default:
 	}
 	limit := 3*st.Config().SegmentDuration + 5*time.Second
 	t := time.NewTimer(limit)
 	defer t.Stop()
-	select {
-	case <-st.Ready():
-		return true
-	case <-st.Stopped():
-		notFound(ctx)
-	case <-t.C:
+	for {
+		// An ondemand stream that stops and starts again gets a new ready
+		// channel, and a playlist only once its new first segment exists.
+		select {
+		case <-st.Ready():
+			if st.Playlist() != nil {
+				return true
+			}
+			select {
+			case <-t.C:
+			case <-time.After(10 * time.Millisecond):
+				continue
+			}
+		case <-st.Stopped():
+			notFound(ctx)
+			return false
+		case <-t.C:
+		}
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(st.Config().SegmentDuration/time.Second)+1))
 		fail(ctx, fasthttp.StatusServiceUnavailable, "stream not ready: no segment yet\n")
+		return false
 	}
-	return false
 }
 
 func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
@@ -193,7 +205,13 @@ func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 	ctx.SetContentType(ctPlaylist)
 	ctx.Response.Header.Set("Cache-Control", "no-cache")
 	// The playlist slice is immutable, so fasthttp may send it without a copy.
-	ctx.Response.SetBodyRaw(st.Playlist())
+	pl := st.Playlist()
+	if pl == nil { // stopped again between the wait and now
+		ctx.Response.Header.Set("Retry-After", "1")
+		fail(ctx, fasthttp.StatusServiceUnavailable, "stream not ready: no segment yet\n")
+		return
+	}
+	ctx.Response.SetBodyRaw(pl)
 }
 
 func (s *Server) serveSegment(ctx *fasthttp.RequestCtx, st *pipeline.Stream, name []byte) {

@@ -87,16 +87,18 @@ func New(opt Options) (*Pipeline, error) {
 // Pool is the slab pool.
 func (p *Pipeline) Pool() *Pool { return p.pool }
 
-// Start creates a stream and opens its input; a socket that cannot open yet
-// (an interface not up, say) is retried with capped backoff until it does or
-// the stream is stopped.
+// Start creates a stream. A static stream opens its inputs now; an
+// ondemand one waits for the first request (Stream.Touch). An input socket
+// that cannot open yet (an interface not up, say) is retried with capped
+// backoff until it does or the stream stops.
 func (p *Pipeline) Start(cfg ctl.Stream) error {
 	if len(cfg.Inputs) == 0 {
 		return fmt.Errorf("pipeline: stream %s has no input", cfg.Name)
 	}
-	src, err := nic.ParseURL(cfg.Inputs[0].URL)
-	if err != nil {
-		return fmt.Errorf("pipeline: stream %s: %w", cfg.Name, err)
+	for _, in := range cfg.Inputs {
+		if _, err := nic.ParseURL(in.URL); err != nil {
+			return fmt.Errorf("pipeline: stream %s: %w", cfg.Name, err)
+		}
 	}
 	p.mu.Lock()
 	if p.closed {
@@ -116,35 +118,57 @@ func (p *Pipeline) Start(cfg ctl.Stream) error {
 	w.load++
 	s := newStream(cfg, p.pool, p.opt.Logf, time.Now())
 	s.w = w
+	s.start = p.startInputs
 	p.streams[cfg.Name] = s
 	p.mu.Unlock()
 
 	w.do(func() { w.add(s) })
-	go p.connect(s, w, src)
+	if !cfg.OnDemand {
+		s.Touch()
+	}
 	return nil
 }
 
-// connect opens the input socket, retrying with backoff, and hands it to the
-// stream's worker.
-func (p *Pipeline) connect(s *Stream, w *worker, src nic.Source) {
+// startInputs opens every input of s, each in its own goroutine.
+func (p *Pipeline) startInputs(s *Stream) {
+	gen := s.gen.Load()
+	for i := range s.cfg.Inputs {
+		go p.connect(s, i, gen)
+	}
+}
+
+// connect opens input i's socket, retrying with backoff, and hands it to the
+// stream's worker; it gives up when the stream stops or this start (gen) is
+// over.
+func (p *Pipeline) connect(s *Stream, i int, gen uint64) {
+	src, _ := nic.ParseURL(s.cfg.Inputs[i].URL)
+	w := s.w
 	backoff := time.Second
-	var err error
 	kind := bpf.KindTS
 	if src.RTP {
 		kind = bpf.KindRTP
 	}
-	for {
+	current := func() bool {
+		select {
+		case <-s.stopped:
+			return false
+		default:
+			return s.gen.Load() == gen
+		}
+	}
+	for current() {
 		// The filter goes on before bind and join, so no datagram is
 		// queued unjudged. A stream without one still runs: the segmenter
 		// checks every datagram itself.
 		var f *bpf.Filter
 		if !p.opt.NoFilter {
+			var err error
 			if f, err = bpf.New(kind); err != nil {
 				p.opt.Logf("stream %s: no input filter: %v", s.cfg.Name, err)
 			}
 		}
 		rcvbuf := p.opt.RecvBuffer
-		if n := s.cfg.Inputs[0].RecvBuffer; n > 0 {
+		if n := s.cfg.Inputs[i].RecvBuffer; n > 0 {
 			rcvbuf = n
 		}
 		opt := nic.Options{RecvBuffer: rcvbuf, Logf: func(format string, a ...any) {
@@ -163,10 +187,8 @@ func (p *Pipeline) connect(s *Stream, w *worker, src nic.Source) {
 		conn, err := nic.Listen(src, opt)
 		if err == nil {
 			ok := false
-			select {
-			case <-s.stopped:
-			default:
-				w.do(func() { ok = w.attach(s, conn, f) })
+			if current() {
+				w.do(func() { ok = w.attach(s, i, gen, conn, f) })
 			}
 			if ok {
 				p.opt.Logf("stream %s: listening on %s", s.cfg.Name, src)
@@ -176,10 +198,8 @@ func (p *Pipeline) connect(s *Stream, w *worker, src nic.Source) {
 			if f != nil {
 				f.Close()
 			}
-			select {
-			case <-s.stopped:
+			if !current() {
 				return
-			default:
 			}
 		} else {
 			if f != nil {

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/slabcast/slabcast/bpf"
 	"github.com/slabcast/slabcast/ts"
 )
 
@@ -45,6 +44,14 @@ type pidSet [8192 / 64]uint64
 
 func (s *pidSet) has(pid uint16) bool { return s[pid>>6]&(1<<(pid&63)) != 0 }
 func (s *pidSet) add(pid uint16)      { s[pid>>6] |= 1 << (pid & 63) }
+func (s *pidSet) clear(pid uint16)    { s[pid>>6] &^= 1 << (pid & 63) }
+
+// all marks every PID.
+func (s *pidSet) all() {
+	for i := range s {
+		s[i] = ^uint64(0)
+	}
+}
 
 type psiCopy struct {
 	pkts [psiMax][ts.PacketSize]byte
@@ -52,11 +59,9 @@ type psiCopy struct {
 }
 
 type segmenter struct {
-	s          *Stream
-	state      int
-	markers    bool      // the socket's classic filter sends refusal markers
-	markerKind bpf.Kind  // and decodes them for this kind of input
-	now        time.Time // arrival time of the batch being processed
+	s     *Stream
+	state int
+	now   time.Time // arrival time of the batch being processed
 
 	// PSI: assemblers, the raw packets of the section being received and of
 	// the latest complete one (re-inserted at each segment start), and the
@@ -100,6 +105,15 @@ type segmenter struct {
 	segDur90 int64
 
 	cur       *Segment
+	headerLen int64  // bytes of PAT and PMT the current segment starts with
+	pesOff    int64  // offset of the last primary PES start in the current segment
+	pesPTS    uint64 // and its PTS
+
+	// Output continuity counters (see continuity).
+	ccOut     [8192]uint8
+	ccShift   [8192]uint8
+	ccSeen    pidSet
+	ccFresh   pidSet
 	last      *Segment   // the segment before cur (or the last one finished)
 	segs      []*Segment // finished, fetchable, oldest first
 	msn       uint64
@@ -144,6 +158,7 @@ func (g *segmenter) resetSource() {
 	g.pmtPID, g.videoPID, g.primaryPID = -1, -1, -1
 	g.mpts = false
 	g.pids = pidSet{}
+	g.ccFresh.all() // the next source's counters start wherever they like
 	g.holding, g.holdN = false, 0
 	g.haveT = false
 	g.waiting = false
@@ -152,20 +167,6 @@ func (g *segmenter) resetSource() {
 // datagram processes one received datagram.
 func (g *segmenter) datagram(d []byte) {
 	c := &g.s.c
-	if g.markers && len(d) < ts.PacketSize {
-		// A classic filter trims what it refuses to a marker saying why.
-		if r, ok := bpf.Marker(g.markerKind, len(d)); ok {
-			switch r {
-			case bpf.BadSize:
-				c.filteredSize.Add(1)
-			case bpf.BadSync:
-				c.filteredSync.Add(1)
-			case bpf.BadRTP:
-				c.filteredRTP.Add(1)
-			}
-			return
-		}
-	}
 	c.datagrams.Add(1)
 	c.bytes.Add(uint64(len(d)))
 	if len(d) < ts.PacketSize || d[0] != ts.SyncByte || len(d)%ts.PacketSize != 0 {
@@ -575,6 +576,7 @@ func (g *segmenter) start(pts uint64) {
 	for i := 0; i < g.pmt.n; i++ {
 		g.write(g.pmt.pkts[i][:])
 	}
+	g.headerLen, g.pesOff = seg.wr, 0
 	if g.last != nil {
 		g.last.next.Store(seg)
 	}
@@ -611,7 +613,7 @@ func (g *segmenter) finish(end uint64) {
 	g.publish()
 	if !g.published {
 		g.published = true
-		close(g.s.ready)
+		close(*g.s.ready.Load())
 	}
 }
 
@@ -696,8 +698,42 @@ func (g *segmenter) write(p []byte) {
 		seg.refs[ci] = chunkRef{c: c, gen: c.gen.Load()}
 		seg.nref.Store(int32(ci + 1))
 	}
-	copy(seg.refs[ci].c.buf[off:off+ts.PacketSize], p)
+	pid := ts.PID(p)
+	if int(pid) == g.primaryPID && ts.PUSI(p) {
+		g.pesOff, g.pesPTS = seg.wr, g.pes.PTS // where the last access unit starts
+	}
+	q := seg.refs[ci].c.buf[off : off+ts.PacketSize]
+	copy(q, p)
 	seg.wr += ts.PacketSize
+	g.continuity(q, pid)
+}
+
+// continuity keeps the output's continuity counters running across a
+// change of source (a restart, a failover): the first packet of each PID
+// from the new source fixes a shift that carries its counter on from the
+// last one written, and later packets of that source get the same shift.
+// Without it every player sees a continuity error at the switch and flags
+// the first frames of the new source corrupt. Within one source nothing is
+// renumbered, so real losses stay visible downstream.
+func (g *segmenter) continuity(q []byte, pid uint16) {
+	cc := q[3] & 0x0F
+	if g.ccFresh.has(pid) {
+		g.ccFresh.clear(pid)
+		g.ccShift[pid] = 0
+		if g.ccSeen.has(pid) {
+			want := g.ccOut[pid]
+			if ts.HasPayload(q) {
+				want++
+			}
+			g.ccShift[pid] = (want - cc) & 0x0F
+		}
+	}
+	if sh := g.ccShift[pid]; sh != 0 {
+		cc = (cc + sh) & 0x0F
+		q[3] = q[3]&0xF0 | cc
+	}
+	g.ccOut[pid] = cc
+	g.ccSeen.add(pid)
 }
 
 // chunk takes a chunk from the pool; when it is empty, the stream gives up
@@ -719,12 +755,21 @@ func (g *segmenter) chunk() *chunk {
 // sourceLost runs when the source has been silent for its timeout: the
 // current segment ends where its media ended, and the stream waits for the
 // source to come back, flagged as a discontinuity.
+//
+// The segment ends before the last access unit of the primary PID: a source
+// that stops, or that the stream leaves for another input, is cut mid-PES,
+// and a torn last frame would be a decoding error in every player.
 func (g *segmenter) sourceLost() {
 	if g.holding {
 		g.resolve(ts.NotKeyframe)
 	}
-	if g.cur != nil {
-		g.finish(g.endPTS())
+	if seg := g.cur; seg != nil {
+		end := g.endPTS()
+		if g.pesOff > g.headerLen && g.pesOff < seg.wr {
+			seg.wr = g.pesOff
+			end = g.pesPTS
+		}
+		g.finish(end)
 	}
 	g.resetSource()
 	g.disc = true

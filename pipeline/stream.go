@@ -1,11 +1,13 @@
 package pipeline
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/ts"
 )
 
@@ -32,6 +34,8 @@ type Stats struct {
 	Up                                            bool
 	LastData                                      time.Time
 	Bitrate                                       uint64 // input bits a second, over the last second or so
+	Switches                                      uint64 // failovers between inputs
+	Running                                       bool   // inputs open (an ondemand stream waiting for a client is not)
 }
 
 type counters struct {
@@ -39,6 +43,7 @@ type counters struct {
 	ts                                                 [ts.NumIndicators]atomic.Uint64
 	tsLost                                             atomic.Uint64
 	segments, discontinuities, forcedCuts, kernelDrops atomic.Uint64
+	switches                                           atomic.Uint64
 	filteredSize, filteredSync, filteredRTP            atomic.Uint64
 	rtpLost, rtpReordered, rtpDuplicates, rtpLate      atomic.Uint64
 	lastData                                           atomic.Int64 // unix ns
@@ -65,9 +70,25 @@ type Stream struct {
 	snap    atomic.Pointer[snapshot]
 	live    atomic.Pointer[Segment] // the segment being written, for /mpegts
 	up      atomic.Bool
-	ready   chan struct{} // closed when the first segment is published
-	stopped chan struct{} // closed when the stream is removed
+	ready   atomic.Pointer[chan struct{}] // closed when the first segment is published
+	stopped chan struct{}                 // closed when the stream is removed
 	c       counters
+
+	// Lifecycle. An ondemand stream waits with no socket open until a
+	// request touches it; running streams have their inputs open (or
+	// opening). gen moves on whenever inputs close, so connects of an
+	// earlier start give up.
+	state     atomic.Int32
+	gen       atomic.Uint64
+	lastTouch atomic.Int64 // unix ns of the last request or live client leaving
+	started   atomic.Int64 // unix ns of the last start, for uptime
+	start     func(*Stream)
+	activeURL atomic.Pointer[string]
+
+	// Worker-owned: the inputs in priority order and the one feeding the
+	// segmenter.
+	inputs []*input
+	active int
 
 	subMu sync.Mutex
 	subs  atomic.Pointer[[]chan struct{}]
@@ -81,16 +102,87 @@ type Stream struct {
 	w                *worker // the receive worker that owns seg
 }
 
+const (
+	stateWaiting = iota // ondemand, no input open
+	stateRunning
+)
+
 func newStream(cfg ctl.Stream, pool *Pool, logf func(string, ...any), now time.Time) *Stream {
+	// Inputs in priority order (lower priority= first), file order on ties.
+	cfg.Inputs = slices.Clone(cfg.Inputs)
+	slices.SortStableFunc(cfg.Inputs, func(a, b ctl.Input) int { return a.Priority - b.Priority })
 	s := &Stream{
 		cfg:     cfg,
 		pool:    pool,
 		logf:    logf,
-		ready:   make(chan struct{}),
 		stopped: make(chan struct{}),
+	}
+	ready := make(chan struct{})
+	s.ready.Store(&ready)
+	for i, in := range cfg.Inputs {
+		src, _ := nic.ParseURL(in.URL) // validated by the caller
+		timeout := in.SourceTimeout
+		if timeout <= 0 {
+			timeout = cfg.SourceTimeout
+		}
+		s.inputs = append(s.inputs, &input{idx: i, src: src, timeout: timeout, tag: -1})
+	}
+	if len(cfg.Inputs) > 0 {
+		s.activeURL.Store(&s.cfg.Inputs[0].URL)
 	}
 	s.seg.init(s, now)
 	return s
+}
+
+// Touch records a client's request. An ondemand stream that waits starts
+// its inputs now; concurrent first requests share that one start.
+func (s *Stream) Touch() {
+	s.lastTouch.Store(time.Now().UnixNano())
+	if s.state.Load() == stateWaiting && s.state.CompareAndSwap(stateWaiting, stateRunning) {
+		s.started.Store(time.Now().UnixNano())
+		s.start(s)
+	}
+}
+
+func (s *Stream) running() bool { return s.state.Load() == stateRunning }
+
+// Status is "running" (inputs open and data arriving), "down" (inputs
+// open, no data within source_timeout) or "waiting" (ondemand, no client).
+func (s *Stream) Status() string {
+	switch {
+	case !s.running():
+		return "waiting"
+	case s.up.Load():
+		return "running"
+	}
+	return "down"
+}
+
+// ActiveInput is the URL of the input feeding the stream.
+func (s *Stream) ActiveInput() string {
+	if p := s.activeURL.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Uptime is how long the stream has been running since its last start.
+func (s *Stream) Uptime() time.Duration {
+	if !s.running() {
+		return 0
+	}
+	return time.Since(time.Unix(0, s.started.Load()))
+}
+
+// rewind forgets what readers could see, after an ondemand stop: the next
+// request waits for a new first segment.
+func (s *Stream) rewind() {
+	s.snap.Store(nil)
+	s.live.Store(nil)
+	ready := make(chan struct{})
+	s.ready.Store(&ready)
+	s.seg.published = false
+	s.state.Store(stateWaiting)
 }
 
 // Name is the stream's name, the first element of its URLs.
@@ -99,8 +191,9 @@ func (s *Stream) Name() string { return s.cfg.Name }
 // Config is the configuration the stream runs with.
 func (s *Stream) Config() ctl.Stream { return s.cfg }
 
-// Ready is closed once the stream has published its first segment.
-func (s *Stream) Ready() <-chan struct{} { return s.ready }
+// Ready is closed once the stream has published its first segment (since
+// its last start, for an ondemand stream).
+func (s *Stream) Ready() <-chan struct{} { return *s.ready.Load() }
 
 // Stopped is closed when the stream has been removed.
 func (s *Stream) Stopped() <-chan struct{} { return s.stopped }
@@ -225,6 +318,8 @@ func (s *Stream) Stats() Stats {
 		st.TS[i] = s.c.ts[i].Load()
 	}
 	st.Bitrate = s.c.bitrate.Load()
+	st.Switches = s.c.switches.Load()
+	st.Running = s.running()
 	if ns := s.c.lastData.Load(); ns != 0 {
 		st.LastData = time.Unix(0, ns)
 	}

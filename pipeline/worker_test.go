@@ -40,11 +40,11 @@ func TestWorkerReadAllocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !w.attach(s, conn, nil) {
+	if !w.attach(s, 0, s.gen.Load(), conn, nil) {
 		t.Fatal("attach failed")
 	}
 	defer w.remove(s)
-	_, sl := w.find(s)
+	sl := w.slots[s.inputs[0].tag]
 	// A live reader is attached, so commits also wake someone.
 	_, cancel := s.Subscribe()
 	defer cancel()

@@ -238,6 +238,15 @@ func (h *Health) Reset() {
 	h.PIDTimeout, h.program = timeout, program
 }
 
+// NewSource forgets everything learnt about the stream (tables, continuity,
+// PCR and PTS timing, per-PID figures) but keeps the counts: for a switch to
+// another input, whose counters and clocks owe nothing to the last one's.
+func (h *Health) NewSource() {
+	counts, lost, packets := h.counts, h.lost, h.packets
+	h.Reset()
+	h.counts, h.lost, h.packets = counts, lost, packets
+}
+
 // SetProgram chooses the program (program_number) to monitor in a multi
 // program stream; 0 chooses the first program of the PAT. The PAT is
 // re-read at its next occurrence.

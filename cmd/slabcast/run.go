@@ -106,9 +106,6 @@ func (d *daemon) run(cfg *ctl.Config) error {
 }
 
 func (d *daemon) start(s ctl.Stream) {
-	if s.OnDemand {
-		d.logf("stream %s: ondemand streams start at boot until on-request start lands", s.Name)
-	}
 	if err := d.p.Start(s); err != nil {
 		d.logf("stream %s: %v", s.Name, err)
 	}

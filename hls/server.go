@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -123,6 +124,9 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	}
 	// Every request keeps an ondemand stream alive, or wakes it.
 	st.Touch()
+	if a, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok && !bytes.Equal(rest, nameMPEGTS) {
+		st.Seen(a.Unmap()) // /mpegts clients are counted while connected instead
+	}
 	switch {
 	case bytes.Equal(rest, nameIndex):
 		s.servePlaylist(ctx, st)

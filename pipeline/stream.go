@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -93,6 +94,9 @@ type Stream struct {
 	subMu sync.Mutex
 	subs  atomic.Pointer[[]chan struct{}]
 
+	viewMu  sync.Mutex
+	viewers map[netip.Addr]int64 // HLS clients by address: unix ns of the last request
+
 	pidMu   sync.Mutex
 	pidStat []ts.PIDStat // copied from the health monitor by the worker
 
@@ -142,6 +146,38 @@ func (s *Stream) Touch() {
 		s.started.Store(time.Now().UnixNano())
 		s.start(s)
 	}
+}
+
+// maxViewers bounds the HLS client table; past it new addresses are not
+// counted (the figure is a gauge for operators, not billing).
+const maxViewers = 4096
+
+// Seen records an HLS request from addr.
+func (s *Stream) Seen(addr netip.Addr) {
+	now := time.Now().UnixNano()
+	s.viewMu.Lock()
+	if s.viewers == nil {
+		s.viewers = map[netip.Addr]int64{}
+	}
+	if _, ok := s.viewers[addr]; ok || len(s.viewers) < maxViewers {
+		s.viewers[addr] = now
+	}
+	s.viewMu.Unlock()
+}
+
+// Viewers is the number of HLS clients (by address) that fetched within
+// the last three segment durations: a player refreshes its playlist at
+// least once a target duration.
+func (s *Stream) Viewers() int {
+	cutoff := time.Now().Add(-3*s.cfg.SegmentDuration - time.Second).UnixNano()
+	s.viewMu.Lock()
+	defer s.viewMu.Unlock()
+	for a, t := range s.viewers {
+		if t < cutoff {
+			delete(s.viewers, a)
+		}
+	}
+	return len(s.viewers)
 }
 
 func (s *Stream) running() bool { return s.state.Load() == stateRunning }

@@ -183,12 +183,10 @@ stream f {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := hlstest.Decode(ctx, pl, 3); err != nil {
-		t.Errorf("ffmpeg across the failovers: %v", err)
-		last := lists[len(lists)-1]
-		for _, sg := range last.Segments {
-			u := hlstest.ResolveURI(pl, sg.URI)
-			t.Logf("%s disc=%v dur=%v decode: %v", sg.URI, sg.Discontinuity, sg.Duration, hlstest.Decode(ctx, u, 0))
-		}
-	}
+	// Every segment on both sides of both switches decodes, starts with
+	// PAT and a keyframe, and has no continuity error. (The two sources
+	// keep their own clocks, which is what EXT-X-DISCONTINUITY tells a
+	// player; the ffmpeg command line, which ignores that tag, would only
+	// complain that timestamps go back.)
+	checkSegments(t, pl, lists[len(lists)-1])
 }

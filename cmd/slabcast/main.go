@@ -16,6 +16,8 @@ Usage:
   slabcast run [-c FILE]                       run the daemon (default config /etc/slabcast/slabcast.conf)
   slabcast feed FILE.ts udp://HOST:PORT [--loop] [--iface NAME] [--ttl N]
                                                send a TS file, paced by its PCR, as UDP
+  slabcast ctl [--socket PATH] [--json] list|show|add|update|remove|stats|reload ...
+                                               the control client
   slabcast check [-c FILE]                     check this host's prerequisites: OK, or FIX with the command
   slabcast COMMAND -h                          help for one command
 `
@@ -33,6 +35,8 @@ func main() {
 		err = runFeed(args)
 	case "check":
 		err = runCheck(args)
+	case "ctl":
+		err = runCtl(args)
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return

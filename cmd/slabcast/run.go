@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -56,6 +57,7 @@ func runDaemon(args []string) error {
 type daemon struct {
 	path string
 	logf func(string, ...any)
+	mu   sync.Mutex // serialises changes: control socket, SIGHUP
 	cfg  *ctl.Config
 	p    *pipeline.Pipeline
 }
@@ -78,6 +80,14 @@ func (d *daemon) run(cfg *ctl.Config) error {
 	for _, s := range cfg.Streams {
 		d.start(s)
 	}
+	// The control socket: refused at once if another daemon has it.
+	cl, err := ctl.ListenUnix(cfg.Ctl, -1)
+	if err != nil {
+		return fmt.Errorf("ctl %s: %w", cfg.Ctl, err)
+	}
+	cs := ctl.NewServer(d, parseOptions, d.logf)
+	go cs.Serve(cl)
+	defer cs.Close()
 	d.logf("slabcast: serving http on %s, %d streams, %d MiB slab pool", ln.Addr(), len(cfg.Streams), p.Pool().Size()>>20)
 
 	sigs := make(chan os.Signal, 4)
@@ -111,14 +121,22 @@ func (d *daemon) start(s ctl.Stream) {
 	}
 }
 
-// reload applies a changed config file: streams that did not change keep
-// their sockets, slabs, media sequence and clients. A bad file changes
-// nothing.
+// reload applies a changed config file (SIGHUP).
 func (d *daemon) reload() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, err := d.reloadLocked(); err != nil {
+		d.logf("reload: %v; keeping the running config", err)
+	}
+}
+
+// reloadLocked applies the difference between the running config and the
+// file: streams that did not change keep their sockets, slabs, media
+// sequence and clients. A bad file changes nothing.
+func (d *daemon) reloadLocked() (ctl.Change, error) {
 	cfg, err := ctl.Load(d.path, parseOptions)
 	if err != nil {
-		d.logf("reload: %v; keeping the running config", err)
-		return
+		return ctl.Change{}, err
 	}
 	for _, w := range cfg.Warnings {
 		d.logf("config: %s", w)
@@ -139,4 +157,5 @@ func (d *daemon) reload() {
 	}
 	d.cfg = cfg
 	d.logf("reload: %d added, %d removed, %d changed", len(ch.Added), len(ch.Removed), len(ch.Changed))
+	return ch, nil
 }

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/ts"
+)
+
+// The daemon is the control socket's backend. Changes are serialised by mu
+// and acknowledged only once the config file on disk says the same: each
+// is validated, written (temp file, fsync, rename), then applied. After a
+// restart the daemon therefore runs what the socket last left.
+var _ ctl.Backend = (*daemon)(nil)
+
+func (d *daemon) List() []ctl.StreamStatus {
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	out := make([]ctl.StreamStatus, 0, len(cfg.Streams))
+	for _, s := range cfg.Streams {
+		out = append(out, d.status(s))
+	}
+	return out
+}
+
+func (d *daemon) status(s ctl.Stream) ctl.StreamStatus {
+	st := ctl.StreamStatus{Name: s.Name, Type: ctl.TypeStatic, Status: ctl.StatusDown}
+	if s.OnDemand {
+		st.Type = ctl.TypeOnDemand
+	}
+	for _, in := range s.Inputs {
+		st.Inputs = append(st.Inputs, in.URL)
+	}
+	if ps := d.p.Lookup(s.Name); ps != nil {
+		st.Status = ps.Status()
+		st.ActiveInput = ps.ActiveInput()
+	}
+	return st
+}
+
+func (d *daemon) Show(name string) (ctl.Stream, ctl.StreamStatus, error) {
+	d.mu.Lock()
+	s, ok := d.cfg.Stream(name)
+	d.mu.Unlock()
+	if !ok {
+		return ctl.Stream{}, ctl.StreamStatus{}, fmt.Errorf("no stream %q", name)
+	}
+	return s, d.status(s), nil
+}
+
+// edit applies one change: the file first, then the pipeline.
+func (d *daemon) edit(change func(src []byte) ([]byte, error), apply func(cfg *ctl.Config) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	src, err := os.ReadFile(d.path)
+	if err != nil {
+		return err
+	}
+	out, err := change(src)
+	if err != nil {
+		return err
+	}
+	cfg, err := ctl.Parse(d.path, out, parseOptions)
+	if err != nil {
+		return err
+	}
+	if err := ctl.WriteFileAtomic(d.path, out); err != nil {
+		return err
+	}
+	d.cfg = cfg
+	return apply(cfg)
+}
+
+func (d *daemon) Add(s ctl.Stream) error {
+	return d.edit(func(src []byte) ([]byte, error) {
+		if _, ok := d.cfg.Stream(s.Name); ok {
+			return nil, fmt.Errorf("stream %q already exists", s.Name)
+		}
+		return ctl.SetStream(d.path, src, s)
+	}, func(*ctl.Config) error {
+		d.logf("ctl: added stream %s", s.Name)
+		return d.p.Start(s)
+	})
+}
+
+func (d *daemon) Update(s ctl.Stream) error {
+	var old ctl.Stream
+	return d.edit(func(src []byte) ([]byte, error) {
+		var ok bool
+		if old, ok = d.cfg.Stream(s.Name); !ok {
+			return nil, fmt.Errorf("no stream %q", s.Name)
+		}
+		return ctl.SetStream(d.path, src, s)
+	}, func(cfg *ctl.Config) error {
+		if old.Equal(s) {
+			return nil // nothing to restart
+		}
+		d.logf("ctl: updated stream %s", s.Name)
+		d.p.Stop(s.Name)
+		return d.p.Start(s)
+	})
+}
+
+func (d *daemon) Remove(name string) error {
+	return d.edit(func(src []byte) ([]byte, error) {
+		return ctl.RemoveStream(d.path, src, name)
+	}, func(*ctl.Config) error {
+		d.logf("ctl: removed stream %s", name)
+		return d.p.Stop(name)
+	})
+}
+
+func (d *daemon) Reload() (ctl.Change, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.reloadLocked()
+}
+
+func (d *daemon) Stats(name string) ([]ctl.StreamStats, error) {
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	var out []ctl.StreamStats
+	for _, s := range cfg.Streams {
+		if name != "" && s.Name != name {
+			continue
+		}
+		ps := d.p.Lookup(s.Name)
+		if ps == nil {
+			continue
+		}
+		st := ps.Stats()
+		row := ctl.StreamStats{
+			StreamStatus:  d.status(s),
+			UptimeSeconds: ps.Uptime().Seconds(),
+			BitrateBps:    st.Bitrate,
+			BytesIn:       st.Bytes,
+			PacketsIn:     st.Packets,
+			DatagramsIn:   st.Datagrams,
+			BadDatagrams:  st.BadDatagrams,
+			Filtered: map[string]uint64{
+				"size": st.FilteredSize, "sync": st.FilteredSync, "rtp": st.FilteredRTP,
+			},
+			KernelDrops:     st.KernelDrops,
+			TSLost:          st.TSLost,
+			RTPLost:         st.RTPLost,
+			Dropped:         st.Dropped,
+			TSErrors:        map[string]uint64{},
+			Clients:         ps.Clients() + ps.Viewers(),
+			Segments:        st.Segments,
+			Discontinuities: st.Discontinuities,
+		}
+		for i := ts.Indicator(0); i < ts.NumIndicators; i++ {
+			row.TSErrors[i.String()] = st.TS[i]
+		}
+		for _, p := range ps.PIDs(nil) {
+			row.PIDs = append(row.PIDs, ctl.PIDStats{PID: p.PID, Packets: p.Packets, Lost: p.Lost, Codec: p.Codec.String()})
+		}
+		out = append(out, row)
+	}
+	if name != "" && len(out) == 0 {
+		return nil, fmt.Errorf("no stream %q", name)
+	}
+	return out, nil
+}

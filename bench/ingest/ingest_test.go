@@ -1,0 +1,266 @@
+package ingest
+
+import (
+	"context"
+	"encoding/xml"
+	"io"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slabcast/slabcast/internal/testnet"
+	"github.com/slabcast/slabcast/nic"
+	"github.com/slabcast/slabcast/ts"
+)
+
+func TestMain(m *testing.M) { testnet.Main(m) }
+
+const clipPath = "../../testdata/h264_aac.ts"
+
+// TestClipLoopsSeamlessly sends the looped clip's buffer three times over
+// (Advance between) through a continuity checker and checks that no
+// counter breaks and that the video's DTS and the PCR only go forward, one
+// pass length per copy.
+func TestClipLoopsSeamlessly(t *testing.T) {
+	c, err := LoadClip(clipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Datagrams()*DatagramSize != len(c.buf) {
+		t.Fatalf("buffer of %d bytes is not whole datagrams", len(c.buf))
+	}
+	if d := c.PassDuration(); d < 9*time.Second || d > 11*time.Second {
+		t.Errorf("pass of the 10 s clip lasts %v", d)
+	}
+	var cc ts.ContinuityChecker
+	var pes ts.PESHeader
+	var lastPCR uint64
+	var lastDTS [ts.MaxPID + 1]uint64
+	var havePCR bool
+	var haveDTS [ts.MaxPID + 1]bool
+	timed := 0
+	for round := range 3 {
+		for i := range c.Datagrams() {
+			d := c.Datagram(i)
+			for off := 0; off < len(d); off += ts.PacketSize {
+				p := d[off : off+ts.PacketSize]
+				if e, _ := cc.Check(p); e != 0 {
+					t.Fatalf("round %d datagram %d: continuity error on PID %d", round, i, ts.PID(p))
+				}
+				if pcr, ok := ts.PCR(p); ok {
+					if havePCR && ts.PCRDiff(pcr, lastPCR) <= 0 {
+						t.Fatalf("round %d datagram %d: PCR went from %d to %d", round, i, lastPCR, pcr)
+					}
+					lastPCR, havePCR = pcr, true
+				}
+				if !ts.PUSI(p) || ts.ParsePESHeader(ts.Payload(p), &pes) != nil || !pes.HasPTS {
+					continue
+				}
+				dts := pes.PTS
+				if pes.HasDTS {
+					dts = pes.DTS
+				}
+				pid := ts.PID(p)
+				if haveDTS[pid] && ts.PTSDiff(dts, lastDTS[pid]) <= 0 {
+					t.Fatalf("round %d datagram %d: PID %d timestamp went from %d to %d", round, i, pid, lastDTS[pid], dts)
+				}
+				lastDTS[pid], haveDTS[pid] = dts, true
+				timed++
+			}
+		}
+		c.Advance()
+	}
+	if timed == 0 || !havePCR {
+		t.Fatal("no timestamps checked")
+	}
+}
+
+func TestAdvanceAllocs(t *testing.T) {
+	c, err := LoadClip(clipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(3, c.Advance); n != 0 {
+		t.Errorf("Advance allocates %v times", n)
+	}
+}
+
+func TestNewClipRefuses(t *testing.T) {
+	f := func(data []byte) {
+		t.Helper()
+		if _, err := NewClip(data); err == nil {
+			t.Errorf("NewClip accepted %d bytes", len(data))
+		}
+	}
+	f(nil)
+	f(make([]byte, 100))
+	f(make([]byte, 188))                                            // no sync byte
+	f(append([]byte{0x47, 0x1F, 0xFF, 0x10}, make([]byte, 184)...)) // a null packet: no PCR, no PES
+}
+
+func TestProcParsers(t *testing.T) {
+	u, s, err := statTimes([]byte("42 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 123 45 0 0 20 0 1 0"))
+	if err != nil || u != 123 || s != 45 {
+		t.Errorf("statTimes = %d, %d, %v; want 123, 45", u, s, err)
+	}
+	if _, _, err := statTimes([]byte("42 (x) S 1")); err == nil {
+		t.Error("statTimes accepted a short line")
+	}
+	if got := allowedList([]byte("Name:\tx\nCpus_allowed_list:\t1\n")); got != "1" {
+		t.Errorf("allowedList = %q", got)
+	}
+	stat := "cpu  1 2 3 4 5 6 7 8 0 0\ncpu0 10 0 10 500 0 0 0 0 0 0\ncpu1 100 1 50 900 7 2 3 4 0 0\n"
+	if d, err := parseCoreBusy([]byte(stat), 1); err != nil || d != ticks(100+1+50+2+3+4) {
+		t.Errorf("parseCoreBusy = %v, %v", d, err)
+	}
+	if _, err := parseCoreBusy([]byte(stat), 2); err == nil {
+		t.Error("parseCoreBusy found cpu2")
+	}
+	if n, err := parseBacklogDrops([]byte("0000ffff 00000002 0\n00000001 0000000a 0\n")); err != nil || n != 12 {
+		t.Errorf("parseBacklogDrops = %d, %v; want 12", n, err)
+	}
+}
+
+// TestRunTiny runs the whole harness in a tiny configuration (a few
+// half-second points per receiver) and checks that it produces a
+// well-formed report with figures in it. It asserts no timing: only that
+// traffic flowed, that the counts add up, and that the files are sound.
+func TestRunTiny(t *testing.T) {
+	testnet.Require(t)
+	if cpus := nic.OnlineCPUs(); len(cpus) < 2 || cpus[0] != 0 || cpus[1] != 1 {
+		t.Skipf("needs CPUs 0 and 1, have %v", cpus)
+	}
+	cfg := DefaultConfig()
+	cfg.Clip = clipPath
+	cfg.Point = 400 * time.Millisecond
+	cfg.Steps = []float64{0.3, 0.6}
+	cfg.Refine = 1
+	cfg.Memory = 32 << 20
+	cfg.Logf = t.Logf
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 3 {
+		t.Fatalf("%d results, want 3", len(rep.Results))
+	}
+	for _, r := range rep.Results {
+		s := r.Saturation
+		if s.Sent == 0 || s.Received == 0 || s.Rate() <= 0 || s.Elapsed <= 0 || s.Wall < s.Elapsed {
+			t.Errorf("%v: saturation point without figures: %+v", r.Receiver, s)
+		}
+		if len(r.Points) == 0 {
+			t.Errorf("%v: no paced point", r.Receiver)
+		}
+		for _, p := range append([]Point{s}, r.Points...) {
+			if p.Received > p.Sent {
+				t.Errorf("%v: received %d of %d sent", r.Receiver, p.Received, p.Sent)
+			}
+			if p.ZeroLoss() != (p.Lost() == 0 && p.Drops == 0) {
+				t.Errorf("%v: ZeroLoss disagrees with Lost %d and Drops %d", r.Receiver, p.Lost(), p.Drops)
+			}
+		}
+		if r.Receiver == Bare {
+			if r.HaveStats {
+				t.Error("the bare loop has pipeline stats")
+			}
+			continue
+		}
+		st := r.Stats
+		if !r.HaveStats || st.Datagrams == 0 || st.Segments == 0 {
+			t.Errorf("%v: pipeline did no work: %+v", r.Receiver, st)
+		}
+		// The looped clip is seamless and every datagram valid: nothing
+		// refused, nothing malformed, no continuity error beyond what
+		// datagrams lost on the way explain.
+		if f := st.FilteredSize + st.FilteredSync + st.FilteredRTP; f != 0 || st.BadDatagrams != 0 {
+			t.Errorf("%v: %d datagrams refused, %d bad", r.Receiver, f, st.BadDatagrams)
+		}
+		lost := uint64(0)
+		for _, p := range append([]Point{s}, r.Points...) {
+			lost += p.Lost()
+		}
+		if lost == 0 && st.TS[ts.ContinuityCountError] != 0 {
+			t.Errorf("%v: %d continuity errors without a lost datagram", r.Receiver, st.TS[ts.ContinuityCountError])
+		}
+	}
+	if f := rep.Result(Filter); f == nil || f.FilterMode == "" {
+		t.Error("filter mode not recorded")
+	}
+
+	var md strings.Builder
+	if err := rep.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	out := md.String()
+	for _, want := range []string{"# Ingest ceiling, one core", "- Machine: ", "- Load average", "## Goals", "## Every point"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	// The summary table: a header, a rule and one row per receiver with
+	// the same number of cells, and a non-zero saturation rate in each.
+	var rows [][]string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "| receiver | zero loss") {
+			rows = append(rows, cells(line))
+			continue
+		}
+		if len(rows) > 0 && strings.HasPrefix(line, "|") {
+			rows = append(rows, cells(line))
+			continue
+		}
+		if len(rows) > 0 {
+			break
+		}
+	}
+	if len(rows) != 2+3 {
+		t.Fatalf("summary table has %d lines, want 5:\n%s", len(rows), out)
+	}
+	num := regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+	for _, row := range rows[2:] {
+		if len(row) != len(rows[0]) {
+			t.Errorf("row %q has %d cells, header %d", row, len(row), len(rows[0]))
+			continue
+		}
+		if !num.MatchString(row[5]) || row[5] == "0" || !num.MatchString(row[6]) || row[6] == "0" {
+			t.Errorf("row %q: saturation offered/received not a non-zero number", row)
+		}
+	}
+	if n := strings.Count(out, "of the bare loop — zero loss"); n != 2 {
+		t.Errorf("%d goal lines, want 2", n)
+	}
+
+	var svg strings.Builder
+	if err := rep.WriteSVG(&svg); err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(strings.NewReader(svg.String()))
+	lines := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if err != io.EOF {
+				t.Fatalf("SVG is not well-formed XML: %v", err)
+			}
+			break
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			lines++
+		}
+	}
+	if lines != 3 {
+		t.Errorf("SVG has %d curves, want 3", lines)
+	}
+}
+
+func cells(line string) []string {
+	parts := strings.Split(strings.Trim(line, "|"), "|")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}

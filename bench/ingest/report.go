@@ -1,0 +1,304 @@
+package ingest
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/slabcast/slabcast/ts"
+)
+
+// Goal is issue 5's target for slabcast's receive path: at least this share
+// of the bare loop's rate, with zero loss and at saturation.
+const Goal = 0.85
+
+// ratio returns a/b, 0 when b is 0.
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// Ratios returns r's zero-loss and saturation rates as shares of the bare
+// loop's; ok is false when the report has no bare loop.
+func (rep *Report) Ratios(r *Result) (zeroLoss, saturation float64, ok bool) {
+	b := rep.Result(Bare)
+	if b == nil {
+		return 0, 0, false
+	}
+	if r.HaveBest && b.HaveBest {
+		zeroLoss = ratio(r.Best.Offered(), b.Best.Offered())
+	}
+	return zeroLoss, ratio(r.Saturation.Rate(), b.Saturation.Rate()), true
+}
+
+// WriteMarkdown writes the results file: the machine, the command, the
+// table of figures and ratios, one line per goal, then every point.
+func (rep *Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	m := rep.Machine
+	cfg := rep.Config
+	fmt.Fprintf(&b, "# Ingest ceiling, one core\n\n")
+	fmt.Fprintf(&b, "Issue 5, item 1: the datagrams/s and Gbit/s that slabcast's receive path "+
+		"sustains on one core with zero loss and at saturation, against a bare recvmmsg loop "+
+		"that only discards, on the same socket setup and core.\n\n")
+	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", orUnknown(m.CPUModel), m.CPUs, orUnknown(m.Kernel))
+	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after; other work may share the machine\n",
+		orUnknown(m.Load), orUnknown(rep.LoadAfter))
+	fmt.Fprintf(&b, "- Run: %s, %s, took %s\n", rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Go, rep.Took.Round(100e6))
+	if rep.Command != "" {
+		fmt.Fprintf(&b, "- Reproduce (as root, from the repository root): `%s`\n", rep.Command)
+	}
+	fmt.Fprintf(&b, "\nSetup: a private network namespace; `%s` looped without a seam (%.0f kbit/s, %.2f s a pass; "+
+		"PCR, PTS and DTS shifted a pass length and continuity counters carried on at every loop, so the "+
+		"receive path does its full work: PSI, PES, keyframes, a segment cut every 2 s of media) in "+
+		"datagrams of 7 × 188 = %d bytes to udp://%s on lo; the sender uses sendmmsg, %d datagrams a call, "+
+		"paced by a token bucket or flat out, on a thread pinned to CPU %d; each receiver runs on a thread "+
+		"pinned to CPU %d with SO_RCVBUF %d MiB, recvmmsg 64 × 9024 bytes; receive packet steering to CPU %d: %v. %s a point; paced rates are "+
+		"fractions %v of the first receiver's saturation rate, stepped up until loss (a rate that loses is measured once more and passes if that run is clean: other work shares this machine), then %d bisections.\n\n",
+		cfg.Clip, rep.ClipBitrate/1e3, rep.ClipPass.Seconds(), DatagramSize, cfg.Group, SendBatch,
+		cfg.SenderCPU, cfg.ReceiverCPU, cfg.RecvBuffer>>20, cfg.ReceiverCPU, onOff(rep.Steered), cfg.Point, cfg.Steps, cfg.Refine)
+
+	fmt.Fprintf(&b, "| receiver | zero loss: datagrams/s | Gbit/s | × bare | saturation: offered/s | received/s | Gbit/s | lost | × bare | CPU %d busy at zero loss | receiver thread | thread ns/datagram |\n", cfg.ReceiverCPU)
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for i := range rep.Results {
+		r := &rep.Results[i]
+		zr, sr, haveBare := rep.Ratios(r)
+		name := r.Receiver.String()
+		if r.FilterMode != "" {
+			name += " (" + r.FilterMode + ")"
+		}
+		best, gb, zx, busy, cpu, ns := "none", "–", "–", "–", "–", "–"
+		if r.HaveBest {
+			best = fmt.Sprintf("%.0f", r.Best.Offered())
+			gb = fmt.Sprintf("%.2f", Gbps(r.Best.Offered()))
+			if r.SenderBound() {
+				best += " ≥"
+			}
+			busy = fmt.Sprintf("%.2f", r.Best.BusyShare())
+			cpu = fmt.Sprintf("%.2f", r.Best.CPUShare())
+			ns = fmt.Sprintf("%.0f", r.Best.NsPerDatagram())
+			if haveBare {
+				zx = fmt.Sprintf("%.2f", zr)
+			}
+		}
+		sx := "–"
+		if haveBare {
+			sx = fmt.Sprintf("%.2f", sr)
+		}
+		s := r.Saturation
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.0f | %.0f | %.2f | %d (%.1f%%) | %s | %s | %s | %s |\n",
+			name, best, gb, zx, s.Offered(), s.Rate(), Gbps(s.Rate()), s.Lost(),
+			100*ratio(float64(s.Lost()), float64(s.Sent)), sx, busy, cpu, ns)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "Zero loss: the highest rate sent at which every datagram was received (sent = received, "+
+		"counted exactly, no kernel drop); `≥`: no loss even with the sender flat out, so the ceiling is "+
+		"above what this sender offers. Saturation: the sender flat out. Gbit/s is UDP payload. "+
+		"CPU %d busy: the share of the core's time not idle (/proc/stat: user, system, irq, softirq; the "+
+		"kernel's receive work included, and anything else the machine ran there). Receiver thread: "+
+		"user+system time of the thread pinned to CPU %d (/proc/self/task/*/stat, 10 ms resolution) "+
+		"per second, from the start of sending until the queue was drained; ns/datagram is that time "+
+		"per datagram received.\n\n", cfg.ReceiverCPU, cfg.ReceiverCPU)
+
+	b.WriteString("## Goals\n\n")
+	for i := range rep.Results {
+		r := &rep.Results[i]
+		if r.Receiver == Bare {
+			continue
+		}
+		zr, sr, ok := rep.Ratios(r)
+		if !ok {
+			fmt.Fprintf(&b, "- %v: no bare loop measured, no ratio\n", r.Receiver)
+			continue
+		}
+		fmt.Fprintf(&b, "- %v: at least %.2f of the bare loop — zero loss %.2f (%s), saturation %.2f (%s)\n",
+			r.Receiver, Goal, zr, met(r.HaveBest && zr >= Goal), sr, met(sr >= Goal))
+	}
+	b.WriteString("\n")
+
+	b.WriteString("## Caveats\n\n")
+	short, paced := 0, 0
+	for _, r := range rep.Results {
+		for _, p := range r.Points {
+			paced++
+			if p.Offered() < 0.9*p.Target {
+				short++
+			}
+		}
+	}
+	if short > 0 {
+		fmt.Fprintf(&b, "- The sender fell more than 10%% short of its paced target on %d of %d points: "+
+			"the machine was busy with other work during the run, and those points measure it as much as the receivers.\n", short, paced)
+	}
+	if rep.Steered {
+		fmt.Fprintf(&b, "- lo hands every datagram to the kernel's receive path inside the sender's sendmmsg; "+
+			"receive packet steering on the namespace's lo (rps_cpus) moves that half (IP, UDP, the socket "+
+			"filter, queueing) to CPU %d, as a NIC interrupt affined to the receiver's core would, so the whole "+
+			"receive path is on one core. Most of that core's time goes to the kernel's half, which the bare "+
+			"loop pays too.\n", cfg.ReceiverCPU)
+	} else {
+		b.WriteString("- Without receive packet steering, lo runs the kernel's receive half (IP, UDP, the socket " +
+			"filter, queueing) in the sender's sendmmsg call, on the sender's core; the receiver's core does " +
+			"recvmmsg and what the receiver does with the data. The filter's cost then shows in the rate " +
+			"the sender reaches flat out, not on the receiver's core.\n")
+	}
+	b.WriteString("- The machine is a shared VM: other work on the receiver's core shows as loss and as busy time; " +
+		"rates move by several percent from run to run, and flat out the sender itself reaches anywhere from about 180k to 280k datagrams/s. " +
+		"A ratio within about 0.15 of 1 is inside that noise: repeat the run before reading a difference between receivers into it.\n")
+	fmt.Fprintf(&b, "- The clip is %.0f kbit/s, so at these rates a 2 s segment is cut every ~%.0f datagrams, "+
+		"far more often than a real channel of 4–15 Mbit/s would; the per-segment work weighs more here than it will there.\n",
+		rep.ClipBitrate/1e3, 2*rep.ClipBitrate/8/DatagramSize)
+	b.WriteString("\n")
+
+	for i := range rep.Results {
+		r := &rep.Results[i]
+		if !r.HaveStats {
+			continue
+		}
+		st := r.Stats
+		fmt.Fprintf(&b, "%v, pipeline counters at the end: %d datagrams, %d segments, %d kernel drops, "+
+			"%d refused by the filter, %d bad datagrams, %d packets dropped for lack of slab memory, "+
+			"%d TS packets lost by continuity (%s %d).\n\n",
+			r.Receiver, st.Datagrams, st.Segments, st.KernelDrops, st.FilteredSize+st.FilteredSync+st.FilteredRTP,
+			st.BadDatagrams, st.Dropped, st.TSLost, ts.ContinuityCountError, st.TS[ts.ContinuityCountError])
+	}
+
+	b.WriteString("## Every point\n\n")
+	fmt.Fprintf(&b, "| receiver | target/s | sent/s | received/s | lost | socket drops | backlog drops | CPU %d busy | receiver thread |\n",
+		cfg.ReceiverCPU)
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for i := range rep.Results {
+		r := &rep.Results[i]
+		for _, p := range append([]Point{r.Saturation}, r.Points...) {
+			target := "flat out"
+			if p.Target > 0 {
+				target = fmt.Sprintf("%.0f", p.Target)
+			}
+			fmt.Fprintf(&b, "| %v | %s | %.0f | %.0f | %d | %d | %d | %.2f | %.2f |\n",
+				r.Receiver, target, p.Offered(), p.Rate(), p.Lost(), p.Drops, p.BacklogDrops, p.BusyShare(), p.CPUShare())
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "not met"
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// WriteSVG writes a plot of the rate received against the rate offered,
+// one line per receiver, every point measured (saturation included).
+func (rep *Report) WriteSVG(w io.Writer) error {
+	const (
+		width, height = 640, 420
+		left, right   = 70, 20
+		top, bottom   = 30, 50
+	)
+	colors := []string{"#444444", "#1f77b4", "#d62728", "#2ca02c"}
+	var maxX float64
+	for _, r := range rep.Results {
+		for _, p := range append([]Point{r.Saturation}, r.Points...) {
+			maxX = max(maxX, p.Offered(), p.Rate())
+		}
+	}
+	if maxX == 0 {
+		maxX = 1
+	}
+	maxX = niceCeil(maxX)
+	px := func(v float64) float64 { return left + v/maxX*(width-left-right) }
+	py := func(v float64) float64 { return height - bottom - v/maxX*(height-top-bottom) }
+
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
+	fmt.Fprintf(&b, `<text x="%d" y="18" font-size="14">Ingest on one core: received vs offered (datagrams/s, 1316 B each)</text>`+"\n", left)
+	// Axes, grid and ticks.
+	for i := 0; i <= 5; i++ {
+		v := maxX * float64(i) / 5
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#eee"/>`+"\n", px(v), top, px(v), height-bottom)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`+"\n", left, py(v), width-right, py(v))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", px(v), height-bottom+16, kilo(v))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left-6, py(v)+4, kilo(v))
+	}
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, height-bottom, width-right, height-bottom)
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, top, left, height-bottom)
+	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#bbb" stroke-dasharray="4 4"/>`+"\n", px(0), py(0), px(maxX), py(maxX))
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">offered (sent) per second</text>`+"\n", (left+width-right)/2, height-12)
+	fmt.Fprintf(&b, `<text x="16" y="%d" text-anchor="middle" transform="rotate(-90 16 %d)">received per second</text>`+"\n", (top+height-bottom)/2, (top+height-bottom)/2)
+	for i, r := range rep.Results {
+		c := colors[i%len(colors)]
+		pts := append([]Point{r.Saturation}, r.Points...)
+		slices.SortFunc(pts, func(a, b Point) int {
+			switch {
+			case a.Offered() < b.Offered():
+				return -1
+			case a.Offered() > b.Offered():
+				return 1
+			}
+			return 0
+		})
+		var line []string
+		for _, p := range pts {
+			line = append(line, fmt.Sprintf("%.1f,%.1f", px(p.Offered()), py(p.Rate())))
+		}
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", c, strings.Join(line, " "))
+		for _, p := range pts {
+			fill := c
+			if !p.ZeroLoss() {
+				fill = "white"
+			}
+			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="4" fill="%s" stroke="%s" stroke-width="2"/>`+"\n", px(p.Offered()), py(p.Rate()), fill, c)
+		}
+		y := top + 16 + 18*i
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", left+14, y-4, left+34, y-4, c)
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", left+40, y, r.Receiver)
+	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#666">filled: no loss; hollow: loss</text>`+"\n", left+14, top+16+18*len(rep.Results))
+	b.WriteString("</svg>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
+func niceCeil(v float64) float64 {
+	p := 1.0
+	for p*10 <= v {
+		p *= 10
+	}
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= v {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func kilo(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.1fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.0fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}

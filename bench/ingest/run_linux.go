@@ -1,0 +1,303 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/slabcast/slabcast/bpf"
+	"github.com/slabcast/slabcast/internal/testnet"
+	"github.com/slabcast/slabcast/nic"
+)
+
+// Bounds on the waits around a measured point.
+const (
+	warmRate    = 20000 // datagrams/s while a receiver warms up
+	warmPoint   = 200 * time.Millisecond
+	warmTries   = 10
+	drainQuiet  = 100 * time.Millisecond // receive count unchanged this long: drained
+	drainMax    = 2 * time.Second
+	drainPoll   = 10 * time.Millisecond
+	minGoProcs  = 4 // sender, receiver and the rest never wait for a P
+	lowestSteps = 3 // halvings tried below Steps[0] when it already loses
+)
+
+// Run measures every receiver of cfg in turn. It must run in a private
+// network namespace (see the package doc). ctx bounds it.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Point <= 0 || len(cfg.Receivers) == 0 || len(cfg.Steps) == 0 {
+		return nil, errors.New("ingest: config needs Point, Steps and Receivers")
+	}
+	if !slices.IsSorted(cfg.Steps) {
+		return nil, errors.New("ingest: Steps must ascend")
+	}
+	logf := cfg.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	cpus := nic.OnlineCPUs()
+	if !slices.Contains(cpus, cfg.SenderCPU) || !slices.Contains(cpus, cfg.ReceiverCPU) || cfg.SenderCPU == cfg.ReceiverCPU {
+		return nil, fmt.Errorf("ingest: needs two distinct usable cores for sender (%d) and receiver (%d); usable: %v",
+			cfg.SenderCPU, cfg.ReceiverCPU, cpus)
+	}
+	if !testnet.Isolated() {
+		return nil, errors.New("ingest: refusing to send multicast outside a private network namespace")
+	}
+	clip, err := LoadClip(cfg.Clip)
+	if err != nil {
+		return nil, err
+	}
+	url := "udp://" + cfg.Group
+	src, err := nic.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: group: %w", err)
+	}
+	if !src.Multicast {
+		return nil, fmt.Errorf("ingest: group %s is not multicast", cfg.Group)
+	}
+	snd, err := newSender(src.Addr, cfg.SenderCPU, clip)
+	if err != nil {
+		return nil, err
+	}
+	defer snd.close()
+	if n := runtime.GOMAXPROCS(0); n < minGoProcs {
+		runtime.GOMAXPROCS(minGoProcs)
+		defer runtime.GOMAXPROCS(n)
+	}
+
+	rep := &Report{
+		Machine:     ReadMachine(),
+		Go:          runtime.Version(),
+		Start:       time.Now(),
+		Config:      cfg,
+		ClipBitrate: clip.Bitrate(),
+		ClipPass:    clip.PassDuration(),
+	}
+	if cfg.Steer {
+		if err := steerTo(cfg.ReceiverCPU); err != nil {
+			logf("%v; the kernel's receive half stays on the sender's core", err)
+		} else {
+			rep.Steered = true
+			defer steerTo(-1)
+		}
+	}
+	var base float64 // the first receiver's saturation rate: the ladder's unit
+	for _, kind := range cfg.Receivers {
+		res, err := measureReceiver(ctx, cfg, kind, src, url, snd, &base, logf)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %v: %w", kind, err)
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	rep.Took = time.Since(rep.Start)
+	rep.LoadAfter = readLoad()
+	return rep, nil
+}
+
+func openReceiver(cfg Config, kind Receiver, src nic.Source, url string, logf func(string, ...any)) (receiver, string, error) {
+	switch kind {
+	case Bare:
+		r, err := newBareReceiver(src, cfg.ReceiverCPU, cfg.RecvBuffer)
+		return r, "", err
+	case Filter, NoFilter:
+		mode := ""
+		if kind == Filter {
+			m, why := bpf.Probe()
+			mode = m.String()
+			if why != nil {
+				logf("filter: %v (%v)", m, why)
+			}
+		}
+		plog := func(format string, args ...any) { logf("pipeline: "+format, args...) }
+		r, err := newPipelineReceiver(url, cfg.ReceiverCPU, cfg.RecvBuffer, cfg.Memory, kind == NoFilter, plog)
+		return r, mode, err
+	}
+	return nil, "", fmt.Errorf("unknown receiver %d", kind)
+}
+
+func measureReceiver(ctx context.Context, cfg Config, kind Receiver, src nic.Source, url string,
+	snd *sender, base *float64, logf func(string, ...any)) (Result, error) {
+	res := Result{Receiver: kind}
+	rcv, mode, err := openReceiver(cfg, kind, src, url, logf)
+	if err != nil {
+		return res, err
+	}
+	defer rcv.close()
+	res.FilterMode = mode
+
+	// Warm up: the socket joins asynchronously in the pipeline, and the
+	// segmenter needs PSI and a keyframe before it stores anything.
+	got := false
+	for range warmTries {
+		if _, err := snd.run(ctx, warmRate, warmPoint); err != nil {
+			return res, err
+		}
+		if n, _ := rcv.counts(); n > 0 {
+			got = true
+			break
+		}
+	}
+	if !got {
+		return res, errNoTraffic
+	}
+	drain(ctx, rcv, 0)
+
+	point := func(rate float64) (Point, error) {
+		p, err := measure(ctx, cfg, snd, rcv, rate)
+		if err != nil {
+			return p, err
+		}
+		what := "flat out"
+		if rate > 0 {
+			what = fmt.Sprintf("paced %.0f/s", rate)
+		}
+		logf("%-22v %-16s sent %9.0f/s received %9.0f/s lost %d (socket drops %d, backlog drops %d) receiver CPU %.2f",
+			kind, what, p.Offered(), p.Rate(), p.Lost(), p.Drops, p.BacklogDrops, p.CPUShare())
+		if p.Received > p.Sent {
+			return p, fmt.Errorf("received %d datagrams of %d sent: duplicates on lo", p.Received, p.Sent)
+		}
+		return p, nil
+	}
+	if res.Saturation, err = point(0); err != nil {
+		return res, err
+	}
+	if *base == 0 {
+		*base = res.Saturation.Rate()
+	}
+
+	// Step up until loss, then bisect.
+	var good, bad float64 // rates: last without loss, first with
+	try := func(rate float64) (bool, error) {
+		p, err := point(rate)
+		if err != nil {
+			return false, err
+		}
+		res.Points = append(res.Points, p)
+		if p.ZeroLoss() {
+			return true, nil
+		}
+		// Other work on a shared machine can cost a point datagrams: a
+		// lossy rate is measured once more and passes if that run is clean.
+		if p, err = point(rate); err != nil {
+			return false, err
+		}
+		res.Points = append(res.Points, p)
+		return p.ZeroLoss(), nil
+	}
+	maxRate := res.Saturation.Offered() * 1.02 // beyond it the sender cannot pace
+	for _, f := range cfg.Steps {
+		rate := f * *base
+		if rate > maxRate {
+			break
+		}
+		ok, err := try(rate)
+		if err != nil {
+			return res, err
+		}
+		if !ok {
+			bad = rate
+			break
+		}
+		good = rate
+	}
+	for i := 0; good == 0 && bad > 0 && i < lowestSteps; i++ {
+		rate := bad / 2
+		ok, err := try(rate)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			good = rate
+		} else {
+			bad = rate
+		}
+	}
+	for i := 0; good > 0 && bad > 0 && i < cfg.Refine; i++ {
+		rate := (good + bad) / 2
+		ok, err := try(rate)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			good = rate
+		} else {
+			bad = rate
+		}
+	}
+
+	for _, p := range append([]Point{res.Saturation}, res.Points...) {
+		if p.ZeroLoss() && (!res.HaveBest || p.Offered() > res.Best.Offered()) {
+			res.Best, res.HaveBest = p, true
+		}
+	}
+	res.Stats, res.HaveStats = rcv.extra()
+	return res, nil
+}
+
+// measure sends at rate (0: flat out) for cfg.Point and waits until the
+// receiver has drained its queue.
+func measure(ctx context.Context, cfg Config, snd *sender, rcv receiver, rate float64) (Point, error) {
+	p := Point{Target: rate}
+	r0, d0 := rcv.counts()
+	c0, err := threadCPU(cfg.ReceiverCPU)
+	if err != nil {
+		return p, err
+	}
+	b0, err := coreBusy(cfg.ReceiverCPU)
+	if err != nil {
+		return p, err
+	}
+	q0, err := backlogDrops()
+	if err != nil {
+		return p, err
+	}
+	t0 := time.Now()
+	sr, err := snd.run(ctx, rate, cfg.Point)
+	if err != nil {
+		return p, err
+	}
+	drain(ctx, rcv, r0+sr.sent)
+	p.Wall = time.Since(t0)
+	r1, d1 := rcv.counts()
+	c1, err := threadCPU(cfg.ReceiverCPU)
+	if err != nil {
+		return p, err
+	}
+	b1, err := coreBusy(cfg.ReceiverCPU)
+	if err != nil {
+		return p, err
+	}
+	q1, err := backlogDrops()
+	if err != nil {
+		return p, err
+	}
+	p.BacklogDrops = q1 - q0
+	p.Sent, p.Elapsed, p.SendErrors = sr.sent, sr.elapsed, sr.errors
+	p.Received, p.Drops = r1-r0, d1-d0
+	p.ThreadCPU, p.CoreBusy = max(0, c1-c0), max(0, b1-b0)
+	return p, nil
+}
+
+// drain waits until the receiver has counted want datagrams or its count
+// stopped moving, then for its settle time; bounded by drainMax.
+func drain(ctx context.Context, rcv receiver, want uint64) {
+	start := time.Now()
+	last, _ := rcv.counts()
+	quiet := time.Now()
+	for time.Since(start) < drainMax && ctx.Err() == nil {
+		time.Sleep(drainPoll)
+		n, _ := rcv.counts()
+		if n != last {
+			last, quiet = n, time.Now()
+		}
+		if want > 0 && n >= want || time.Since(quiet) >= drainQuiet {
+			break
+		}
+	}
+	if s := rcv.settle(); s > 0 {
+		time.Sleep(s)
+	}
+}

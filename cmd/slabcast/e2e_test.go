@@ -75,12 +75,15 @@ func freePort(t *testing.T, network string) int {
 
 // testDaemon is a running `slabcast run`.
 type testDaemon struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	base string // http://127.0.0.1:PORT
-	conf string
-	log  *bytes.Buffer
-	mu   *sync.Mutex
+	t       *testing.T
+	cmd     *exec.Cmd
+	base    string // http://127.0.0.1:PORT
+	conf    string
+	sock    string // control socket
+	port    int
+	wrapper []string
+	log     *bytes.Buffer
+	mu      *sync.Mutex
 }
 
 type lockedWriter struct {
@@ -111,40 +114,63 @@ func startDaemonUnder(t *testing.T, wrapper []string, config string) *testDaemon
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := &testDaemon{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), conf: conf, log: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	args := append(append([]string(nil), wrapper...), binary(t), "run", "-c", conf)
+	d := &testDaemon{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), conf: conf, log: &bytes.Buffer{}, mu: &sync.Mutex{},
+		sock: filepath.Join(dir, "ctl.sock"), port: port, wrapper: wrapper}
+	d.launch()
+	t.Cleanup(func() {
+		d.stop()
+		if t.Failed() {
+			t.Logf("slabcast log:\n%s", d.Log())
+		}
+	})
+	return d
+}
+
+// launch starts the daemon and waits until it listens.
+func (d *testDaemon) launch() {
+	t := d.t
+	t.Helper()
+	args := append(append([]string(nil), d.wrapper...), binary(t), "run", "-c", d.conf)
 	d.cmd = exec.Command(args[0], args[1:]...)
 	d.cmd.Stdout = lockedWriter{d.mu, d.log}
 	d.cmd.Stderr = lockedWriter{d.mu, d.log}
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		d.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { d.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			d.cmd.Process.Kill()
-			<-done
-			t.Errorf("slabcast did not stop within 5 s of SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("slabcast log:\n%s", d.Log())
-		}
-	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", d.port)); err == nil {
 			c.Close()
-			return d
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("slabcast did not listen on %d:\n%s", port, d.Log())
+			t.Fatalf("slabcast did not listen on %d:\n%s", d.port, d.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// stop sends SIGTERM and waits for the daemon to end.
+func (d *testDaemon) stop() {
+	if d.cmd == nil || d.cmd.ProcessState != nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		d.cmd.Process.Kill()
+		<-done
+		d.t.Errorf("slabcast did not stop within 5 s of SIGTERM")
+	}
+}
+
+// restart stops the daemon and starts it again on the same config file.
+func (d *testDaemon) restart() {
+	d.stop()
+	d.launch()
 }
 
 func (d *testDaemon) Log() string {

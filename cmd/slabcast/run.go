@@ -8,7 +8,10 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"os/user"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -31,8 +34,9 @@ var parseOptions = ctl.Options{CheckInput: func(u string) error {
 func runDaemon(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	path := fs.String("c", defaultConfig, "config `FILE`")
+	group := fs.String("ctl-group", "", "`GROUP` owning the control socket (mode 0660), so its members may use slabcast ctl")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: slabcast run [-c FILE]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: slabcast run [-c FILE] [-ctl-group GROUP]\n\n"+
 			"Runs the daemon: joins every stream's input and serves HLS, HTTP MPEG-TS\n"+
 			"and /metrics on the http address. SIGHUP re-reads FILE and applies the\n"+
 			"difference; SIGTERM or SIGINT stops.\n\n")
@@ -50,7 +54,16 @@ func runDaemon(args []string) error {
 		return err
 	}
 	lg := log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds)
-	d := &daemon{path: *path, logf: lg.Printf}
+	d := &daemon{path: *path, logf: lg.Printf, ctlGID: -1}
+	if *group != "" {
+		g, err := user.LookupGroup(*group)
+		if err != nil {
+			return fmt.Errorf("run: -ctl-group: %w", err)
+		}
+		if d.ctlGID, err = strconv.Atoi(g.Gid); err != nil {
+			return fmt.Errorf("run: -ctl-group %s: gid %q", *group, g.Gid)
+		}
+	}
 	return d.run(cfg)
 }
 
@@ -58,8 +71,10 @@ type daemon struct {
 	path string
 	logf func(string, ...any)
 	mu   sync.Mutex // serialises changes: control socket, SIGHUP
-	cfg  *ctl.Config
-	p    *pipeline.Pipeline
+	// ctlGID is the control socket's group, -1 to leave it as created.
+	ctlGID int
+	cfg    *ctl.Config
+	p      *pipeline.Pipeline
 }
 
 func (d *daemon) run(cfg *ctl.Config) error {
@@ -81,7 +96,10 @@ func (d *daemon) run(cfg *ctl.Config) error {
 		d.start(s)
 	}
 	// The control socket: refused at once if another daemon has it.
-	cl, err := ctl.ListenUnix(cfg.Ctl, -1)
+	if err := os.MkdirAll(filepath.Dir(cfg.Ctl), 0o755); err != nil {
+		return fmt.Errorf("ctl %s: %w", cfg.Ctl, err)
+	}
+	cl, err := ctl.ListenUnix(cfg.Ctl, d.ctlGID)
 	if err != nil {
 		return fmt.Errorf("ctl %s: %w", cfg.Ctl, err)
 	}

@@ -8,7 +8,7 @@ NETNS   := unshare --net -- sh -c 'ip link set lo up; ip link set lo multicast o
 # for benchmarks and experiments: make netns CMD="go run ./bench/cmd/slabbench ingest".
 FUZZTIME ?= 30s
 
-.PHONY: build run test bench fuzz vet clean deps netns
+.PHONY: build run test bench bench-deps fuzz vet clean deps netns
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/slabcast
@@ -35,8 +35,17 @@ test: deps
 	@[ "$$(id -u)" = 0 ] || echo "not root: multicast tests will skip (they need a private network namespace)"
 	$(GO) test -count=1 -timeout 15m ./...
 
-bench: build deps
-	$(GO) test -run '^$$' -bench . -benchmem ./ts/ ./nic/ ./pipeline/
+# The benchmark suite (issue 5): each benchmark against its baseline, side by
+# side, tables and plots in bench/results/. Then the micro-benchmarks beside
+# the hot path.
+bench: build deps bench-deps
+	$(NETNS) $(GO) run ./bench/cmd/slabbench all
+	$(GO) test -run '^$$' -bench . -benchmem ./ts/ ./pipeline/ ./nic/
+
+# Baselines the suite compares against: nginx (delivery), wrk (load).
+bench-deps:
+	@command -v nginx >/dev/null && command -v wrk >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null; }
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPacket$$' -fuzztime $(FUZZTIME) ./ts/

@@ -303,6 +303,10 @@ func TestNicControl(t *testing.T) {
 	}
 	defer c.Close()
 	s := &sink{fd: c.Fd(), port: port, classic: f.Mode() == ModeClassic, buf: make([]byte, 1<<16), tx: sender(t, port)}
+	// nic's sockets are non-blocking; this test reads with a timeout.
+	if err := unix.SetNonblock(s.fd, false); err != nil {
+		t.Fatal(err)
+	}
 	tv := unix.NsecToTimeval((2 * time.Second).Nanoseconds())
 	if err := unix.SetsockoptTimeval(s.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		t.Fatal(err)

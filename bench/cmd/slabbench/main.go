@@ -1,10 +1,12 @@
 // Command slabbench runs slabcast's benchmark suite (issue 5) and writes its
 // tables and plots to bench/results/.
 //
-//	slabbench ingest [-duration 3s] [-out bench/results] [-clip testdata/h264_aac.ts] [-steer=false]
+//	slabbench NAME [FLAGS]    (slabbench with no arguments lists them)
+//	slabbench all
 //
-// ingest is the ingest ceiling on one core (package bench/ingest). It sends
-// multicast, so it refuses to run outside a private network namespace:
+// Each benchmark lives in its own package under bench/ and registers itself
+// here from its own file. They send multicast, so they refuse to run
+// outside a private network namespace:
 // run it as root under /work/shared/tools/netns-run, or under
 // `unshare --net` with lo up and carrying 224.0.0.0/4, as the Makefile's
 // NETNS does.
@@ -27,13 +29,31 @@ import (
 	"github.com/slabcast/slabcast/internal/testnet"
 )
 
-const usage = `usage: slabbench ingest [-duration D] [-out DIR] [-clip FILE.ts] [-steer=false]
+// A benchmark of the suite: each registers itself from its own file's init,
+// so benchmarks are added without touching this one.
+type benchmark struct {
+	name    string
+	summary string // one line for the usage text
+	run     func(args []string) error
+}
 
-Benchmarks (run as root inside a private network namespace):
-  ingest   ingest ceiling on one core: bare recvmmsg loop against slabcast's
-           receive path with the socket filter on and off; writes
-           DIR/ingest.md and DIR/ingest.svg
-`
+var benchmarks []benchmark
+
+func register(b benchmark) { benchmarks = append(benchmarks, b) }
+
+func init() {
+	register(benchmark{"ingest", "ingest ceiling on one core: bare recvmmsg against slabcast with the filter on and off (ingest.md, ingest.svg)", runIngest})
+}
+
+func usageText() string {
+	var b strings.Builder
+	b.WriteString("usage: slabbench NAME [FLAGS]   (slabbench NAME -h for its flags)\n\nBenchmarks (run as root inside a private network namespace; results in bench/results/):\n")
+	for _, x := range benchmarks {
+		fmt.Fprintf(&b, "  %-10s %s\n", x.name, x.summary)
+	}
+	b.WriteString("  all        every benchmark above, one after another\n")
+	return b.String()
+}
 
 // netnsHint tells how to get a private namespace whose lo carries multicast.
 const netnsHint = `run it in a private network namespace, as root:
@@ -51,14 +71,39 @@ func main() {
 }
 
 func run(args []string) error {
-	if len(args) == 0 || args[0] != "ingest" {
-		fmt.Fprint(os.Stderr, usage)
-		if len(args) == 0 {
-			return errors.New("no benchmark named")
-		}
-		return fmt.Errorf("unknown benchmark %q", args[0])
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usageText())
+		return errors.New("no benchmark named")
 	}
-	return runIngest(args[1:])
+	if args[0] == "all" {
+		for _, x := range benchmarks {
+			fmt.Fprintf(os.Stderr, "== %s\n", x.name)
+			if err := x.run(args[1:]); err != nil {
+				return fmt.Errorf("%s: %w", x.name, err)
+			}
+		}
+		return nil
+	}
+	for _, x := range benchmarks {
+		if x.name == args[0] {
+			return x.run(args[1:])
+		}
+	}
+	fmt.Fprint(os.Stderr, usageText())
+	return fmt.Errorf("unknown benchmark %q", args[0])
+}
+
+// requireNetns refuses to run outside a private network namespace and makes
+// sure its lo carries multicast.
+func requireNetns() error {
+	if !testnet.Isolated() {
+		return fmt.Errorf("refusing to send multicast outside a private network namespace (this one has interfaces besides lo);\n%s", netnsHint)
+	}
+	setup := "ip link set lo up && ip link set lo multicast on && ip route replace 224.0.0.0/4 dev lo"
+	if b, err := exec.Command("sh", "-c", setup).CombinedOutput(); err != nil {
+		return fmt.Errorf("cannot route 224.0.0.0/4 over lo: %v: %s\n%s", err, strings.TrimSpace(string(b)), netnsHint)
+	}
+	return nil
 }
 
 func runIngest(args []string) error {
@@ -69,21 +114,15 @@ func runIngest(args []string) error {
 	out := fs.String("out", filepath.Join(root, "bench", "results"), "directory for ingest.md and ingest.svg")
 	clip := fs.String("clip", filepath.Join(root, cfg.Clip), "MPEG-TS clip to loop")
 	steer := fs.Bool("steer", cfg.Steer, "move the kernel's receive half onto the receiver's core (receive packet steering on the namespace's lo)")
-	fs.Usage = func() { fmt.Fprint(os.Stderr, usage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(os.Stderr, usageText()); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("ingest: unexpected arguments %q", fs.Args())
 	}
-	if !testnet.Isolated() {
-		return fmt.Errorf("refusing to send multicast outside a private network namespace (this one has interfaces besides lo);\n%s", netnsHint)
-	}
-	// Inside a private namespace nothing leaves the machine; make sure lo
-	// carries multicast even if whoever made it did not.
-	setup := "ip link set lo up && ip link set lo multicast on && ip route replace 224.0.0.0/4 dev lo"
-	if b, err := exec.Command("sh", "-c", setup).CombinedOutput(); err != nil {
-		return fmt.Errorf("cannot route 224.0.0.0/4 over lo: %v: %s\n%s", err, strings.TrimSpace(string(b)), netnsHint)
+	if err := requireNetns(); err != nil {
+		return err
 	}
 	cfg.Point = *duration
 	cfg.Steer = *steer

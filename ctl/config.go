@@ -802,6 +802,11 @@ func parseCPUs(s string) (cpus []int, msg string) {
 	return cpus, ""
 }
 
+// ParseSize parses a size in bytes with an optional binary suffix K, M or
+// G, as the config's memory and rcvbuf= take it. Values past MaxMemory come
+// back as MaxMemory+1 (out of range for every use) rather than overflowing.
+func ParseSize(s string) (int64, bool) { return parseSize(s) }
+
 // parseSize parses bytes with an optional binary suffix K, M or G.
 func parseSize(s string) (int64, bool) {
 	mult := int64(1)

@@ -329,28 +329,14 @@ func ctlIsNumber(s string) bool {
 	return s != "" && (s[0] == '-' || '0' <= s[0] && s[0] <= '9') && json.Valid([]byte(s))
 }
 
-// ctlSizeNumber turns BYTES with an optional K, M or G into a number of bytes.
+// ctlSizeNumber turns BYTES with an optional K, M or G into a number of
+// bytes, by the config's own rule.
 func ctlSizeNumber(s string) (json.Number, error) {
-	mult := uint64(1)
-	if s != "" {
-		switch s[len(s)-1] {
-		case 'K', 'k':
-			mult = 1 << 10
-		case 'M', 'm':
-			mult = 1 << 20
-		case 'G', 'g':
-			mult = 1 << 30
-		}
-	}
-	digits := s
-	if mult != 1 {
-		digits = s[:len(s)-1]
-	}
-	n, err := strconv.ParseUint(digits, 10, 64)
-	if err != nil || n > 1<<40 {
+	n, ok := ctl.ParseSize(s)
+	if !ok || n > ctl.MaxMemory {
 		return "", fmt.Errorf("rcvbuf=%s: not a size in bytes (like 4194304 or 4M)", s)
 	}
-	return json.Number(strconv.FormatUint(n*mult, 10)), nil
+	return json.Number(strconv.FormatInt(n, 10)), nil
 }
 
 func ctlStream(g *ctlGlobal, cmd string, args []string, stdout io.Writer) error {

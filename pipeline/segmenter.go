@@ -66,20 +66,21 @@ type segmenter struct {
 	// PSI: assemblers, the raw packets of the section being received and of
 	// the latest complete one (re-inserted at each segment start), and the
 	// last section parsed, so that go-astits runs only when a table changes.
-	patAsm, pmtAsm ts.SectionAssembler
-	patRaw, pmtRaw psiCopy
-	pat, pmt       psiCopy
-	patSec, pmtSec []byte
-	pmtPID         int    // -1 until the PAT names one
-	program        int    // program_number to take (program=); 0 = the first
-	number         uint16 // program_number selected from the PAT
-	mpts           bool   // the PAT names several programs: store our own
-	patOut         []byte // PAT section naming only the selected program
-	patCC          uint8
-	pids           pidSet
-	video          ts.Codec
-	videoPID       int // -1 when the program has no video
-	primaryPID     int // video, else the first audio PID; its timestamps time the cuts
+	patAsm, pmtAsm  ts.SectionAssembler
+	patRaw, pmtRaw  psiCopy
+	pat, pmt        psiCopy
+	patSec, pmtSec  []byte
+	pmtPID          int    // -1 until the PAT names one
+	program         int    // program_number to take (program=); 0 = the first
+	number          uint16 // program_number selected from the PAT
+	noProgramLogged bool
+	mpts            bool   // the PAT names several programs: store our own
+	patOut          []byte // PAT section naming only the selected program
+	patCC           uint8
+	pids            pidSet
+	video           ts.Codec
+	videoPID        int // -1 when the program has no video
+	primaryPID      int // video, else the first audio PID; its timestamps time the cuts
 
 	health    ts.Health // TR 101 290 over every packet of the input
 	rateAt    time.Time // when the bitrate was last estimated
@@ -285,8 +286,9 @@ func (g *segmenter) onPAT(p []byte) []byte {
 				g.number = pr.Number
 			}
 		}
-		if pmtPID < 0 && g.pmtPID >= 0 {
-			g.s.logf("stream %s: the PAT has no program %d", g.s.cfg.Name, g.program)
+		if pmtPID < 0 && !g.noProgramLogged {
+			g.noProgramLogged = true // once: the PAT repeats ten times a second
+			g.s.logf("stream %s: the input's PAT has no program %d; waiting for it", g.s.cfg.Name, g.program)
 		}
 		if pmtPID != g.pmtPID {
 			g.pmtPID = pmtPID

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -189,4 +190,31 @@ stream f {
 	// player; the ffmpeg command line, which ignores that tag, would only
 	// complain that timestamps go back.)
 	checkSegments(t, pl, lists[len(lists)-1])
+}
+
+// A static stream whose input cannot open yet (its interface does not
+// exist) keeps retrying, and joins as soon as the interface appears.
+func TestStaticInputRetries(t *testing.T) {
+	testnet.Require(t)
+	d := startDaemon(t, "stream late { input udp://slab0@239.3.1.1:5000; }\n")
+	waitLog(t, d, "stream late: input udp://slab0@239.3.1.1:5000")
+	if !strings.Contains(d.Log(), "retrying in") {
+		t.Fatalf("no retry announced:\n%s", d.Log())
+	}
+	// A veth pair inside this private namespace (both ends here, nothing
+	// leads out); gone again at the end, so the namespace is lo alone for
+	// the tests that follow.
+	for _, args := range [][]string{
+		{"link", "add", "slab0", "type", "veth", "peer", "name", "slab1"},
+		{"link", "set", "slab1", "up"},
+		{"link", "set", "slab0", "up", "multicast", "on"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", "slab0").Run() })
+	waitFor(t, 10*time.Second, "joined once the interface exists", func() bool {
+		return strings.Contains(d.Log(), "stream late: listening on") && joined(t, "239.3.1.1")
+	})
 }

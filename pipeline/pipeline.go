@@ -11,6 +11,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -26,7 +27,13 @@ type Options struct {
 	Memory     int64 // slab pool bytes
 	RecvBuffer int   // socket receive buffer per input; 0 = nic's default
 	NoFilter   bool  // attach no socket filter (benchmarks measure what it costs)
-	Logf       func(format string, args ...any)
+	// KeepGOMAXPROCS leaves the runtime's processor count alone (New
+	// otherwise adds one per worker; see there).
+	KeepGOMAXPROCS bool
+	// Coalesce is the shortest period between a worker's wake-ups that
+	// found data: 0 means DefaultCoalesce, negative means wake per datagram.
+	Coalesce time.Duration
+	Logf     func(format string, args ...any)
 }
 
 // Pipeline owns the pool, the workers and the running streams.
@@ -62,6 +69,15 @@ func New(opt Options) (*Pipeline, error) {
 	if len(cpus) == 0 {
 		cpus = []int{0}
 	}
+	// A receive worker spends its idle time blocked in epoll_wait on a
+	// locked thread, and the Go runtime hands that thread's processor to
+	// other goroutines only when its monitor notices, up to 10 ms later.
+	// With one processor per core, HTTP goroutines would wait that long
+	// whenever the workers sleep: give the runtime one processor per
+	// worker on top of the ones it already has.
+	if want := runtime.GOMAXPROCS(0) + len(cpus); runtime.GOMAXPROCS(0) < want && !opt.KeepGOMAXPROCS {
+		runtime.GOMAXPROCS(want)
+	}
 	pool, err := NewPool(opt.Memory)
 	if err != nil {
 		return nil, err
@@ -77,6 +93,10 @@ func New(opt Options) (*Pipeline, error) {
 		if err != nil {
 			p.Close()
 			return nil, err
+		}
+		w.coalesce = opt.Coalesce
+		if w.coalesce == 0 {
+			w.coalesce = DefaultCoalesce
 		}
 		p.workers = append(p.workers, w)
 		go w.run(p.stop)

@@ -17,6 +17,14 @@ const (
 	// switchBack is how long a higher-priority input must deliver without
 	// a gap before the stream returns to it.
 	switchBack = time.Second
+	// DefaultCoalesce is the shortest period between two wake-ups of a
+	// worker that found data. A wake-up costs an epoll_wait and a recvmmsg
+	// per ready socket whatever the batch holds, so with many low-rate
+	// streams a worker that wakes per datagram spends most of its core on
+	// system calls; letting datagrams gather for a millisecond makes each
+	// call carry several (see bench/results/channels.md). It adds at most
+	// that much latency.
+	DefaultCoalesce = time.Millisecond
 )
 
 // worker is one receive goroutine, locked to an OS thread pinned to one core.
@@ -24,16 +32,17 @@ const (
 // attaching and closing sockets, failover, ondemand stops, removal, all run
 // on this goroutine, so they need no locks. Others talk to it through do.
 type worker struct {
-	cpu     int
-	poller  *nic.Poller
-	batch   *nic.Batch
-	tags    []uint32
-	slots   []*slot   // indexed by epoll tag
-	streams []*Stream // registered streams
-	cmds    chan func()
-	logf    func(string, ...any)
-	load    int // streams assigned; guarded by Pipeline.mu
-	done    chan struct{}
+	cpu      int
+	coalesce time.Duration
+	poller   *nic.Poller
+	batch    *nic.Batch
+	tags     []uint32
+	slots    []*slot   // indexed by epoll tag
+	streams  []*Stream // registered streams
+	cmds     chan func()
+	logf     func(string, ...any)
+	load     int // streams assigned; guarded by Pipeline.mu
+	done     chan struct{}
 }
 
 // slot is one input socket being polled.
@@ -134,6 +143,11 @@ func (w *worker) run(stop <-chan struct{}) {
 		if now.Sub(lastTick) >= tick {
 			lastTick = now
 			w.tick(now)
+		}
+		if n > 0 && w.coalesce > 0 {
+			if d := w.coalesce - time.Since(now); d > 0 {
+				time.Sleep(d)
+			}
 		}
 	}
 }

@@ -1,0 +1,353 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/slabcast/slabcast/bench/delivery/slabd"
+	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/nic"
+)
+
+// shmDir is where the baseline's files live: tmpfs on Debian.
+const shmDir = "/dev/shm"
+
+// Tools returns an error wrapping ErrMissingTool naming the first of the
+// tools a Run needs that is not installed.
+func Tools(cfg Config) error {
+	need := []string{"nginx", "wrk", "ffmpeg"}
+	if cfg.ServerCPUs != "" || cfg.LoadCPUs != "" {
+		need = append(need, "taskset")
+	}
+	if cfg.Bin == "" {
+		need = append(need, "go")
+	}
+	for _, t := range need {
+		if _, err := exec.LookPath(t); err != nil {
+			return fmt.Errorf("%w: %s (make bench-deps installs nginx and wrk, make deps ffmpeg)", ErrMissingTool, t)
+		}
+	}
+	return nil
+}
+
+// countCPUs is the number of cores in a taskset list, or of the machine
+// when the list is empty.
+func countCPUs(list string) (int, error) {
+	if list == "" {
+		return len(nic.OnlineCPUs()), nil
+	}
+	c, err := nic.ParseCPUList(list)
+	if err != nil {
+		return 0, fmt.Errorf("delivery: cpu list %q: %w", list, err)
+	}
+	return len(c), nil
+}
+
+// Run measures every case of cfg against slabcast and nginx. It must run
+// in a private network namespace (see the package doc). ctx bounds it.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Duration <= 0 || cfg.Streams <= 0 || len(cfg.Cases) == 0 || cfg.Connections <= 0 || cfg.Threads <= 0 {
+		return nil, errors.New("delivery: config needs Duration, Streams, Cases, Connections and Threads")
+	}
+	if cfg.Mix <= 0 {
+		cfg.Mix = 1
+	}
+	if err := Tools(cfg); err != nil {
+		return nil, err
+	}
+	logf := cfg.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	cores, err := countCPUs(cfg.ServerCPUs)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := countCPUs(cfg.LoadCPUs); err != nil {
+		return nil, err
+	}
+	rep := &Report{Machine: ingest.ReadMachine(), Go: runtime.Version(), Start: time.Now(), Config: cfg,
+		Workers: cfg.Workers, GoProcs: cores}
+	if rep.Workers <= 0 {
+		rep.Workers = cores
+	}
+	rep.Nginx = firstLine(exec.Command("nginx", "-v").CombinedOutput())
+	rep.Wrk = firstLine(exec.Command("wrk", "-v").CombinedOutput())
+
+	work, err := os.MkdirTemp("", "slabbench-delivery-")
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	defer os.RemoveAll(work)
+	var st unix.Statfs_t
+	if err := unix.Statfs(shmDir, &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+		return nil, fmt.Errorf("delivery: %s is not a tmpfs (%v)", shmDir, err)
+	}
+	shm, err := os.MkdirTemp(shmDir, "slabbench-delivery-")
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	defer os.RemoveAll(shm)
+	// nginx's workers run as nobody: the tree must be world-readable.
+	if err := os.Chmod(shm, 0o755); err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+
+	bin := cfg.Bin
+	if bin == "" {
+		logf("building slabcast")
+		if bin, err = slabd.Build(ctx, cfg.Root, work); err != nil {
+			return nil, err
+		}
+	}
+	logf("encoding a %.1f Mbit/s clip with ffmpeg", cfg.Bitrate/1e6)
+	clip, err := slabd.MakeClip(ctx, work, cfg.Bitrate)
+	if err != nil {
+		return nil, err
+	}
+	group, err := nic.ParseURL("udp://" + cfg.Group)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: group: %w", err)
+	}
+	var streams []slabd.Stream
+	for i := range cfg.Streams {
+		streams = append(streams, slabd.Stream{
+			Name:  fmt.Sprintf("ch%d", i+1),
+			Group: fmt.Sprintf("%v:%d", group.Addr.Addr(), int(group.Addr.Port())+i),
+			Clip:  clip,
+		})
+	}
+	d, err := slabd.Start(ctx, slabd.Options{Bin: bin, Dir: work, Streams: streams,
+		SegmentDuration: cfg.SegmentDuration, SegmentCount: cfg.SegmentCount,
+		CPUs: cfg.ServerCPUs, FeedCPUs: cfg.LoadCPUs, Env: cfg.Env})
+	if err != nil {
+		return nil, err
+	}
+	defer d.Stop()
+	logf("slabcast pid %d on %s; waiting for %d segments in each playlist", d.PID(), d.Base(), cfg.SegmentCount)
+	wait := time.Duration(cfg.SegmentCount*cfg.SegmentDuration*2)*time.Second + 15*time.Second
+	for _, s := range streams {
+		if _, err := d.WaitSegments(ctx, s.Name, cfg.SegmentCount, wait); err != nil {
+			return nil, err
+		}
+	}
+	if m, err := d.Metrics(ctx); err == nil {
+		rep.Input = m[`slabcast_input_bitrate{stream="`+streams[0].Name+`"}`]
+	}
+
+	for i, c := range cfg.Cases {
+		root := filepath.Join(shm, fmt.Sprintf("case%d", i))
+		res, err := snapshot(ctx, d, streams, root, c, cfg.Mix)
+		if err != nil {
+			return nil, err
+		}
+		// slabcast first, while the snapshot's segments are freshest.
+		m, err := measure(ctx, cfg, work, d.Base(), res.Paths, func() (time.Duration, error) { return slabd.ProcCPU(d.PID()) })
+		if err != nil {
+			return nil, err
+		}
+		m.Server = Slabcast
+		res.Measures = append(res.Measures, m)
+		logLoad(logf, c, m)
+
+		ng, err := startNginx(ctx, filepath.Join(work, fmt.Sprintf("nginx%d", i)), root, rep.Workers, cfg.ServerCPUs, res.Paths[0])
+		if err != nil {
+			return nil, err
+		}
+		if err := sameBytes(ctx, d.Base(), ng.base, res.Paths); err != nil {
+			ng.stop()
+			return nil, err
+		}
+		m, err = measure(ctx, cfg, work, ng.base, res.Paths, ng.cpu)
+		ng.stop()
+		if err != nil {
+			return nil, err
+		}
+		m.Server = Nginx
+		res.Measures = append(res.Measures, m)
+		logLoad(logf, c, m)
+		os.RemoveAll(root)
+		rep.Results = append(rep.Results, res)
+	}
+	rep.Took = time.Since(rep.Start)
+	rep.LoadAfter = ingest.ReadMachine().Load
+	return rep, nil
+}
+
+func logLoad(logf func(string, ...any), c Case, m Measure) {
+	l := m.Load
+	logf("%-20v %-8v %8.0f req/s %6.2f Gbit/s p50 %v p99 %v CPU %.2f cores, errors %d",
+		c, m.Server, l.RPS(), l.Gbps(), l.P50, l.P99, m.Cores(), l.Errors())
+}
+
+// measure runs wrk against base and reads the server's CPU time around it.
+func measure(ctx context.Context, cfg Config, dir, base string, paths []string, cpu func() (time.Duration, error)) (Measure, error) {
+	var m Measure
+	c0, err := cpu()
+	if err != nil {
+		return m, err
+	}
+	s0, l0 := coresBusy(cfg.ServerCPUs), coresBusy(cfg.LoadCPUs)
+	t0 := time.Now()
+	l, err := runWrk(ctx, dir, base, paths, cfg.Connections, cfg.Threads, cfg.Duration, cfg.LoadCPUs)
+	if err != nil {
+		return m, err
+	}
+	m.Wall = time.Since(t0)
+	c1, err := cpu()
+	if err != nil {
+		return m, err
+	}
+	m.Load, m.CPU = l, c1-c0
+	m.ServerBusy, m.LoadBusy = coresBusy(cfg.ServerCPUs)-s0, coresBusy(cfg.LoadCPUs)-l0
+	return m, nil
+}
+
+// coresBusy sums the busy time of the cores of a taskset list since boot;
+// 0 for an empty list or an unreadable /proc/stat.
+func coresBusy(list string) time.Duration {
+	if list == "" {
+		return 0
+	}
+	cpus, _ := nic.ParseCPUList(list)
+	var sum time.Duration
+	for _, c := range cpus {
+		b, _ := slabd.CoreBusy(c)
+		sum += b
+	}
+	return sum
+}
+
+// snapshot downloads every stream's playlist and segments from slabcast
+// into root with the same URL layout and returns the case's paths.
+func snapshot(ctx context.Context, d *slabd.Daemon, streams []slabd.Stream, root string, c Case, mix int) (Result, error) {
+	res := Result{Case: c}
+	var segs [][]string // per stream
+	var pls []string
+	size := map[string]int{}
+	for _, s := range streams {
+		plPath := "/" + s.Name + "/index.m3u8"
+		pl, err := d.Get(ctx, plPath)
+		if err != nil {
+			return res, err
+		}
+		if err := writeFile(root, plPath, pl); err != nil {
+			return res, err
+		}
+		res.PlBytes += int64(len(pl))
+		size[plPath] = len(pl)
+		pls = append(pls, plPath)
+		var list []string
+		for _, u := range slabd.SegmentURIs(pl) {
+			p := u
+			if !strings.HasPrefix(u, "/") {
+				p = "/" + s.Name + "/" + u
+			}
+			body, err := d.Get(ctx, p)
+			if err != nil {
+				return res, err
+			}
+			if err := writeFile(root, p, body); err != nil {
+				return res, err
+			}
+			res.SegBytes += int64(len(body))
+			size[p] = len(body)
+			res.Segs++
+			list = append(list, p)
+		}
+		if len(list) == 0 {
+			return res, fmt.Errorf("delivery: /%s/index.m3u8 lists no segment", s.Name)
+		}
+		segs = append(segs, list)
+	}
+	// Interleave the streams' segments.
+	var all []string
+	for i := 0; ; i++ {
+		n := 0
+		for _, l := range segs {
+			if i < len(l) {
+				all = append(all, l[i])
+				n++
+			}
+		}
+		if n == 0 {
+			break
+		}
+	}
+	switch c {
+	case Segments:
+		res.Paths = all
+	case Playlist:
+		res.Paths = pls
+	case Mixed:
+		for i, p := range all {
+			if i%mix == 0 {
+				res.Paths = append(res.Paths, pls[(i/mix)%len(pls)])
+			}
+			res.Paths = append(res.Paths, p)
+		}
+	default:
+		return res, fmt.Errorf("delivery: unknown case %d", c)
+	}
+	var sum int
+	for _, p := range res.Paths {
+		sum += size[p]
+	}
+	res.Body = float64(sum) / float64(len(res.Paths))
+	return res, nil
+}
+
+func writeFile(root, urlPath string, body []byte) error {
+	p := filepath.Join(root, filepath.FromSlash(urlPath))
+	if !strings.HasPrefix(p, root+string(filepath.Separator)) {
+		return fmt.Errorf("delivery: URL %q leaves the document root", urlPath)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
+	if err := os.WriteFile(p, body, 0o644); err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
+	return nil
+}
+
+// sameBytes checks that nginx serves the bytes slabcast serves for the
+// case's segments (playlists move on in slabcast, so they are not compared).
+func sameBytes(ctx context.Context, a, b string, paths []string) error {
+	for _, p := range paths {
+		if !strings.HasSuffix(p, ".ts") {
+			continue
+		}
+		x, err := slabd.GetURL(ctx, a+p)
+		if err != nil {
+			return err
+		}
+		y, err := slabd.GetURL(ctx, b+p)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(x, y) {
+			return fmt.Errorf("delivery: %s: slabcast and nginx serve different bytes (%d and %d)", p, len(x), len(y))
+		}
+	}
+	return nil
+}
+
+func firstLine(b []byte, _ error) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	s = strings.TrimPrefix(s, "nginx version: ")
+	if i := strings.Index(s, " Copyright"); i > 0 {
+		s = s[:i]
+	}
+	return s
+}

@@ -1,0 +1,283 @@
+package channels
+
+import (
+	"context"
+	"encoding/xml"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slabcast/slabcast/internal/testnet"
+	"github.com/slabcast/slabcast/nic"
+)
+
+func TestMain(m *testing.M) { testnet.Main(m) }
+
+func TestProcParsers(t *testing.T) {
+	u, s, err := statTimes([]byte("42 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 123 45 0 0 20 0 1 0"))
+	if err != nil || u != 123 || s != 45 {
+		t.Errorf("statTimes = %d, %d, %v; want 123, 45", u, s, err)
+	}
+	if _, _, err := statTimes([]byte("42 (x) S 1")); err == nil {
+		t.Error("statTimes accepted a short line")
+	}
+	stat := "cpu  1 2 3 4 5 6 7 8 0 0\ncpu0 10 0 10 500 0 0 0 0 0 0\ncpu1 100 1 50 900 7 2 3 4 0 0\n"
+	if d, err := parseCoreBusy([]byte(stat), 1); err != nil || d != ticks(100+1+50+2+3+4) {
+		t.Errorf("parseCoreBusy = %v, %v", d, err)
+	}
+	if _, err := parseCoreBusy([]byte(stat), 2); err == nil {
+		t.Error("parseCoreBusy found cpu2")
+	}
+	status := "Name:\tslabcast\nVmHWM:\t  300000 kB\nVmRSS:\t  290000 kB\nRssAnon:\t  280000 kB\nRssFile:\t    9000 kB\nRssShmem:\t    1000 kB\n"
+	m, err := parseMemStatus([]byte(status))
+	if err != nil || m.VmRSS != 290000<<10 || m.RssAnon != 280000<<10 || m.RssFile != 9000<<10 || m.RssShmem != 1000<<10 || m.VmHWM != 300000<<10 {
+		t.Errorf("parseMemStatus = %+v, %v", m, err)
+	}
+	if _, err := parseMemStatus([]byte("VmRSS:\t1 kB\n")); err == nil {
+		t.Error("parseMemStatus accepted a status without RssAnon")
+	}
+	udp := "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n" +
+		" 1: 010A0AEF:4E20 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0000000000000000 5\n" +
+		" 2: 020A0AEF:4E21 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0000000000000000 0\n" +
+		" 3: 00000000:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0000000000000000 9\n" +
+		" 4: 010A0AEF:4E20 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0000000000000000 2\n"
+	d, err := parseUDPDrops([]byte(udp), map[uint16]bool{20000: true, 20001: true})
+	if err != nil || len(d) != 2 || d[20000] != 7 || d[20001] != 0 {
+		t.Errorf("parseUDPDrops = %v, %v; want 20000:7 20001:0", d, err)
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	m, err := ParseMetrics([]byte("# HELP x y\n# TYPE x counter\n" +
+		`slabcast_input_datagrams_total{stream="ch0"} 10` + "\n" +
+		`slabcast_input_datagrams_total{stream="ch1"} 32` + "\n" +
+		`slabcast_ts_errors_total{stream="ch0",indicator="PAT_error_2"} 3` + "\n" +
+		"slabcast_pool_bytes 1.6777216e+07\ngo_memstats_mallocs_total 123\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(got, want float64) {
+		t.Helper()
+		if got != want {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	}
+	f(m.Sum("slabcast_input_datagrams_total"), 42)
+	f(m.Stream("slabcast_input_datagrams_total", "ch1", ""), 32)
+	f(m.Stream("slabcast_ts_errors_total", "ch0", `indicator="PAT_error_2"`), 3)
+	f(m.Sum("slabcast_pool_bytes"), 16<<20)
+	f(m.Sum("go_memstats_mallocs_total"), 123)
+	f(m.Sum("slabcast_input"), 0) // a prefix of a name is not the name
+	if n := len(m.Streams("slabcast_input_datagrams_total")); n != 2 {
+		t.Errorf("%d streams, want 2", n)
+	}
+	if _, err := ParseMetrics([]byte("x{a=\"b\"} notanumber\n")); err == nil {
+		t.Error("ParseMetrics accepted a bad value")
+	}
+}
+
+func TestGroupsDistinct(t *testing.T) {
+	g := Groups(600)
+	seen := map[string]bool{}
+	for _, a := range g {
+		if !a.Addr().IsMulticast() || seen[a.String()] {
+			t.Fatalf("group %v not multicast or repeated", a)
+		}
+		seen[a.String()] = true
+	}
+	if g[599].Port() != 20599 {
+		t.Errorf("port of group 599 = %d", g[599].Port())
+	}
+}
+
+func TestZeroLoss(t *testing.T) {
+	good := Point{System: Slabcast, N: 2, Started: 2, Sent: 100, Received: 100, HaveReceived: true, Alive: 1}
+	f := func(p Point, want bool) {
+		t.Helper()
+		if p.ZeroLoss() != want {
+			t.Errorf("%+v: ZeroLoss = %v", p, !want)
+		}
+	}
+	f(good, true)
+	p := good
+	p.Received = 99
+	f(p, false)
+	p = good
+	p.KernelDrops = 1
+	f(p, false)
+	p = good
+	p.TSLost = 1
+	f(p, false)
+	p = good
+	p.Alive = 0
+	f(p, false)
+	p = good
+	p.Started = 1
+	f(p, false)
+	ff := Point{System: FFmpeg, N: 2, Started: 2, Sent: 100, Alive: 2, CatchUp: 10 * time.Millisecond}
+	f(ff, true)
+	p = ff
+	p.Overruns = 1
+	f(p, false)
+	p = ff
+	p.CatchUp = time.Second
+	f(p, false)
+	p = ff
+	p.Alive = 1
+	f(p, false)
+}
+
+func TestDistinctWarnings(t *testing.T) {
+	got := distinctWarnings([]string{"[udp @ 0x55d0c0a1b2c0] overrun", "[udp @ 0x66d0c0a1b2c0] overrun", "other"}, 1)
+	want := []string{"2× [udp @ …] overrun", "… and 1 more distinct lines"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("distinctWarnings = %q, want %q", got, want)
+	}
+}
+
+// TestRunTiny runs the whole harness in a tiny configuration (two 1 Mbit/s
+// channels, a 1 s point per system) and checks that it produces a
+// well-formed report with figures in it. It asserts no timing: only that
+// traffic flowed, the counts add up and the files are sound.
+func TestRunTiny(t *testing.T) {
+	testnet.Require(t)
+	if cpus := nic.OnlineCPUs(); len(cpus) < 2 || cpus[0] != 0 || cpus[1] != 1 {
+		t.Skipf("needs CPUs 0 and 1, have %v", cpus)
+	}
+	cfg := DefaultConfig()
+	cfg.Root = "../.."
+	cfg.FallbackClip = "../../testdata/h264_aac.ts"
+	cfg.Rates = []Rate{{Mbps: 1, Slabcast: []int{2}, FFmpeg: []int{2}}}
+	cfg.Point = time.Second
+	cfg.Retry = false
+	cfg.Logf = t.Logf
+	haveFFmpeg := true
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("ffmpeg is missing (make deps)")
+		}
+		t.Log("ffmpeg missing: its baseline is skipped")
+		haveFFmpeg, cfg.FFmpeg = false, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 1
+	if haveFFmpeg {
+		want = 2
+	}
+	if len(rep.Series) != want {
+		t.Fatalf("%d series, want %d", len(rep.Series), want)
+	}
+	for _, s := range rep.Series {
+		if len(s.Points) == 0 {
+			t.Fatalf("%v: no point", s.System)
+		}
+		for _, p := range s.Points {
+			if p.N != 2 || p.Sent == 0 || p.Elapsed <= 0 || p.Wall < p.Elapsed || p.Mbps <= 0 {
+				t.Errorf("%v: point without figures: %+v", s.System, p)
+			}
+			if p.System == Slabcast && (!p.HaveReceived || p.Received == 0 || p.Received > p.Sent) {
+				t.Errorf("slabcast received %d of %d", p.Received, p.Sent)
+			}
+			if p.Alive != p.expectAlive() {
+				t.Errorf("%v: %d processes alive", s.System, p.Alive)
+			}
+		}
+	}
+
+	var md strings.Builder
+	if err := rep.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	out := md.String()
+	for _, s := range []string{"# Channels per core", "- Machine: ", "## Goals", "## How loss was judged", "## Every point",
+		"No loss at 1 Gbit/s aggregate"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("report lacks %q", s)
+		}
+	}
+	if haveFFmpeg && !strings.Contains(out, "fewer CPU-seconds per channel than ffmpeg at") {
+		t.Error("report lacks the CPU ratio goal line")
+	}
+	// Both tables: a header, a rule and rows with as many cells.
+	for _, head := range []string{"| R, Mbit/s |", "| system |"} {
+		rows := table(out, head)
+		if len(rows) < 3 {
+			t.Fatalf("table %q has %d lines:\n%s", head, len(rows), out)
+		}
+		for _, r := range rows[1:] {
+			if len(r) != len(rows[0]) {
+				t.Errorf("table %q: row %q has %d cells, header %d", head, r, len(r), len(rows[0]))
+			}
+		}
+	}
+	every := table(out, "| system |")
+	if len(every) != 2+want {
+		t.Errorf("every-point table has %d rows, want %d", len(every)-2, want)
+	}
+	num := regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+	for _, r := range every[2:] {
+		for _, i := range []int{1, 2, 4, 10, 12} { // R, N, sent, CPU, µs/datagram
+			if !num.MatchString(r[i]) {
+				t.Errorf("row %q: cell %d %q is not a number", r, i, r[i])
+			}
+		}
+		if r[2] != "2" || r[12] == "0.0" && r[10] != "0.000" {
+			t.Errorf("row %q: wrong N or CPU per datagram", r)
+		}
+	}
+
+	var svg strings.Builder
+	if err := rep.WriteSVG(&svg); err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(strings.NewReader(svg.String()))
+	lines := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if err != io.EOF {
+				t.Fatalf("SVG is not well-formed XML: %v", err)
+			}
+			break
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			lines++
+		}
+	}
+	if lines != want {
+		t.Errorf("SVG has %d curves, want %d", lines, want)
+	}
+}
+
+// table returns the markdown table whose header line starts with head, as
+// cells per line.
+func table(md, head string) [][]string {
+	var rows [][]string
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, head) || len(rows) > 0 && strings.HasPrefix(line, "|") {
+			rows = append(rows, cells(line))
+			continue
+		}
+		if len(rows) > 0 {
+			break
+		}
+	}
+	return rows
+}
+
+func cells(line string) []string {
+	parts := strings.Split(strings.Trim(line, "|"), "|")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}

@@ -1,0 +1,416 @@
+package channels
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// NsPerDatagram is the headend's CPU time per datagram sent.
+func (p Point) NsPerDatagram() float64 {
+	if p.Sent == 0 {
+		return 0
+	}
+	return float64(p.CPU.Nanoseconds()) / float64(p.Sent)
+}
+
+// goalGbpsPoint returns slabcast's zero-loss point with the highest
+// aggregate rate sent, over every rate; ok is false when none is clean.
+func (rep *Report) goalGbpsPoint() (best Point, ok bool) {
+	for _, s := range rep.Series {
+		if s.System != Slabcast {
+			continue
+		}
+		for _, p := range s.Points {
+			if p.ZeroLoss() && (!ok || p.Offered() > best.Offered()) {
+				best, ok = p, true
+			}
+		}
+	}
+	return best, ok
+}
+
+// firstLoss returns the first point of s that lost.
+func (s *Series) firstLoss() (Point, bool) {
+	for _, p := range s.Points {
+		if !p.ZeroLoss() {
+			return p, true
+		}
+	}
+	return Point{}, false
+}
+
+// WriteMarkdown writes the results file: the machine, the command, the
+// summary with ratios, one line per goal, then every point.
+func (rep *Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	m := rep.Machine
+	cfg := rep.Config
+	b.WriteString("# Channels per core\n\n")
+	b.WriteString("Issue 5, item 2: N multicast channels of R Mbit/s each on one core, N stepped up until loss; " +
+		"the CPU time per channel and the largest N with zero loss, for slabcast against ffmpeg `-c copy -f hls` " +
+		"(one process per channel, segments on tmpfs), the do-it-yourself headend.\n\n")
+	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", orUnknown(m.CPUModel), m.CPUs, orUnknown(m.Kernel))
+	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after; other work may share the machine\n",
+		orUnknown(m.Load), orUnknown(rep.LoadAfter))
+	fmt.Fprintf(&b, "- Run: %s, %s, %s, took %s\n", rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Go,
+		orUnknown(rep.FFmpegVer), rep.Took.Round(100*time.Millisecond))
+	if rep.Command != "" {
+		fmt.Fprintf(&b, "- Reproduce (as root, from the repository root): `%s`\n", rep.Command)
+	}
+	b.WriteString("\nSetup: a private network namespace; one sender thread pinned to CPU ")
+	fmt.Fprintf(&b, "%d drives all N groups (239.10.x.y, one port each) from one socket with sendmmsg, %d datagrams "+
+		"of 7 × 188 bytes a call, paced by a token bucket so that each channel gets its clip's own rate; the clips "+
+		"(testsrc2 720p25 in H.264 CBR with filler, a keyframe a second, AAC; %d s, looped without a seam) are "+
+		"sent in lockstep. The headend runs on CPU %d: slabcast as one daemon with `cpus %d;` under "+
+		"`taskset -c %d` (every thread of it on that core), one stream per channel, %s segments, the default "+
+		"window, `memory` sized for the point (column pool); ffmpeg as one `ffmpeg -c copy -f hls` per channel "+
+		"under `taskset -c %d`, reading `udp://GROUP:PORT` and writing %s segments and a playlist to /dev/shm. "+
+		"Receive packet steering on lo to CPU %d: %v, so the kernel's receive half runs on the headend's core. "+
+		"Each point: start the headend, send until every channel takes data in, let it drain, then send %s and "+
+		"let it drain again; CPU is utime+stime from /proc/PID/stat (summed over the ffmpeg processes) over "+
+		"that window, sending and draining.\n\n",
+		cfg.SenderCPU, SendBatch, ClipSeconds, cfg.ReceiverCPU, cfg.ReceiverCPU, cfg.ReceiverCPU,
+		cfg.SegmentDuration, cfg.ReceiverCPU, cfg.SegmentDuration, cfg.ReceiverCPU, onOff(rep.Steered), cfg.Point)
+
+	b.WriteString("| R, Mbit/s | slabcast: most channels, no loss | Gbit/s | first loss at | ffmpeg: most channels, no loss | Gbit/s | first loss at | × ffmpeg channels | compared at N | slabcast CPU a channel | ffmpeg CPU a channel | ffmpeg ÷ slabcast CPU | slabcast core busy a channel | ffmpeg core busy a channel | ffmpeg ÷ slabcast core |\n")
+	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	cmps := rep.Comparisons()
+	for _, r := range cfg.Rates {
+		s, f := rep.Find(Slabcast, r.Mbps), rep.Find(FFmpeg, r.Mbps)
+		if s == nil {
+			continue
+		}
+		sb, sg, sl := bestCells(s)
+		fb, fg, fl, xch, atN, sc, fc, ratio := "–", "–", "–", "–", "–", "–", "–", "–"
+		sbusy, fbusy, bratio := "–", "–", "–"
+		if f != nil {
+			fb, fg, fl = bestCells(f)
+			if s.HaveBest && f.HaveBest {
+				xch = fmt.Sprintf("%.2f", float64(s.Best.N)/float64(f.Best.N))
+				if !s.Lost {
+					xch = "≥ " + xch
+				}
+			}
+		}
+		for _, c := range cmps {
+			if c.Mbps == s.Mbps && c.HaveN {
+				atN = fmt.Sprint(c.N)
+				sc, fc, ratio = pct(c.Slabcast), pct(c.FFmpeg), fmt.Sprintf("%.2f", c.Ratio)
+				sbusy, fbusy, bratio = pct(c.SlabcastBusy), pct(c.FFmpegBusy), fmt.Sprintf("%.2f", c.BusyRatio)
+			}
+		}
+		if f == nil && s.HaveBest {
+			sc = pct(s.Best.PerChannel())
+		}
+		fmt.Fprintf(&b, "| %.2f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			s.Mbps, sb, sg, sl, fb, fg, fl, xch, atN, sc, fc, ratio, sbusy, fbusy, bratio)
+	}
+	b.WriteString("\nMost channels: the largest N tried with zero loss (`≥`: the ladder ended without a loss, " +
+		"so the limit is higher; `not reached`: the time budget ran out first). CPU a channel: the headend's " +
+		"CPU-seconds per channel per second of stream (utime+stime of its processes), in % of one core, at the largest " +
+		"N both ran without loss; core busy a channel: the same for everything the headend's core did (/proc/stat), the " +
+		"kernel's receive work included. R is each clip's real rate (UDP payload).\n\n")
+
+	b.WriteString("## Goals\n\n")
+	for _, c := range cmps {
+		if !c.HaveN {
+			fmt.Fprintf(&b, "- At least %.0f× fewer CPU-seconds per channel than ffmpeg at %.1f Mbit/s: no channel count where both ran without loss, no ratio (not met)\n", GoalRatio, c.Mbps)
+			continue
+		}
+		line := fmt.Sprintf("- At least %.0f× fewer CPU-seconds per channel than ffmpeg at %.1f Mbit/s: %.2f× at N = %d (%.2f× counting the core's whole busy time) (%s)",
+			GoalRatio, c.Mbps, c.Ratio, c.N, c.BusyRatio, met(c.Ratio >= GoalRatio))
+		if c.Ratio < GoalRatio {
+			if sp := rep.pointAt(Slabcast, c.Mbps, c.N); sp != nil {
+				fp := rep.pointAt(FFmpeg, c.Mbps, c.N)
+				line += fmt.Sprintf("; slabcast spends %.1f µs of CPU per datagram (%.0f datagrams/s a channel), "+
+					"ffmpeg %.1f µs: %.0f× would leave slabcast %.1f µs a datagram, at or below what a bare recvmmsg loop "+
+					"that only discards costs per datagram on this machine (about 1.8 µs of thread time, "+
+					"bench/results/ingest.md): the bound is the kernel's per-datagram receive path, which both pay",
+					sp.NsPerDatagram()/1e3, sp.Mbps*1e6/8/1316, fp.NsPerDatagram()/1e3, GoalRatio, fp.NsPerDatagram()/1e3/GoalRatio)
+			}
+		}
+		b.WriteString(line + "\n")
+	}
+	if len(cmps) == 0 {
+		fmt.Fprintf(&b, "- At least %.0f× fewer CPU-seconds per channel than ffmpeg: ffmpeg not measured (%s)\n", GoalRatio, rep.FFmpegSkipped)
+	}
+	if bp, ok := rep.goalGbpsPoint(); ok {
+		reach := bp.Offered() >= 0.98*GoalGbps && bp.Target() >= GoalGbps*0.995
+		line := fmt.Sprintf("- No loss at %.0f Gbit/s aggregate on one core: slabcast took %d × %.2f Mbit/s = %.2f Gbit/s without loss (%s)",
+			GoalGbps, bp.N, bp.Mbps, bp.Offered(), met(reach))
+		for _, s := range rep.Series {
+			if s.System != Slabcast {
+				continue
+			}
+			if lp, lost := s.firstLoss(); lost {
+				line += fmt.Sprintf("; at %.1f Mbit/s the first loss came at %d channels (%.2f Gbit/s)", s.Mbps, lp.N, lp.Offered())
+			} else if s.HaveBest {
+				line += fmt.Sprintf("; at %.1f Mbit/s no loss up to the last rung, %d channels (%.2f Gbit/s)", s.Mbps, s.Best.N, s.Best.Offered())
+			}
+		}
+		b.WriteString(line + "\n")
+	} else {
+		fmt.Fprintf(&b, "- No loss at %.0f Gbit/s aggregate on one core: slabcast lost at every point (not met)\n", GoalGbps)
+	}
+	b.WriteString("\n")
+
+	b.WriteString("## How loss was judged\n\n")
+	b.WriteString("- slabcast, exactly: datagrams sent (sendmmsg's count) against the daemon's " +
+		"`slabcast_input_datagrams_total` summed over the streams, the sockets' kernel drops " +
+		"(`slabcast_input_kernel_drops_total`, and /proc/net/udp's drops column for the channels' ports), " +
+		"`slabcast_input_ts_lost_total` (TS packets missing by continuity) and `slabcast_dropped_packets_total`; " +
+		"zero loss is all of them clean.\n")
+	fmt.Fprintf(&b, "- ffmpeg, from the outside (it counts nothing): the kernel drops on its sockets (/proc/net/udp, "+
+		"exact), its `Circular buffer overrun` warnings (datagrams its reading thread could not queue; it runs "+
+		"with `overrun_nonfatal=1`) and `Packet corrupt` warnings (its demuxer's continuity counter errors) "+
+		"logged during the window, every process still alive, and how long the fleet went on using CPU after "+
+		"the sender stopped: a fleet that keeps up is idle within a tick, one that cannot falls seconds behind "+
+		"(its socket buffers and FIFOs hold seconds of stream) before anything is dropped, so more than %v of "+
+		"catch-up counts as loss. Its segments are written whole, so bytes on tmpfs cannot show loss within "+
+		"a few seconds; the segments column counts the files begun in the window.\n\n", MaxCatchUp)
+
+	b.WriteString("## Caveats\n\n")
+	b.WriteString("- Process CPU is sampled in 10 ms ticks, and softirq work (the kernel's receive half, run on the " +
+		"headend's core by the steering) is charged to whichever task it interrupts, so a varying part of it lands in " +
+		"the headend's utime+stime: for slabcast at 67 × 15 Mbit/s, repeated runs gave anywhere from 0.19 to 0.42 cores " +
+		"of process CPU with the core 0.45 busy each time. The core-busy figures (everything the headend's core did in " +
+		"the window) move much less between runs; read both.\n")
+	b.WriteString("- ffmpeg asks for a 16 MiB socket buffer but gets 2 × net.core.rmem_max without privilege " +
+		"(its warning says how much); slabcast forces 16 MiB with SO_RCVBUFFORCE as root. Neither dropped " +
+		"in the kernel below its first loss.\n")
+	b.WriteString("- The machine is a shared VM: other work on the headend's core shows as loss and as CPU time. " +
+		"A slabcast rung that loses is measured once more and passes if that run is clean; an ffmpeg rung is measured once.\n")
+	short := 0
+	for _, s := range rep.Series {
+		for _, p := range s.Points {
+			if p.Offered() < 0.97*p.Target() {
+				short++
+			}
+		}
+	}
+	if short > 0 {
+		fmt.Fprintf(&b, "- The sender fell more than 3%% short of its target on %d of the points (column sent): "+
+			"those offered less than their N × R.\n", short)
+	}
+	for _, s := range rep.Series {
+		if len(s.Skipped) > 0 {
+			fmt.Fprintf(&b, "- %v at %.1f Mbit/s: N = %v not tried, the run's time budget (%v) was spent.\n",
+				s.System, s.Mbps, s.Skipped, cfg.Budget)
+		}
+	}
+	if rep.FFmpegSkipped != "" {
+		fmt.Fprintf(&b, "- ffmpeg baseline not measured: %s.\n", rep.FFmpegSkipped)
+	}
+	b.WriteString("\n")
+
+	b.WriteString("## Every point\n\n")
+	fmt.Fprintf(&b, "| system | R, Mbit/s | N | target Gbit/s | sent Gbit/s | loss | kernel drops | TS lost / overruns | catch-up | segments | CPU, cores | CPU a channel | CPU µs/datagram | CPU %d busy | pool |\n", cfg.ReceiverCPU)
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, s := range rep.Series {
+		for _, p := range s.Points {
+			loss := "none"
+			if p.Started < p.N {
+				fmt.Fprintf(&b, "| %s | %.2f | %d | %.2f | – | only %d of %d channels started within %v of sending | – | – | – | – | – | – | – | – | – |\n",
+					p.System.short(), p.Mbps, p.N, p.Target(), p.Started, p.N, cfg.WarmMax)
+				continue
+			}
+			if !p.ZeroLoss() {
+				loss = "LOSS"
+				if p.HaveReceived && p.Sent >= p.Received {
+					loss = fmt.Sprintf("%d datagrams", p.Sent-p.Received)
+				}
+				if p.Alive != p.expectAlive() {
+					loss += fmt.Sprintf(", %d of %d alive", p.Alive, p.expectAlive())
+				}
+			}
+			second, pool := fmt.Sprint(p.TSLost+p.Dropped), "–"
+			if p.System == FFmpeg {
+				second = fmt.Sprint(p.Overruns)
+			} else {
+				pool = fmt.Sprintf("%d MiB", p.Memory>>20)
+			}
+			fmt.Fprintf(&b, "| %s | %.2f | %d | %.2f | %.2f | %s | %d | %s | %v | %d | %.3f | %s | %.1f | %.2f | %s |\n",
+				p.System.short(), p.Mbps, p.N, p.Target(), p.Offered(), loss, p.KernelDrops, second,
+				p.CatchUp.Round(time.Millisecond), p.Segments, p.CPUShare(), pct(p.PerChannel()),
+				p.NsPerDatagram()/1e3, p.BusyShare(), pool)
+		}
+	}
+	b.WriteString("\nTS lost / overruns: slabcast's TS packets missing by continuity plus those dropped for want of " +
+		"slab memory; ffmpeg's FIFO overrun and corrupt packet warnings in the window. CPU µs/datagram: the headend's CPU time per datagram sent " +
+		"(1316 bytes each).\n")
+	var warns []string
+	for _, s := range rep.Series {
+		if s.System != FFmpeg || len(s.Points) == 0 {
+			continue
+		}
+		p := s.Points[len(s.Points)-1]
+		for _, w := range p.Warnings {
+			warns = append(warns, fmt.Sprintf("%.1f Mbit/s, N = %d: %s", p.Mbps, p.N, w))
+		}
+	}
+	if len(warns) > 0 {
+		b.WriteString("\nffmpeg's own warnings over the life of the last point's processes (start-up included; " +
+			"the `non-existing PPS` lines are the prober joining mid-GOP):\n\n")
+		for _, w := range warns {
+			fmt.Fprintf(&b, "    %s\n", w)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// pointAt returns the last zero-loss point of sys at rate mbps (real) with
+// n channels.
+func (rep *Report) pointAt(sys System, mbps float64, n int) *Point {
+	for i := range rep.Series {
+		s := &rep.Series[i]
+		if s.System != sys || s.Mbps != mbps {
+			continue
+		}
+		for j := len(s.Points) - 1; j >= 0; j-- {
+			if s.Points[j].N == n && s.Points[j].ZeroLoss() {
+				return &s.Points[j]
+			}
+		}
+	}
+	return &Point{}
+}
+
+func bestCells(s *Series) (best, gbps, loss string) {
+	best, gbps, loss = "none", "–", "–"
+	if s.HaveBest {
+		best = fmt.Sprint(s.Best.N)
+		gbps = fmtGbps(s.Best.Offered())
+		if !s.Lost {
+			best = "≥ " + best
+		}
+	}
+	if p, ok := s.firstLoss(); ok && s.Lost {
+		loss = fmt.Sprint(p.N)
+	} else if len(s.Skipped) > 0 {
+		loss = "not reached"
+	}
+	return best, gbps, loss
+}
+
+func pct(share float64) string { return fmt.Sprintf("%.2f%%", 100*share) }
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "not met"
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// WriteSVG plots the CPU per channel (share of a core) against the channel
+// count, one line per system and rate; hollow markers lost.
+func (rep *Report) WriteSVG(w io.Writer) error {
+	const (
+		width, height = 680, 440
+		left, right   = 70, 20
+		top, bottom   = 30, 50
+	)
+	colors := map[System][]string{Slabcast: {"#1f77b4", "#17becf"}, FFmpeg: {"#d62728", "#ff7f0e"}}
+	dashes := []string{"", "6 3"}
+	var maxX, maxY float64
+	for _, s := range rep.Series {
+		for _, p := range s.Points {
+			maxX = max(maxX, float64(p.N))
+			maxY = max(maxY, 100*p.PerChannel())
+		}
+	}
+	maxX, maxY = niceCeil(max(maxX, 1)), niceCeil(max(maxY, 0.1))
+	px := func(v float64) float64 { return left + v/maxX*(width-left-right) }
+	py := func(v float64) float64 { return height - bottom - v/maxY*(height-top-bottom) }
+
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
+	fmt.Fprintf(&b, `<text x="%d" y="18" font-size="14">Channels on one core: CPU per channel (%% of a core) against channels</text>`+"\n", left)
+	for i := 0; i <= 5; i++ {
+		x, y := maxX*float64(i)/5, maxY*float64(i)/5
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#eee"/>`+"\n", px(x), top, px(x), height-bottom)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`+"\n", left, py(y), width-right, py(y))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", px(x), height-bottom+16, num(x))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s%%</text>`+"\n", left-6, py(y)+4, num(y))
+	}
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, height-bottom, width-right, height-bottom)
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, top, left, height-bottom)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">channels (N)</text>`+"\n", (left+width-right)/2, height-12)
+	fmt.Fprintf(&b, `<text x="16" y="%d" text-anchor="middle" transform="rotate(-90 16 %d)">CPU per channel, %% of one core</text>`+"\n", (top+height-bottom)/2, (top+height-bottom)/2)
+	rates := map[float64]int{}
+	for _, r := range rep.Config.Rates {
+		rates[r.Mbps] = len(rates)
+	}
+	for i, s := range rep.Series {
+		ri := rates[s.Rate.Mbps] % 2
+		c := colors[s.System][ri]
+		pts := slices.Clone(s.Points)
+		slices.SortStableFunc(pts, func(a, b Point) int { return a.N - b.N })
+		var line []string
+		for _, p := range pts {
+			line = append(line, fmt.Sprintf("%.1f,%.1f", px(float64(p.N)), py(100*p.PerChannel())))
+		}
+		dash := ""
+		if dashes[ri] != "" {
+			dash = ` stroke-dasharray="` + dashes[ri] + `"`
+		}
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>`+"\n", c, dash, strings.Join(line, " "))
+		for _, p := range pts {
+			fill := c
+			if !p.ZeroLoss() {
+				fill = "white"
+			}
+			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="4" fill="%s" stroke="%s" stroke-width="2"/>`+"\n",
+				px(float64(p.N)), py(100*p.PerChannel()), fill, c)
+		}
+		y := top + 16 + 18*i
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", width-right-250, y-4, width-right-230, y-4, c, dash)
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%s, %.1f Mbit/s</text>`+"\n", width-right-224, y, s.System.short(), s.Mbps)
+	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#666">filled: no loss; hollow: loss</text>`+"\n", width-right-250, top+16+18*len(rep.Series))
+	b.WriteString("</svg>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
+func niceCeil(v float64) float64 {
+	p := 1.0
+	for p*10 <= v {
+		p *= 10
+	}
+	for p > v {
+		p /= 10
+	}
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= v {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func num(v float64) string {
+	if v == float64(int64(v)) {
+		return fmt.Sprint(int64(v))
+	}
+	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
+}

@@ -19,7 +19,8 @@ run: build
 	@sh deploy/demo.sh $(BIN)
 
 # Test tools are installed by deps when missing: ffmpeg/ffprobe (tests decode
-# what slabcast serves with them), Chromium and hls.js (the browser test).
+# what slabcast serves with them), Chromium and hls.js (the browser test);
+# bench-deps adds nginx and wrk, which the benchmarks' own tests run too.
 deps:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
 		echo "installing ffmpeg (tests decode what slabcast serves with it)"; \
@@ -30,7 +31,7 @@ deps:
 # namespace of its own (internal/testnet re-executes the test binary under
 # unshare --net), so packages tested in parallel never hear each other's
 # groups. Without root those tests skip, and fail under CI=true.
-test: deps
+test: deps bench-deps
 	$(GO) vet ./...
 	@[ "$$(id -u)" = 0 ] || echo "not root: multicast tests will skip (they need a private network namespace)"
 	$(GO) test -count=1 -timeout 15m ./...
@@ -44,8 +45,9 @@ bench: build deps bench-deps
 
 # Baselines the suite compares against: nginx (delivery), wrk (load).
 bench-deps:
-	@command -v nginx >/dev/null && command -v wrk >/dev/null || { \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null; }
+	@if [ "$$(id -u)" = 0 ] && ! { command -v nginx >/dev/null && command -v wrk >/dev/null; }; then \
+		echo "installing nginx and wrk (the delivery benchmark's baseline and load)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null; fi
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzPacket$$' -fuzztime $(FUZZTIME) ./ts/

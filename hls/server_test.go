@@ -118,7 +118,7 @@ func (f *fixture) send(t testing.TB) {
 	}
 }
 
-func (f *fixture) waitSegments(t *testing.T, n uint64) {
+func (f *fixture) waitSegments(t testing.TB, n uint64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for f.p.Lookup("ch").Stats().Segments < n {

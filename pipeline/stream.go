@@ -141,11 +141,24 @@ func newStream(cfg ctl.Stream, pool *Pool, logf func(string, ...any), now time.T
 // Touch records a client's request. An ondemand stream that waits starts
 // its inputs now; concurrent first requests share that one start.
 func (s *Stream) Touch() {
-	s.lastTouch.Store(time.Now().UnixNano())
+	s.lastTouch.Store(coarseNow())
 	if s.state.Load() == stateWaiting && s.state.CompareAndSwap(stateWaiting, stateRunning) {
 		s.started.Store(time.Now().UnixNano())
 		s.start(s)
 	}
+}
+
+// clock is the time in unix nanoseconds as of the last worker loop or tick
+// (at most 100 ms old). Per-request bookkeeping (ondemand keep-alive, the
+// viewer count) needs no finer, and reading the clock costs more than the
+// rest of a playlist request's handling on some virtual machines.
+var clock atomic.Int64
+
+func coarseNow() int64 {
+	if t := clock.Load(); t != 0 {
+		return t
+	}
+	return time.Now().UnixNano()
 }
 
 // maxViewers bounds the HLS client table; past it new addresses are not
@@ -154,7 +167,7 @@ const maxViewers = 4096
 
 // Seen records an HLS request from addr.
 func (s *Stream) Seen(addr netip.Addr) {
-	now := time.Now().UnixNano()
+	now := coarseNow()
 	s.viewMu.Lock()
 	if s.viewers == nil {
 		s.viewers = map[netip.Addr]int64{}

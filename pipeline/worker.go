@@ -133,6 +133,7 @@ func (w *worker) run(stop <-chan struct{}) {
 			time.Sleep(tick)
 		}
 		now := time.Now()
+		clock.Store(now.UnixNano())
 		for i := 0; i < n; i++ {
 			if t := int(w.tags[i]); t < len(w.slots) && w.slots[t] != nil {
 				w.read(w.slots[t], now)

@@ -18,20 +18,6 @@ import (
 func TestMain(m *testing.M) { testnet.Main(m) }
 
 func TestProcParsers(t *testing.T) {
-	u, s, err := statTimes([]byte("42 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 123 45 0 0 20 0 1 0"))
-	if err != nil || u != 123 || s != 45 {
-		t.Errorf("statTimes = %d, %d, %v; want 123, 45", u, s, err)
-	}
-	if _, _, err := statTimes([]byte("42 (x) S 1")); err == nil {
-		t.Error("statTimes accepted a short line")
-	}
-	stat := "cpu  1 2 3 4 5 6 7 8 0 0\ncpu0 10 0 10 500 0 0 0 0 0 0\ncpu1 100 1 50 900 7 2 3 4 0 0\n"
-	if d, err := parseCoreBusy([]byte(stat), 1); err != nil || d != ticks(100+1+50+2+3+4) {
-		t.Errorf("parseCoreBusy = %v, %v", d, err)
-	}
-	if _, err := parseCoreBusy([]byte(stat), 2); err == nil {
-		t.Error("parseCoreBusy found cpu2")
-	}
 	status := "Name:\tslabcast\nVmHWM:\t  300000 kB\nVmRSS:\t  290000 kB\nRssAnon:\t  280000 kB\nRssFile:\t    9000 kB\nRssShmem:\t    1000 kB\n"
 	m, err := parseMemStatus([]byte(status))
 	if err != nil || m.VmRSS != 290000<<10 || m.RssAnon != 280000<<10 || m.RssFile != 9000<<10 || m.RssShmem != 1000<<10 || m.VmHWM != 300000<<10 {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/slabcast/slabcast/bench/internal/proc"
 )
 
 // Fleet is the do-it-yourself headend: one `ffmpeg -c copy -f hls` process
@@ -77,7 +79,7 @@ func StartFleet(root string, groups []netip.AddrPort, cpu int, segmentDuration t
 func (f *Fleet) CPU() (time.Duration, error) {
 	var sum time.Duration
 	for _, p := range f.procs {
-		d, err := ProcessCPU(p.cmd.Process.Pid)
+		d, err := proc.ProcessCPU(p.cmd.Process.Pid)
 		if err != nil {
 			return 0, err
 		}

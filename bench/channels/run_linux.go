@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
 )
@@ -80,11 +81,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.FFmpegSkipped = "not asked for"
 	}
 	if cfg.Steer {
-		if err := SteerTo(cfg.ReceiverCPU); err != nil {
+		if err := proc.SteerTo(cfg.ReceiverCPU); err != nil {
 			logf("%v; the kernel's receive half stays on the sender's core", err)
 		} else {
 			rep.Steered = true
-			defer SteerTo(-1)
+			defer proc.SteerTo(-1)
 		}
 	}
 	for _, r := range cfg.Rates {
@@ -323,7 +324,7 @@ func snapshot(cfg Config, h headend, ports map[uint16]bool) (snap, error) {
 	if s.cpu, err = h.cpu(); err != nil {
 		return s, err
 	}
-	if s.busy, err = CoreBusy(cfg.ReceiverCPU); err != nil {
+	if s.busy, err = proc.CoreBusy(cfg.ReceiverCPU); err != nil {
 		return s, err
 	}
 	d, err := UDPDrops(ports)
@@ -384,7 +385,7 @@ type slabHeadend struct {
 	n int
 }
 
-func (h *slabHeadend) cpu() (time.Duration, error) { return ProcessCPU(h.d.PID()) }
+func (h *slabHeadend) cpu() (time.Duration, error) { return proc.ProcessCPU(h.d.PID()) }
 
 func (h *slabHeadend) progress() (uint64, error) {
 	m, err := h.d.Metrics()

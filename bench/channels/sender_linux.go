@@ -16,22 +16,13 @@ import (
 )
 
 // SendBatch is the number of datagrams per sendmmsg call.
-const SendBatch = 64
+const SendBatch = ingest.SendBatch
 
 // maxBacklog is how far (in datagrams) a paced sender may fall behind its
 // schedule and catch up in a burst; further behind (the thread was
 // preempted), it forgets the backlog rather than burst it, and falls short
 // of its target rate, which the caller sees in SendResult.
 const maxBacklog = 16 * SendBatch
-
-// mmsghdr is struct mmsghdr from <sys/socket.h>, which x/sys/unix does not
-// define: a msghdr and the byte count the kernel fills in, padded to the
-// msghdr's alignment.
-type mmsghdr struct {
-	hdr unix.Msghdr
-	n   uint32
-	_   [4]byte
-}
 
 // Sender drives many multicast groups from one unconnected UDP socket with
 // sendmmsg, each message addressed to its own group. The groups are sent in
@@ -48,8 +39,7 @@ type Sender struct {
 	idx   int // next datagram of the clip
 	group int // next group for datagram idx
 	sent  []uint64
-	msgs  [SendBatch]mmsghdr
-	iovs  [SendBatch]unix.Iovec
+	b     ingest.MsgBatch
 }
 
 // NewSender opens the sending socket for groups (IPv4 multicast, TTL 1,
@@ -70,31 +60,12 @@ func NewSender(groups []netip.AddrPort, cpu int, clip *ingest.Clip) (*Sender, er
 		sa.Addr = g.Addr().As4()
 		s.addrs = append(s.addrs, sa)
 	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	fd, err := ingest.SenderSocket()
 	if err != nil {
-		return nil, fmt.Errorf("channels: sender socket: %w", err)
-	}
-	fail := func(what string, err error) (*Sender, error) {
-		unix.Close(fd)
-		return nil, fmt.Errorf("channels: sender %s: %w", what, err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, 1); err != nil {
-		return fail("IP_MULTICAST_TTL", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 1); err != nil {
-		return fail("IP_MULTICAST_LOOP", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20); err != nil {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20); err != nil {
-			return fail("SO_SNDBUF", err)
-		}
+		return nil, fmt.Errorf("channels: %w", err)
 	}
 	s.fd = fd
-	for i := range s.msgs {
-		s.msgs[i].hdr.Iov = &s.iovs[i]
-		s.msgs[i].hdr.SetIovlen(1)
-		s.msgs[i].hdr.Namelen = unix.SizeofSockaddrInet4
-	}
+	s.b.Init()
 	return s, nil
 }
 
@@ -222,37 +193,28 @@ func (s *Sender) batch(limit int) (int, error) {
 	idx, g := s.idx, s.group
 	k := 0
 	for k < limit && idx < s.clip.Datagrams() {
-		d := s.clip.Datagram(idx)
-		s.iovs[k].Base = &d[0]
-		s.iovs[k].SetLen(len(d))
-		s.msgs[k].hdr.Name = (*byte)(unsafe.Pointer(&s.addrs[g]))
+		s.b.Set(k, s.clip.Datagram(idx))
+		s.b.SetAddr(k, &s.addrs[g])
 		k++
 		if g++; g == len(s.addrs) {
 			g = 0
 			idx++
 		}
 	}
-	for {
-		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.msgs[0])), uintptr(k), 0, 0, 0)
-		switch errno {
-		case 0:
-		case unix.EINTR:
-			continue
-		default:
-			return 0, fmt.Errorf("channels: sendmmsg: %w", errno)
-		}
-		n := int(r)
-		for range n {
-			s.sent[s.group]++
-			if s.group++; s.group == len(s.addrs) {
-				s.group = 0
-				s.idx++
-			}
-		}
-		if s.idx == s.clip.Datagrams() {
-			s.clip.Advance()
-			s.idx = 0
-		}
-		return n, nil
+	n, err := s.b.Send(s.fd, k)
+	if err != nil {
+		return 0, fmt.Errorf("channels: sendmmsg: %w", err)
 	}
+	for range n {
+		s.sent[s.group]++
+		if s.group++; s.group == len(s.addrs) {
+			s.group = 0
+			s.idx++
+		}
+	}
+	if s.idx == s.clip.Datagrams() {
+		s.clip.Advance()
+		s.idx = 0
+	}
+	return n, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/slabcast/slabcast/bench/delivery/slabd"
 	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -152,7 +153,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		// slabcast first, while the snapshot's segments are freshest.
-		m, err := measure(ctx, cfg, work, d.Base(), res.Paths, func() (time.Duration, error) { return slabd.ProcCPU(d.PID()) })
+		m, err := measure(ctx, cfg, work, d.Base(), res.Paths, func() (time.Duration, error) { return proc.ProcessCPU(d.PID()) })
 		if err != nil {
 			return nil, err
 		}
@@ -222,7 +223,7 @@ func coresBusy(list string) time.Duration {
 	cpus, _ := nic.ParseCPUList(list)
 	var sum time.Duration
 	for _, c := range cpus {
-		b, _ := slabd.CoreBusy(c)
+		b, _ := proc.CoreBusy(c)
 		sum += b
 	}
 	return sum

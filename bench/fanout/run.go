@@ -13,6 +13,7 @@ import (
 
 	"github.com/slabcast/slabcast/bench/delivery/slabd"
 	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -185,10 +186,10 @@ func (m *meter) read(ctx context.Context, dst []sample) (point, []sample, error)
 	}
 	p.at = time.Now()
 	dst = m.cs.samples(dst)
-	if p.server, err = slabd.ProcCPU(m.d.PID()); err != nil {
+	if p.server, err = proc.ProcessCPU(m.d.PID()); err != nil {
 		return p, dst, err
 	}
-	if p.self, err = slabd.ProcCPU(os.Getpid()); err != nil {
+	if p.self, err = proc.ProcessCPU(os.Getpid()); err != nil {
 		return p, dst, err
 	}
 	p.serverBusy, p.selfBusy = busy(m.serverCPUs), busy(m.clientCPUs)
@@ -204,7 +205,7 @@ func (m *meter) read(ctx context.Context, dst []sample) (point, []sample, error)
 func busy(cpus []int) time.Duration {
 	var sum time.Duration
 	for _, c := range cpus {
-		b, _ := slabd.CoreBusy(c)
+		b, _ := proc.CoreBusy(c)
 		sum += b
 	}
 	return sum

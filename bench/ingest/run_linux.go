@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/bpf"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
@@ -77,11 +78,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		ClipPass:    clip.PassDuration(),
 	}
 	if cfg.Steer {
-		if err := steerTo(cfg.ReceiverCPU); err != nil {
+		if err := proc.SteerTo(cfg.ReceiverCPU); err != nil {
 			logf("%v; the kernel's receive half stays on the sender's core", err)
 		} else {
 			rep.Steered = true
-			defer steerTo(-1)
+			defer proc.SteerTo(-1)
 		}
 	}
 	var base float64 // the first receiver's saturation rate: the ladder's unit
@@ -246,7 +247,7 @@ func measure(ctx context.Context, cfg Config, snd *sender, rcv receiver, rate fl
 	if err != nil {
 		return p, err
 	}
-	b0, err := coreBusy(cfg.ReceiverCPU)
+	b0, err := proc.CoreBusy(cfg.ReceiverCPU)
 	if err != nil {
 		return p, err
 	}
@@ -266,7 +267,7 @@ func measure(ctx context.Context, cfg Config, snd *sender, rcv receiver, rate fl
 	if err != nil {
 		return p, err
 	}
-	b1, err := coreBusy(cfg.ReceiverCPU)
+	b1, err := proc.CoreBusy(cfg.ReceiverCPU)
 	if err != nil {
 		return p, err
 	}

@@ -25,26 +25,63 @@ type mmsghdr struct {
 	_   [4]byte
 }
 
-// sender floods a Clip's datagrams to one group with sendmmsg. It is used by
-// one goroutine at a time; send locks that goroutine to a thread pinned to
-// the sender's CPU for the length of one run.
-type sender struct {
-	fd   int
-	cpu  int
-	clip *Clip
-	next int // next datagram of the clip to send
+// MsgBatch holds up to SendBatch datagrams for one sendmmsg call, each in
+// one iovec. Call Init once, where the batch will stay: its headers point
+// into it.
+type MsgBatch struct {
 	msgs [SendBatch]mmsghdr
 	iovs [SendBatch]unix.Iovec
 }
 
-func newSender(group netip.AddrPort, cpu int, clip *Clip) (*sender, error) {
+// Init points each message at its iovec.
+func (b *MsgBatch) Init() {
+	for i := range b.msgs {
+		b.msgs[i].hdr.Iov = &b.iovs[i]
+		b.msgs[i].hdr.SetIovlen(1)
+	}
+}
+
+// Set makes message i carry d (which must stay valid until Send).
+func (b *MsgBatch) Set(i int, d []byte) {
+	b.iovs[i].Base = &d[0]
+	b.iovs[i].SetLen(len(d))
+}
+
+// SetAddr addresses message i to sa (which must stay valid until Send), for
+// an unconnected socket.
+func (b *MsgBatch) SetAddr(i int, sa *unix.RawSockaddrInet4) {
+	b.msgs[i].hdr.Name = (*byte)(unsafe.Pointer(sa))
+	b.msgs[i].hdr.Namelen = unix.SizeofSockaddrInet4
+}
+
+// Send sends the first k messages with one sendmmsg on fd, retrying on
+// EINTR, and returns how many the kernel accepted; the error is the bare
+// errno.
+func (b *MsgBatch) Send(fd, k int) (int, error) {
+	for {
+		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.msgs[0])), uintptr(k), 0, 0, 0)
+		switch errno {
+		case 0:
+			return int(r), nil
+		case unix.EINTR:
+			continue
+		default:
+			return 0, errno
+		}
+	}
+}
+
+// SenderSocket opens a UDP socket for sending multicast: TTL 1, looped
+// back, a 4 MiB send buffer. Its errors name the failing step ("sender
+// socket: …", "sender IP_MULTICAST_TTL: …") for the caller to prefix.
+func SenderSocket() (int, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: sender socket: %w", err)
+		return -1, fmt.Errorf("sender socket: %w", err)
 	}
-	fail := func(what string, err error) (*sender, error) {
+	fail := func(what string, err error) (int, error) {
 		unix.Close(fd)
-		return nil, fmt.Errorf("ingest: sender %s: %w", what, err)
+		return -1, fmt.Errorf("sender %s: %w", what, err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, 1); err != nil {
 		return fail("IP_MULTICAST_TTL", err)
@@ -57,15 +94,32 @@ func newSender(group netip.AddrPort, cpu int, clip *Clip) (*sender, error) {
 			return fail("SO_SNDBUF", err)
 		}
 	}
+	return fd, nil
+}
+
+// sender floods a Clip's datagrams to one group with sendmmsg. It is used by
+// one goroutine at a time; send locks that goroutine to a thread pinned to
+// the sender's CPU for the length of one run.
+type sender struct {
+	fd   int
+	cpu  int
+	clip *Clip
+	next int // next datagram of the clip to send
+	b    MsgBatch
+}
+
+func newSender(group netip.AddrPort, cpu int, clip *Clip) (*sender, error) {
+	fd, err := SenderSocket()
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
 	sa := &unix.SockaddrInet4{Port: int(group.Port()), Addr: group.Addr().As4()}
 	if err := unix.Connect(fd, sa); err != nil {
-		return fail("connect "+group.String(), err)
+		unix.Close(fd)
+		return nil, fmt.Errorf("ingest: sender connect %v: %w", group, err)
 	}
 	s := &sender{fd: fd, cpu: cpu, clip: clip}
-	for i := range s.msgs {
-		s.msgs[i].hdr.Iov = &s.iovs[i]
-		s.msgs[i].hdr.SetIovlen(1)
-	}
+	s.b.Init()
 	return s, nil
 }
 
@@ -162,25 +216,16 @@ func (s *sender) loop(ctx context.Context, rate float64, d time.Duration) (sendR
 func (s *sender) batch() (int, error) {
 	k := min(SendBatch, s.clip.Datagrams()-s.next)
 	for i := range k {
-		d := s.clip.Datagram(s.next + i)
-		s.iovs[i].Base = &d[0]
-		s.iovs[i].SetLen(len(d))
+		s.b.Set(i, s.clip.Datagram(s.next+i))
 	}
-	for {
-		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.msgs[0])), uintptr(k), 0, 0, 0)
-		switch errno {
-		case 0:
-		case unix.EINTR:
-			continue
-		default:
-			return 0, fmt.Errorf("ingest: sendmmsg: %w", errno)
-		}
-		n := int(r)
-		s.next += n
-		if s.next == s.clip.Datagrams() {
-			s.clip.Advance()
-			s.next = 0
-		}
-		return n, nil
+	n, err := s.b.Send(s.fd, k)
+	if err != nil {
+		return 0, fmt.Errorf("ingest: sendmmsg: %w", err)
 	}
+	s.next += n
+	if s.next == s.clip.Datagrams() {
+		s.clip.Advance()
+		s.next = 0
+	}
+	return n, nil
 }

@@ -1,15 +1,7 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
-	"os"
-	"os/signal"
-	"path/filepath"
-	"strings"
-	"syscall"
-	"time"
 
 	"github.com/slabcast/slabcast/bench/channels"
 )
@@ -21,34 +13,24 @@ func init() {
 func runChannels(args []string) error {
 	cfg := channels.DefaultConfig()
 	root := moduleRoot()
-	fs := flag.NewFlagSet("channels", flag.ContinueOnError)
+	fs, out := flagSet("channels", root, "channels.md and channels.svg")
 	duration := fs.Duration("duration", cfg.Point, "sending time of each measured point")
 	budget := fs.Duration("budget", cfg.Budget, "no rung starts after this much of the run")
 	withFFmpeg := fs.Bool("ffmpeg", cfg.FFmpeg, "measure the ffmpeg baseline")
-	out := fs.String("out", filepath.Join(root, "bench", "results"), "directory for channels.md and channels.svg")
-	fs.Usage = func() { fmt.Fprint(os.Stderr, usageText()); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("channels: unexpected arguments %q", fs.Args())
-	}
-	if err := requireNetns(); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	cfg.Root = root
 	cfg.Point, cfg.Budget, cfg.FFmpeg = *duration, *budget, *withFFmpeg
-	cfg.Logf = func(format string, a ...any) {
-		fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", a...)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	cfg.Logf = logf
+	ctx, stop := interruptible()
 	defer stop()
 	rep, err := channels.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	def := channels.DefaultConfig()
-	rep.Command = "/work/shared/tools/netns-run go run ./bench/cmd/slabbench channels"
+	rep.Command = rerun + "channels"
 	if *duration != def.Point {
 		rep.Command += " -duration " + duration.String()
 	}
@@ -61,28 +43,5 @@ func runChannels(args []string) error {
 	for k, v := range rep.Clips {
 		rep.Clips[k] = relTo(root, v)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
-	}
-	var md strings.Builder
-	if err := rep.WriteMarkdown(&md); err != nil {
-		return err
-	}
-	fmt.Print(md.String())
-	if err := os.WriteFile(filepath.Join(*out, "channels.md"), []byte(md.String()), 0o644); err != nil {
-		return err
-	}
-	f, err := os.Create(filepath.Join(*out, "channels.svg"))
-	if err != nil {
-		return err
-	}
-	if err := rep.WriteSVG(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "wrote %s and channels.svg\n", filepath.Join(*out, "channels.md"))
-	return nil
+	return writeResults(*out, "channels", rep)
 }

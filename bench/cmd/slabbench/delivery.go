@@ -1,15 +1,7 @@
 package main
 
 import (
-	"context"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"path/filepath"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/slabcast/slabcast/bench/delivery"
 )
@@ -22,7 +14,7 @@ func runDelivery(args []string) error {
 	def := delivery.DefaultConfig()
 	cfg := def
 	root := moduleRoot()
-	fs := flag.NewFlagSet("delivery", flag.ContinueOnError)
+	fs, out := flagSet("delivery", root, "delivery.md")
 	fs.DurationVar(&cfg.Duration, "duration", def.Duration, "length of each wrk run (6 runs in all)")
 	fs.Float64Var(&cfg.Bitrate, "bitrate", def.Bitrate, "bit/s of each stream's clip")
 	fs.IntVar(&cfg.Streams, "streams", def.Streams, "streams fed side by side")
@@ -35,15 +27,7 @@ func runDelivery(args []string) error {
 	fs.StringVar(&cfg.Bin, "bin", "", "a prebuilt slabcast binary (default: go build ./cmd/slabcast)")
 	cases := fs.String("cases", "segments,mixed,playlists", "cases to measure, comma-separated")
 	env := fs.String("slabcast-env", "", "space-separated VAR=value pairs added to slabcast's environment (experiments)")
-	out := fs.String("out", filepath.Join(root, "bench", "results"), "directory for delivery.md")
-	fs.Usage = func() { fmt.Fprint(os.Stderr, usageText()); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("delivery: unexpected arguments %q", fs.Args())
-	}
-	if err := requireNetns(); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	cfg.Cases = nil
@@ -56,34 +40,13 @@ func runDelivery(args []string) error {
 	}
 	cfg.Env = strings.Fields(*env)
 	cfg.Root = root
-	cfg.Logf = func(format string, a ...any) {
-		fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", a...)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	cfg.Logf = logf
+	ctx, stop := interruptible()
 	defer stop()
 	rep, err := delivery.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	cmd := "/work/shared/tools/netns-run go run ./bench/cmd/slabbench delivery"
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name != "out" && f.Name != "bin" {
-			cmd += fmt.Sprintf(" -%s=%s", f.Name, f.Value)
-		}
-	})
-	rep.Command = cmd
-	var md strings.Builder
-	if err := rep.WriteMarkdown(&md); err != nil {
-		return err
-	}
-	fmt.Print(md.String())
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
-	}
-	path := filepath.Join(*out, "delivery.md")
-	if err := os.WriteFile(path, []byte(md.String()), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "wrote %s\n", path)
-	return nil
+	rep.Command = rerun + "delivery" + setFlags(fs, "out", "bin")
+	return writeResults(*out, "delivery", rep)
 }

@@ -13,14 +13,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -106,45 +109,62 @@ func requireNetns() error {
 	return nil
 }
 
-func runIngest(args []string) error {
-	cfg := ingest.DefaultConfig()
-	root := moduleRoot()
-	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
-	duration := fs.Duration("duration", cfg.Point, "sending time of each measured rate (about 25 points in all)")
-	out := fs.String("out", filepath.Join(root, "bench", "results"), "directory for ingest.md and ingest.svg")
-	clip := fs.String("clip", filepath.Join(root, cfg.Clip), "MPEG-TS clip to loop")
-	steer := fs.Bool("steer", cfg.Steer, "move the kernel's receive half onto the receiver's core (receive packet steering on the namespace's lo)")
+// rerun starts the command line a report quotes to rerun a benchmark.
+const rerun = "/work/shared/tools/netns-run go run ./bench/cmd/slabbench "
+
+// flagSet starts benchmark name's flags with the -out flag they all have:
+// the results directory (bench/results under root), which receives files.
+func flagSet(name, root, files string) (fs *flag.FlagSet, out *string) {
+	fs = flag.NewFlagSet(name, flag.ContinueOnError)
+	out = fs.String("out", filepath.Join(root, "bench", "results"), "directory for "+files)
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usageText()); fs.PrintDefaults() }
+	return fs, out
+}
+
+// parseArgs parses a benchmark's flags, refuses stray arguments and, since
+// every benchmark sends multicast, any but a private network namespace.
+func parseArgs(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("ingest: unexpected arguments %q", fs.Args())
+		return fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
 	}
-	if err := requireNetns(); err != nil {
-		return err
-	}
-	cfg.Point = *duration
-	cfg.Steer = *steer
-	cfg.Clip = *clip
-	cfg.Logf = func(format string, a ...any) {
-		fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", a...)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	rep, err := ingest.Run(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	rep.Command = "/work/shared/tools/netns-run go run ./bench/cmd/slabbench ingest"
-	if *duration != ingest.DefaultConfig().Point {
-		rep.Command += " -duration " + duration.String()
-	}
-	if *steer != ingest.DefaultConfig().Steer {
-		rep.Command += fmt.Sprintf(" -steer=%v", *steer)
-	}
-	rep.Config.Clip = relTo(root, cfg.Clip)
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	return requireNetns()
+}
+
+// setFlags is " -name=value" for every flag set on the command line but
+// those skipped (local paths), to quote in a report's command.
+func setFlags(fs *flag.FlagSet, skip ...string) string {
+	var b strings.Builder
+	fs.Visit(func(f *flag.Flag) {
+		if !slices.Contains(skip, f.Name) {
+			fmt.Fprintf(&b, " -%s=%s", f.Name, f.Value)
+		}
+	})
+	return b.String()
+}
+
+// logf is the benchmarks' progress log: timestamped lines on stderr.
+func logf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", a...)
+}
+
+// interruptible returns a context that ends on SIGINT or SIGTERM.
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// A report renders a benchmark's results as markdown; those with a plot
+// are also svgReports.
+type report interface{ WriteMarkdown(io.Writer) error }
+
+type svgReport interface{ WriteSVG(io.Writer) error }
+
+// writeResults prints rep's markdown and writes it to out/NAME.md, and its
+// plot, if it has one, to out/NAME.svg.
+func writeResults(out, name string, rep report) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
 	var md strings.Builder
@@ -152,22 +172,55 @@ func runIngest(args []string) error {
 		return err
 	}
 	fmt.Print(md.String())
-	if err := os.WriteFile(filepath.Join(*out, "ingest.md"), []byte(md.String()), 0o644); err != nil {
+	path := filepath.Join(out, name+".md")
+	if err := os.WriteFile(path, []byte(md.String()), 0o644); err != nil {
 		return err
 	}
-	f, err := os.Create(filepath.Join(*out, "ingest.svg"))
+	plot, ok := rep.(svgReport)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "wrote %s\n", path)
+		return nil
+	}
+	var svg bytes.Buffer
+	if err := plot.WriteSVG(&svg); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, name+".svg"), svg.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s and %s.svg\n", path, name)
+	return nil
+}
+
+func runIngest(args []string) error {
+	cfg := ingest.DefaultConfig()
+	root := moduleRoot()
+	fs, out := flagSet("ingest", root, "ingest.md and ingest.svg")
+	duration := fs.Duration("duration", cfg.Point, "sending time of each measured rate (about 25 points in all)")
+	clip := fs.String("clip", filepath.Join(root, cfg.Clip), "MPEG-TS clip to loop")
+	steer := fs.Bool("steer", cfg.Steer, "move the kernel's receive half onto the receiver's core (receive packet steering on the namespace's lo)")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	cfg.Point = *duration
+	cfg.Steer = *steer
+	cfg.Clip = *clip
+	cfg.Logf = logf
+	ctx, stop := interruptible()
+	defer stop()
+	rep, err := ingest.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	if err := rep.WriteSVG(f); err != nil {
-		f.Close()
-		return err
+	rep.Command = rerun + "ingest"
+	if *duration != ingest.DefaultConfig().Point {
+		rep.Command += " -duration " + duration.String()
 	}
-	if err := f.Close(); err != nil {
-		return err
+	if *steer != ingest.DefaultConfig().Steer {
+		rep.Command += fmt.Sprintf(" -steer=%v", *steer)
 	}
-	fmt.Fprintf(os.Stderr, "wrote %s and ingest.svg\n", filepath.Join(*out, "ingest.md"))
-	return nil
+	rep.Config.Clip = relTo(root, cfg.Clip)
+	return writeResults(*out, "ingest", rep)
 }
 
 // moduleRoot finds the directory of slabcast's go.mod from the working

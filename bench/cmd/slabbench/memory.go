@@ -1,15 +1,7 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
-	"os"
-	"os/signal"
-	"path/filepath"
-	"strings"
-	"syscall"
-	"time"
 
 	"github.com/slabcast/slabcast/bench/memory"
 )
@@ -21,45 +13,23 @@ func init() {
 func runMemory(args []string) error {
 	cfg := memory.DefaultConfig()
 	root := moduleRoot()
-	fs := flag.NewFlagSet("memory", flag.ContinueOnError)
+	fs, out := flagSet("memory", root, "memory.md")
 	allocTests := fs.Bool("alloc-tests", cfg.AllocTests, "run and quote the pipeline's allocation tests (go test)")
-	out := fs.String("out", filepath.Join(root, "bench", "results"), "directory for memory.md")
-	fs.Usage = func() { fmt.Fprint(os.Stderr, usageText()); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("memory: unexpected arguments %q", fs.Args())
-	}
-	if err := requireNetns(); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	cfg.Root = root
 	cfg.AllocTests = *allocTests
-	cfg.Logf = func(format string, a ...any) {
-		fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", a...)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	cfg.Logf = logf
+	ctx, stop := interruptible()
 	defer stop()
 	rep, err := memory.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	rep.Command = "/work/shared/tools/netns-run go run ./bench/cmd/slabbench memory"
+	rep.Command = rerun + "memory"
 	if *allocTests != memory.DefaultConfig().AllocTests {
 		rep.Command += fmt.Sprintf(" -alloc-tests=%v", *allocTests)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
-	}
-	var md strings.Builder
-	if err := rep.WriteMarkdown(&md); err != nil {
-		return err
-	}
-	fmt.Print(md.String())
-	if err := os.WriteFile(filepath.Join(*out, "memory.md"), []byte(md.String()), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "wrote %s\n", filepath.Join(*out, "memory.md"))
-	return nil
+	return writeResults(*out, "memory", rep)
 }

@@ -2,8 +2,7 @@ package channels
 
 import (
 	"context"
-	"encoding/xml"
-	"io"
+	"github.com/slabcast/slabcast/bench/internal/benchfmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -225,19 +224,9 @@ func TestRunTiny(t *testing.T) {
 	if err := rep.WriteSVG(&svg); err != nil {
 		t.Fatal(err)
 	}
-	dec := xml.NewDecoder(strings.NewReader(svg.String()))
-	lines := 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			if err != io.EOF {
-				t.Fatalf("SVG is not well-formed XML: %v", err)
-			}
-			break
-		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
-			lines++
-		}
+	lines, err := benchfmt.Curves(svg.String())
+	if err != nil {
+		t.Fatal(err)
 	}
 	if lines != want {
 		t.Errorf("SVG has %d curves, want %d", lines, want)
@@ -250,7 +239,7 @@ func table(md, head string) [][]string {
 	var rows [][]string
 	for _, line := range strings.Split(md, "\n") {
 		if strings.HasPrefix(line, head) || len(rows) > 0 && strings.HasPrefix(line, "|") {
-			rows = append(rows, cells(line))
+			rows = append(rows, benchfmt.Cells(line))
 			continue
 		}
 		if len(rows) > 0 {
@@ -258,12 +247,4 @@ func table(md, head string) [][]string {
 		}
 	}
 	return rows
-}
-
-func cells(line string) []string {
-	parts := strings.Split(strings.Trim(line, "|"), "|")
-	for i := range parts {
-		parts[i] = strings.TrimSpace(parts[i])
-	}
-	return parts
 }

@@ -2,6 +2,7 @@ package channels
 
 import (
 	"fmt"
+	"github.com/slabcast/slabcast/bench/internal/benchfmt"
 	"io"
 	"slices"
 	"strings"
@@ -52,11 +53,11 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("Issue 5, item 2: N multicast channels of R Mbit/s each on one core, N stepped up until loss; " +
 		"the CPU time per channel and the largest N with zero loss, for slabcast against ffmpeg `-c copy -f hls` " +
 		"(one process per channel, segments on tmpfs), the do-it-yourself headend.\n\n")
-	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", orUnknown(m.CPUModel), m.CPUs, orUnknown(m.Kernel))
+	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", benchfmt.OrUnknown(m.CPUModel), m.CPUs, benchfmt.OrUnknown(m.Kernel))
 	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after; other work may share the machine\n",
-		orUnknown(m.Load), orUnknown(rep.LoadAfter))
+		benchfmt.OrUnknown(m.Load), benchfmt.OrUnknown(rep.LoadAfter))
 	fmt.Fprintf(&b, "- Run: %s, %s, %s, took %s\n", rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Go,
-		orUnknown(rep.FFmpegVer), rep.Took.Round(100*time.Millisecond))
+		benchfmt.OrUnknown(rep.FFmpegVer), rep.Took.Round(100*time.Millisecond))
 	if rep.Command != "" {
 		fmt.Fprintf(&b, "- Reproduce (as root, from the repository root): `%s`\n", rep.Command)
 	}
@@ -73,7 +74,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"let it drain again; CPU is utime+stime from /proc/PID/stat (summed over the ffmpeg processes) over "+
 		"that window, sending and draining.\n\n",
 		cfg.SenderCPU, SendBatch, ClipSeconds, cfg.ReceiverCPU, cfg.ReceiverCPU, cfg.ReceiverCPU,
-		cfg.SegmentDuration, cfg.ReceiverCPU, cfg.SegmentDuration, cfg.ReceiverCPU, onOff(rep.Steered), cfg.Point)
+		cfg.SegmentDuration, cfg.ReceiverCPU, cfg.SegmentDuration, cfg.ReceiverCPU, benchfmt.OnOff(rep.Steered), cfg.Point)
 
 	b.WriteString("| R, Mbit/s | slabcast: most channels, no loss | Gbit/s | first loss at | ffmpeg: most channels, no loss | Gbit/s | first loss at | × ffmpeg channels | compared at N | slabcast CPU a channel | ffmpeg CPU a channel | ffmpeg ÷ slabcast CPU | slabcast core busy a channel | ffmpeg core busy a channel | ffmpeg ÷ slabcast core |\n")
 	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
@@ -121,7 +122,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 			continue
 		}
 		line := fmt.Sprintf("- At least %.0f× fewer CPU-seconds per channel than ffmpeg at %.1f Mbit/s: %.2f× at N = %d (%.2f× counting the core's whole busy time) (%s)",
-			GoalRatio, c.Mbps, c.Ratio, c.N, c.BusyRatio, met(c.Ratio >= GoalRatio))
+			GoalRatio, c.Mbps, c.Ratio, c.N, c.BusyRatio, benchfmt.Met(c.Ratio >= GoalRatio))
 		if c.Ratio < GoalRatio {
 			if sp := rep.pointAt(Slabcast, c.Mbps, c.N); sp != nil {
 				fp := rep.pointAt(FFmpeg, c.Mbps, c.N)
@@ -140,7 +141,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	if bp, ok := rep.goalGbpsPoint(); ok {
 		reach := bp.Offered() >= 0.98*GoalGbps && bp.Target() >= GoalGbps*0.995
 		line := fmt.Sprintf("- No loss at %.0f Gbit/s aggregate on one core: slabcast took %d × %.2f Mbit/s = %.2f Gbit/s without loss (%s)",
-			GoalGbps, bp.N, bp.Mbps, bp.Offered(), met(reach))
+			GoalGbps, bp.N, bp.Mbps, bp.Offered(), benchfmt.Met(reach))
 		for _, s := range rep.Series {
 			if s.System != Slabcast {
 				continue
@@ -297,27 +298,6 @@ func bestCells(s *Series) (best, gbps, loss string) {
 }
 
 func pct(share float64) string { return fmt.Sprintf("%.2f%%", 100*share) }
-
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "not met"
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
-}
 
 // WriteSVG plots the CPU per channel (share of a core) against the channel
 // count, one line per system and rate; hollow markers lost.

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"github.com/slabcast/slabcast/bench/internal/benchfmt"
 	"os"
 	"regexp"
 	"strings"
@@ -103,7 +104,7 @@ func TestRunTiny(t *testing.T) {
 	var rows [][]string
 	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "| case | server") || len(rows) > 0 && strings.HasPrefix(line, "|") {
-			rows = append(rows, cells(line))
+			rows = append(rows, benchfmt.Cells(line))
 		} else if len(rows) > 0 {
 			break
 		}
@@ -127,12 +128,4 @@ func TestRunTiny(t *testing.T) {
 	if n := strings.Count(out, "× nginx — requests/s"); n != 2 {
 		t.Errorf("%d goal lines, want 2", n)
 	}
-}
-
-func cells(line string) []string {
-	parts := strings.Split(strings.Trim(line, "|"), "|")
-	for i := range parts {
-		parts[i] = strings.TrimSpace(parts[i])
-	}
-	return parts
 }

@@ -7,21 +7,8 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bench/delivery/slabd"
+	"github.com/slabcast/slabcast/bench/internal/benchfmt"
 )
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "not met"
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
-}
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6) }
 
@@ -35,11 +22,11 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("Issue 5, item 3: requests/s and Gbit/s for the same live segments and playlists, " +
 		"fetched with wrk at " + fmt.Sprint(cfg.Connections) + " connections, from slabcast and from nginx " +
 		"serving identical bytes from tmpfs with sendfile.\n\n")
-	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", orUnknown(m.CPUModel), m.CPUs, orUnknown(m.Kernel))
+	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", benchfmt.OrUnknown(m.CPUModel), m.CPUs, benchfmt.OrUnknown(m.Kernel))
 	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after; other work may share the machine\n",
-		orUnknown(m.Load), orUnknown(rep.LoadAfter))
+		benchfmt.OrUnknown(m.Load), benchfmt.OrUnknown(rep.LoadAfter))
 	fmt.Fprintf(&b, "- Run: %s, %s, %s, %s, took %s\n", rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Go,
-		orUnknown(rep.Nginx), orUnknown(rep.Wrk), rep.Took.Round(100*time.Millisecond))
+		benchfmt.OrUnknown(rep.Nginx), benchfmt.OrUnknown(rep.Wrk), rep.Took.Round(100*time.Millisecond))
 	if rep.Command != "" {
 		fmt.Fprintf(&b, "- Reproduce (as root, from the repository root): `%s`\n", rep.Command)
 	}
@@ -59,7 +46,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"ingesting), so its figures include its ingest. %s. wrk: `-c %d -t %d -d %s --latency`, a Lua "+
 		"script rotating over the case's URLs. Cases: segments only; one playlist per %d segment(s); "+
 		"playlists only.\n\n",
-		orUnknown(cfg.ServerCPUs), rep.GoProcs, cfg.Streams, cfg.SegmentDuration, cfg.SegmentCount,
+		benchfmt.OrUnknown(cfg.ServerCPUs), rep.GoProcs, cfg.Streams, cfg.SegmentDuration, cfg.SegmentCount,
 		slabd.ClipRecipe, rep.Input/1e6, cfg.SegmentCount, rep.Workers, pin, cfg.Connections, cfg.Threads, cfg.Duration, cfg.Mix)
 
 	if len(cfg.Env) > 0 {
@@ -112,7 +99,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(&b, "- %v: at least %.1f× nginx — requests/s %.2f× (%s)%s; Gbit/s on the wire %.2f×\n",
-			r.Case, Goal, rr, met(rr >= Goal), rep.bound(r, loadCores), gr)
+			r.Case, Goal, rr, benchfmt.Met(rr >= Goal), rep.bound(r, loadCores), gr)
 	}
 	b.WriteString("\n## Caveats\n\n")
 	b.WriteString("- Two cores: wrk and the servers each get one, so wrk may bound a case rather than the " +

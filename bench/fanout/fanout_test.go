@@ -2,9 +2,8 @@ package fanout
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
-	"io"
+	"github.com/slabcast/slabcast/bench/internal/benchfmt"
 	"os"
 	"regexp"
 	"strings"
@@ -78,7 +77,7 @@ func TestRunTiny(t *testing.T) {
 	var rows [][]string
 	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "| K | attached") || len(rows) > 0 && strings.HasPrefix(line, "|") {
-			rows = append(rows, cells(line))
+			rows = append(rows, benchfmt.Cells(line))
 		} else if len(rows) > 0 {
 			break
 		}
@@ -103,29 +102,11 @@ func TestRunTiny(t *testing.T) {
 	if err := rep.WriteSVG(&svg); err != nil {
 		t.Fatal(err)
 	}
-	dec := xml.NewDecoder(strings.NewReader(svg.String()))
-	lines := 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			if err != io.EOF {
-				t.Fatalf("SVG is not well-formed XML: %v", err)
-			}
-			break
-		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
-			lines++
-		}
+	lines, err := benchfmt.Curves(svg.String())
+	if err != nil {
+		t.Fatal(err)
 	}
 	if lines != 3 {
 		t.Errorf("SVG has %d curves, want 3", lines)
 	}
-}
-
-func cells(line string) []string {
-	parts := strings.Split(strings.Trim(line, "|"), "|")
-	for i := range parts {
-		parts[i] = strings.TrimSpace(parts[i])
-	}
-	return parts
 }

@@ -7,14 +7,8 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bench/delivery/slabd"
+	"github.com/slabcast/slabcast/bench/internal/benchfmt"
 )
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
-}
 
 func yesNo(ok bool) string {
 	if ok {
@@ -41,9 +35,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("# HTTP MPEG-TS fan-out\n\n")
 	b.WriteString("Issue 5, item 4: K clients on one channel's `/NAME/mpegts`, slabcast's CPU per client-Gbit/s " +
 		"delivered and the largest K with no client falling behind.\n\n")
-	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", orUnknown(m.CPUModel), m.CPUs, orUnknown(m.Kernel))
+	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", benchfmt.OrUnknown(m.CPUModel), m.CPUs, benchfmt.OrUnknown(m.Kernel))
 	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after; other work may share the machine\n",
-		orUnknown(m.Load), orUnknown(rep.LoadAfter))
+		benchfmt.OrUnknown(m.Load), benchfmt.OrUnknown(rep.LoadAfter))
 	fmt.Fprintf(&b, "- Run: %s, %s, took %s\n", rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Go, rep.Took.Round(100*time.Millisecond))
 	if rep.Command != "" {
 		fmt.Fprintf(&b, "- Reproduce (as root, from the repository root): `%s`\n", rep.Command)
@@ -68,7 +62,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 
 	base := rep.Idle.ServerCores()
 	fmt.Fprintf(&b, "| K | attached | client Gbit/s | least client / input | behind | lagged | slabcast cores | CPU s per client-Gbit | above idle, per Gbit | clients' cores | CPU %s busy | CPU %s busy | no client behind |\n",
-		orUnknown(cfg.ServerCPUs), orUnknown(cfg.ClientCPUs))
+		benchfmt.OrUnknown(cfg.ServerCPUs), benchfmt.OrUnknown(cfg.ClientCPUs))
 	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	i := rep.Idle
 	fmt.Fprintf(&b, "| 0 | %d | 0 | – | 0 | %d | %.3f | – | – | %.2f | %.2f | %.2f | idle: ingest alone |\n",

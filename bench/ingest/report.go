@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"github.com/slabcast/slabcast/bench/internal/benchfmt"
 	"io"
 	"slices"
 	"strings"
@@ -44,9 +45,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "Issue 5, item 1: the datagrams/s and Gbit/s that slabcast's receive path "+
 		"sustains on one core with zero loss and at saturation, against a bare recvmmsg loop "+
 		"that only discards, on the same socket setup and core.\n\n")
-	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", orUnknown(m.CPUModel), m.CPUs, orUnknown(m.Kernel))
+	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", benchfmt.OrUnknown(m.CPUModel), m.CPUs, benchfmt.OrUnknown(m.Kernel))
 	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after; other work may share the machine\n",
-		orUnknown(m.Load), orUnknown(rep.LoadAfter))
+		benchfmt.OrUnknown(m.Load), benchfmt.OrUnknown(rep.LoadAfter))
 	fmt.Fprintf(&b, "- Run: %s, %s, took %s\n", rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Go, rep.Took.Round(100e6))
 	if rep.Command != "" {
 		fmt.Fprintf(&b, "- Reproduce (as root, from the repository root): `%s`\n", rep.Command)
@@ -59,7 +60,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"pinned to CPU %d with SO_RCVBUF %d MiB, recvmmsg 64 × 9024 bytes; receive packet steering to CPU %d: %v. %s a point; paced rates are "+
 		"fractions %v of the first receiver's saturation rate, stepped up until loss (a rate that loses is measured once more and passes if that run is clean: other work shares this machine), then %d bisections.\n\n",
 		cfg.Clip, rep.ClipBitrate/1e3, rep.ClipPass.Seconds(), DatagramSize, cfg.Group, SendBatch,
-		cfg.SenderCPU, cfg.ReceiverCPU, cfg.RecvBuffer>>20, cfg.ReceiverCPU, onOff(rep.Steered), cfg.Point, cfg.Steps, cfg.Refine)
+		cfg.SenderCPU, cfg.ReceiverCPU, cfg.RecvBuffer>>20, cfg.ReceiverCPU, benchfmt.OnOff(rep.Steered), cfg.Point, cfg.Steps, cfg.Refine)
 
 	fmt.Fprintf(&b, "| receiver | zero loss: datagrams/s | Gbit/s | × bare | saturation: offered/s | received/s | Gbit/s | lost | × bare | CPU %d busy at zero loss | receiver thread | thread ns/datagram |\n", cfg.ReceiverCPU)
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
@@ -115,7 +116,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(&b, "- %v: at least %.2f of the bare loop — zero loss %.2f (%s), saturation %.2f (%s)\n",
-			r.Receiver, Goal, zr, met(r.HaveBest && zr >= Goal), sr, met(sr >= Goal))
+			r.Receiver, Goal, zr, benchfmt.Met(r.HaveBest && zr >= Goal), sr, benchfmt.Met(sr >= Goal))
 	}
 	b.WriteString("\n")
 
@@ -183,27 +184,6 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "not met"
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }
 
 // WriteSVG writes a plot of the rate received against the rate offered,

@@ -2,6 +2,7 @@ package latency
 
 import (
 	"context"
+	"github.com/slabcast/slabcast/bench/internal/benchfmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -217,7 +218,7 @@ func checkTable(t *testing.T, md, head string, rows int) {
 	for line := range strings.Lines(md) {
 		line = strings.TrimSpace(line)
 		if strings.HasPrefix(line, head) || len(tab) > 0 && strings.HasPrefix(line, "|") {
-			tab = append(tab, cells(line))
+			tab = append(tab, benchfmt.Cells(line))
 			continue
 		}
 		if len(tab) > 0 {
@@ -243,14 +244,6 @@ func checkTable(t *testing.T, md, head string, rows int) {
 			t.Errorf("row %q: p50 is not a figure", row)
 		}
 	}
-}
-
-func cells(line string) []string {
-	parts := strings.Split(strings.Trim(line, "|"), "|")
-	for i := range parts {
-		parts[i] = strings.TrimSpace(parts[i])
-	}
-	return parts
 }
 
 func mustAddrPort(t *testing.T, s string) netip.AddrPort {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/slabcast/slabcast/bench/internal/benchfmt"
 )
 
 // ms formats d in milliseconds, three decimals.
@@ -15,20 +17,6 @@ func ratio(a, b time.Duration) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.2f", float64(a)/float64(b))
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "NOT met"
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }
 
 // WriteMarkdown writes the results file: the machine, the command, the
@@ -42,9 +30,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"being listed in the playlist served over HTTP, and (b) from the arrival of a datagram to its bytes " +
 		"leaving on `/NAME/mpegts`, against a bare UDP-to-HTTP relay (udpxy's core) as the floor. " +
 		"Goal: p99 under " + Goal.String() + " for both.\n\n")
-	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", orUnknown(m.CPUModel), m.CPUs, orUnknown(m.Kernel))
+	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", benchfmt.OrUnknown(m.CPUModel), m.CPUs, benchfmt.OrUnknown(m.Kernel))
 	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after; other work may share the machine\n",
-		orUnknown(m.Load), orUnknown(rep.LoadAfter))
+		benchfmt.OrUnknown(m.Load), benchfmt.OrUnknown(rep.LoadAfter))
 	fmt.Fprintf(&b, "- Run: %s, %s, took %s\n", rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Go, rep.Took.Round(100*time.Millisecond))
 	if rep.Build != "" {
 		fmt.Fprintf(&b, "- slabcast built from %s\n", rep.Build)
@@ -126,9 +114,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 
 	b.WriteString("## Goals\n\n")
 	for _, r := range rep.Results {
-		fmt.Fprintf(&b, "- %s, (a) playlist p99 %s ms under %v: %s\n", r.Clip.Name, ms(r.Playlist.P99), Goal, met(r.Playlist.N > 0 && r.Playlist.P99 < Goal))
+		fmt.Fprintf(&b, "- %s, (a) playlist p99 %s ms under %v: %s\n", r.Clip.Name, ms(r.Playlist.P99), Goal, benchfmt.Met(r.Playlist.N > 0 && r.Playlist.P99 < Goal))
 		fmt.Fprintf(&b, "- %s, (b) /mpegts p99 %s ms under %v: %s (bare relay %s ms)\n", r.Clip.Name, ms(r.MPEGTS.P99), Goal,
-			met(r.MPEGTS.N > 0 && r.MPEGTS.P99 < Goal), ms(r.Relay.P99))
+			benchfmt.Met(r.MPEGTS.N > 0 && r.MPEGTS.P99 < Goal), ms(r.Relay.P99))
 	}
 	b.WriteString("\n")
 

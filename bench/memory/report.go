@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/slabcast/slabcast/bench/internal/benchfmt"
 )
 
 // WriteMarkdown writes the results file: the machine, the command, the
@@ -17,9 +19,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	win := cfg.Window()
 	b.WriteString("# Memory\n\n")
 	b.WriteString("Issue 5, item 6: slabcast's resident memory per channel against bitrate × window, and allocations per packet.\n\n")
-	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", orUnknown(m.CPUModel), m.CPUs, orUnknown(m.Kernel))
+	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", benchfmt.OrUnknown(m.CPUModel), m.CPUs, benchfmt.OrUnknown(m.Kernel))
 	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after; other work may share the machine\n",
-		orUnknown(m.Load), orUnknown(rep.LoadAfter))
+		benchfmt.OrUnknown(m.Load), benchfmt.OrUnknown(rep.LoadAfter))
 	fmt.Fprintf(&b, "- Run: %s, %s, took %s\n", rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Go, rep.Took.Round(100*time.Millisecond))
 	if rep.Command != "" {
 		fmt.Fprintf(&b, "- Reproduce (as root, from the repository root): `%s`\n", rep.Command)
@@ -76,7 +78,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	// rounding adds at most one chunk per segment.
 	fmt.Fprintf(&b, "- Resident memory per channel follows bitrate × window: slab memory held is at most %.2f × bitrate × window "+
 		"across the cases (%s: within 1.5×, the headroom `memory` is sized with); the pool itself is fixed at start and "+
-		"does not grow with traffic\n", worstHeld, met(worstHeld > 0 && worstHeld <= 1.5))
+		"does not grow with traffic\n", worstHeld, benchfmt.Met(worstHeld > 0 && worstHeld <= 1.5))
 	var minSeg, maxSeg float64
 	for i, r := range rep.Results {
 		if i == 0 {
@@ -141,18 +143,4 @@ func ratio(a, b float64) float64 {
 		return 0
 	}
 	return a / b
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "not met"
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }

@@ -17,11 +17,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/slabcast/slabcast/config"
 )
 
 // Commands of the control protocol.
@@ -51,29 +51,28 @@ type Request struct {
 }
 
 // StreamJSON is a stream in the protocol: the config directives of a stream
-// block under their own names, durations in seconds. In requests every
-// option may be left out and gets the config file's default; in answers
-// (show, add, update) every setting is given with its effective value.
+// block under their own names (the PerStream settings of config.Settings),
+// durations in seconds, sizes in bytes. In requests every setting may be
+// left out and gets the config file's default; in answers (show, add,
+// update) every setting is given with its effective value.
 type StreamJSON struct {
 	Name string `json:"name,omitempty"`
 	Type string `json:"type,omitempty"` // "static" (also "") or "ondemand"
 	// Input is a short form of Inputs for a stream with one input and no
 	// input options; a request gives Input or Inputs, not both.
-	Input           string      `json:"input,omitempty"`
-	Inputs          []InputJSON `json:"inputs,omitempty"`
-	SegmentDuration json.Number `json:"segment_duration,omitempty"` // seconds
-	SegmentCount    json.Number `json:"segment_count,omitempty"`
-	SourceTimeout   json.Number `json:"source_timeout,omitempty"`  // seconds; default of each input's
-	ClientsTimeout  json.Number `json:"clients_timeout,omitempty"` // seconds
+	Input  string      `json:"input,omitempty"`
+	Inputs []InputJSON `json:"inputs,omitempty"`
+	// Settings holds the stream settings given, by name, each as its JSON
+	// text: a number for numeric settings ("2.5"). It is marshalled flat,
+	// beside name and type, in the order of config.Settings.
+	Settings map[string]string `json:"-"`
 }
 
-// InputJSON is one input with the options of a config input line.
+// InputJSON is one input with the options of a config input line (the
+// PerInput settings of config.Settings), marshalled flat beside url.
 type InputJSON struct {
-	URL           string      `json:"url"`
-	Priority      json.Number `json:"priority,omitempty"`
-	SourceTimeout json.Number `json:"source_timeout,omitempty"` // seconds
-	Program       json.Number `json:"program,omitempty"`
-	Rcvbuf        json.Number `json:"rcvbuf,omitempty"` // bytes
+	URL      string            `json:"url"`
+	Settings map[string]string `json:"-"`
 }
 
 // Stream types in StreamJSON.Type and StreamStatus.Type.
@@ -155,8 +154,8 @@ type Response struct {
 
 // Keys each command takes besides cmd.
 var (
-	streamKeys = []string{"name", "type", "input", "inputs", "segment_duration", "segment_count", "source_timeout", "clients_timeout"}
-	inputKeys  = []string{"url", "priority", "source_timeout", "program", "rcvbuf"}
+	streamKeys = append([]string{"name", "type", "input", "inputs"}, config.Names(config.PerStream)...)
+	inputKeys  = append([]string{"url"}, config.Names(config.PerInput)...)
 	cmdKeys    = map[string][]string{
 		CmdList:   nil,
 		CmdShow:   {"name"},
@@ -195,7 +194,7 @@ func ParseRequest(line []byte) (Request, error) {
 	}
 	allowed, ok := cmdKeys[req.Cmd]
 	if !ok {
-		return Request{}, fmt.Errorf("ctl: unknown command %s (commands: %s)", quote(req.Cmd), strings.Join(cmdNames, ", "))
+		return Request{}, fmt.Errorf("ctl: unknown command %s (commands: %s)", config.Quote(req.Cmd), strings.Join(cmdNames, ", "))
 	}
 	if err := checkKeys(raw, allowed, req.Cmd); err != nil {
 		return Request{}, err
@@ -214,33 +213,10 @@ func ParseRequest(line []byte) (Request, error) {
 			}
 		}
 	}
-	if err := json.Unmarshal(line, &req); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return Request{}, fmt.Errorf("ctl: %s: expected %s, found a JSON %s", quote(jsonPath(te.Field)), jsonKind(te.Type), te.Value)
-		}
-		return Request{}, fmt.Errorf("ctl: bad request: %w", err)
+	if err := decodeStream(raw, &req.StreamJSON); err != nil {
+		return Request{}, err
 	}
 	return req, nil
-}
-
-// jsonPath turns the decoder's field path ("StreamJSON.inputs.url") into the
-// request's ("inputs.url").
-func jsonPath(f string) string { return strings.TrimPrefix(f, "StreamJSON.") }
-
-// jsonKind names what a request should have given for a Go type.
-func jsonKind(t reflect.Type) string {
-	switch {
-	case t == reflect.TypeFor[json.Number]():
-		return "a number"
-	case t.Kind() == reflect.String:
-		return "a string"
-	case t.Kind() == reflect.Slice:
-		return "a list"
-	case t.Kind() == reflect.Struct:
-		return "an object"
-	}
-	return t.String()
 }
 
 // checkKeys refuses a key of m not in allowed; where names the command or
@@ -258,33 +234,26 @@ func checkKeys(m map[string]json.RawMessage, allowed []string, where string) err
 		known := slices.Contains(streamKeys, k) || slices.Contains(inputKeys, k)
 		switch {
 		case known && len(allowed) == 0:
-			return fmt.Errorf("ctl: %s takes no %s", where, quote(k))
+			return fmt.Errorf("ctl: %s takes no %s", where, config.Quote(k))
 		case known:
-			return fmt.Errorf("ctl: %s takes no %s (it takes %s)", where, quote(k), strings.Join(allowed, ", "))
+			return fmt.Errorf("ctl: %s takes no %s (it takes %s)", where, config.Quote(k), strings.Join(allowed, ", "))
 		case len(allowed) == 0:
-			return fmt.Errorf("ctl: unknown key %s (%s takes none)", quote(k), where)
+			return fmt.Errorf("ctl: unknown key %s (%s takes none)", config.Quote(k), where)
 		}
-		return fmt.Errorf("ctl: unknown key %s in %s (known: %s)", quote(k), where, strings.Join(allowed, ", "))
+		return fmt.Errorf("ctl: unknown key %s in %s (known: %s)", config.Quote(k), where, strings.Join(allowed, ", "))
 	}
 	return nil
 }
 
-// CheckName checks a stream name by the config file's rules: 1 to
-// MaxNameLen of Latin letters, digits, '.', '-', '_', and not "." or "..".
+// CheckName checks a stream name by the config file's rule
+// (config.ValidName).
 func CheckName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("ctl: stream name is empty")
-	case len(name) > MaxNameLen:
-		return fmt.Errorf("ctl: stream name %s is longer than %d characters", quote(name), MaxNameLen)
-	case name == "." || name == "..":
-		return fmt.Errorf("ctl: stream name %s is not allowed", quote(name))
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
-			return fmt.Errorf("ctl: stream name %s has characters other than letters, digits, '.', '-', '_'", quote(name))
+	if err := config.CheckName(name); err != nil {
+		var ne *config.NameError
+		if errors.As(err, &ne) {
+			return errors.New("ctl: " + ne.Msg)
 		}
+		return err
 	}
 	return nil
 }
@@ -296,12 +265,12 @@ func checkURLText(u string) error {
 	switch {
 	case u == "":
 		return errors.New("ctl: input URL is empty")
-	case len(u) > MaxToken:
-		return fmt.Errorf("ctl: input URL is longer than %d bytes", MaxToken)
+	case len(u) > config.MaxToken:
+		return fmt.Errorf("ctl: input URL is longer than %d bytes", config.MaxToken)
 	}
 	for i := 0; i < len(u); i++ {
 		if c := u[i]; c <= ' ' || c >= 0x7f {
-			return fmt.Errorf("ctl: input %s: URL has a space, control or non-ASCII character at byte %d", quote(u), i)
+			return fmt.Errorf("ctl: input %s: URL has a space, control or non-ASCII character at byte %d", config.Quote(u), i)
 		}
 	}
 	return nil
@@ -323,9 +292,9 @@ func (e *reqError) Unwrap() error { return e.err }
 // file with. Name and URLs are checked before anything is handed to the
 // parser, each value is quoted, so a request cannot inject config text. The
 // Stream's Line, Col and Span are zero.
-func StreamFromRequest(r Request, opt Options) (Stream, error) {
+func StreamFromRequest(r Request, opt config.Options) (config.Stream, error) {
 	if err := CheckName(r.Name); err != nil {
-		return Stream{}, err
+		return config.Stream{}, err
 	}
 	kw := "stream"
 	switch r.Type {
@@ -333,73 +302,80 @@ func StreamFromRequest(r Request, opt Options) (Stream, error) {
 	case TypeOnDemand:
 		kw = "ondemand"
 	default:
-		return Stream{}, fmt.Errorf("ctl: type %s is neither %s nor %s", quote(r.Type), TypeStatic, TypeOnDemand)
+		return config.Stream{}, fmt.Errorf("ctl: type %s is neither %s nor %s", config.Quote(r.Type), TypeStatic, TypeOnDemand)
 	}
 	inputs := r.Inputs
 	switch {
 	case r.Input != "" && len(inputs) > 0:
-		return Stream{}, errors.New("ctl: give input or inputs, not both")
+		return config.Stream{}, errors.New("ctl: give input or inputs, not both")
 	case r.Input != "":
 		inputs = []InputJSON{{URL: r.Input}}
 	case len(inputs) == 0:
-		return Stream{}, fmt.Errorf("ctl: stream %s has no input", quote(r.Name))
-	case len(inputs) > maxArgs:
-		return Stream{}, fmt.Errorf("ctl: stream %s has more than %d inputs", quote(r.Name), maxArgs)
+		return config.Stream{}, fmt.Errorf("ctl: stream %s has no input", config.Quote(r.Name))
+	case len(inputs) > config.MaxValues:
+		return config.Stream{}, fmt.Errorf("ctl: stream %s has more than %d inputs", config.Quote(r.Name), config.MaxValues)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s {\n", kw, configQuote(r.Name))
 	for i, in := range inputs {
 		if err := checkURLText(in.URL); err != nil {
-			return Stream{}, err
+			return config.Stream{}, err
 		}
 		for _, prev := range inputs[:i] {
 			if prev.URL == in.URL {
-				return Stream{}, fmt.Errorf("ctl: input %s is listed twice", quote(in.URL))
+				return config.Stream{}, fmt.Errorf("ctl: input %s is listed twice", config.Quote(in.URL))
 			}
 		}
 		b.WriteString("input ")
 		b.WriteString(configQuote(in.URL))
-		for _, o := range [...]struct {
-			key string
-			v   json.Number
-		}{{"priority", in.Priority}, {"source_timeout", in.SourceTimeout}, {"program", in.Program}, {"rcvbuf", in.Rcvbuf}} {
-			v, err := numberText("input: "+o.key, o.v)
-			if err != nil {
-				return Stream{}, err
-			}
-			if v != "" {
-				b.WriteString(" " + configQuote(o.key+"="+v))
-			}
+		if err := eachValue(config.PerInput, in.Settings, "input: ", func(key, v string) {
+			b.WriteString(" " + configQuote(key+"="+v))
+		}); err != nil {
+			return config.Stream{}, err
 		}
 		b.WriteString(";\n")
 	}
-	for _, o := range [...]struct {
-		key string
-		v   json.Number
-	}{{"segment_duration", r.SegmentDuration}, {"segment_count", r.SegmentCount}, {"source_timeout", r.SourceTimeout}, {"clients_timeout", r.ClientsTimeout}} {
-		v, err := numberText(o.key, o.v)
-		if err != nil {
-			return Stream{}, err
-		}
-		if v != "" {
-			fmt.Fprintf(&b, "%s %s;\n", o.key, configQuote(v))
-		}
+	if err := eachValue(config.PerStream, r.Settings, "", func(key, v string) {
+		fmt.Fprintf(&b, "%s %s;\n", key, configQuote(v))
+	}); err != nil {
+		return config.Stream{}, err
 	}
 	b.WriteString("}\n")
-	cfg, err := Parse("request", []byte(b.String()), opt)
+	cfg, err := config.Parse("request", []byte(b.String()), opt)
 	if err != nil {
-		var e *Error
+		var e *config.Error
 		if errors.As(err, &e) {
-			return Stream{}, &reqError{msg: "ctl: " + e.Msg, err: e.Err}
+			return config.Stream{}, &reqError{msg: "ctl: " + e.Msg, err: e.Err}
 		}
-		return Stream{}, fmt.Errorf("ctl: %w", err)
+		return config.Stream{}, fmt.Errorf("ctl: %w", err)
 	}
 	if len(cfg.Streams) != 1 {
 		panic("BUG: ctl: a request's config text has " + strconv.Itoa(len(cfg.Streams)) + " streams")
 	}
 	s := cfg.Streams[0]
-	s.Line, s.Col, s.Span = 0, 0, Span{}
+	s.Line, s.Col, s.Span = 0, 0, config.Span{}
 	return s, nil
+}
+
+// eachValue calls put with the config text of each value of vals, for the
+// settings of scope in table order; prefix goes before keys in messages.
+func eachValue(scope config.Scope, vals map[string]string, prefix string, put func(key, v string)) error {
+	for _, set := range config.Settings {
+		v, ok := vals[set.Name]
+		if set.Scope != scope || !ok {
+			continue
+		}
+		if set.Kind.Numeric() {
+			var err error
+			if v, err = numberText(prefix+set.Name, v); err != nil {
+				return err
+			}
+		}
+		if v != "" {
+			put(set.Name, v)
+		}
+	}
+	return nil
 }
 
 // configQuote quotes s as the config lexer reads a quoted value: \ and "
@@ -412,72 +388,56 @@ func configQuote(s string) string {
 // numberText turns a JSON number into the config's way of writing it: the
 // literal as it is, or, with an exponent, in plain decimal. "" stays "".
 // Range and form (whole, non-negative) are the parser's to check.
-func numberText(key string, n json.Number) (string, error) {
-	s := string(n)
+func numberText(key, s string) (string, error) {
 	if s == "" {
 		return "", nil
 	}
 	if !(s[0] == '-' || '0' <= s[0] && s[0] <= '9') || !json.Valid([]byte(s)) {
-		return "", fmt.Errorf("ctl: %s: %s is not a number", key, quote(s))
+		return "", fmt.Errorf("ctl: %s: %s is not a number", key, config.Quote(s))
 	}
 	if !strings.ContainsAny(s, "eE") {
 		return s, nil
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		return "", fmt.Errorf("ctl: %s: %s is out of range", key, quote(s))
+		return "", fmt.Errorf("ctl: %s: %s is out of range", key, config.Quote(s))
 	}
 	return strconv.FormatFloat(f, 'f', -1, 64), nil
 }
 
 // StreamToJSON gives a stream's settings for an answer: every setting with
-// its effective value, the inputs always as Inputs, and an input's
-// source_timeout only where it differs from the stream's. StreamFromRequest
+// its effective value, the inputs always as Inputs, and an input's options
+// only where it has its own (config.Setting.InputGiven). StreamFromRequest
 // of the result gives back an Equal stream.
-func StreamToJSON(s Stream) StreamJSON {
+func StreamToJSON(s config.Stream) StreamJSON {
 	j := StreamJSON{
-		Name:            s.Name,
-		Type:            TypeStatic,
-		SegmentDuration: seconds(s.SegmentDuration),
-		SegmentCount:    json.Number(strconv.Itoa(s.SegmentCount)),
-		SourceTimeout:   seconds(s.SourceTimeout),
-		ClientsTimeout:  seconds(s.ClientsTimeout),
-		Inputs:          make([]InputJSON, len(s.Inputs)),
+		Name:     s.Name,
+		Type:     TypeStatic,
+		Inputs:   make([]InputJSON, len(s.Inputs)),
+		Settings: map[string]string{},
 	}
 	if s.OnDemand {
 		j.Type = TypeOnDemand
 	}
-	for i, in := range s.Inputs {
+	for _, set := range config.Settings {
+		if set.Scope == config.PerStream {
+			j.Settings[set.Name] = set.StreamJSON(&s)
+		}
+	}
+	for i := range s.Inputs {
+		in := &s.Inputs[i]
 		ij := InputJSON{URL: in.URL}
-		if in.Priority != 0 {
-			ij.Priority = json.Number(strconv.Itoa(in.Priority))
-		}
-		if in.SourceTimeout != s.SourceTimeout {
-			ij.SourceTimeout = seconds(in.SourceTimeout)
-		}
-		if in.Program != 0 {
-			ij.Program = json.Number(strconv.Itoa(in.Program))
-		}
-		if in.RecvBuffer != 0 {
-			ij.Rcvbuf = json.Number(strconv.Itoa(in.RecvBuffer))
+		for _, set := range config.Settings {
+			if set.Scope == config.PerInput && set.InputGiven(&s, in) {
+				if ij.Settings == nil {
+					ij.Settings = map[string]string{}
+				}
+				ij.Settings[set.Name] = set.InputJSON(in)
+			}
 		}
 		j.Inputs[i] = ij
 	}
 	return j
-}
-
-// seconds writes d in seconds, exactly: "2", "0.5", "1.000000001".
-func seconds(d time.Duration) json.Number {
-	neg := ""
-	if d < 0 {
-		neg, d = "-", -d
-	}
-	s := neg + strconv.FormatInt(int64(d/time.Second), 10)
-	if ns := int64(d % time.Second); ns != 0 {
-		frac := strconv.FormatInt(ns+1e9, 10)[1:] // nine digits
-		s += "." + strings.TrimRight(frac, "0")
-	}
-	return json.Number(s)
 }
 
 // RemoteError is an error the server answered with ({"ok":false}).

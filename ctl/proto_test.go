@@ -5,7 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/slabcast/slabcast/config"
 )
 
 func TestParseRequest(t *testing.T) {
@@ -32,9 +33,9 @@ func TestParseRequest(t *testing.T) {
 	ok(` {"cmd":"show", "name":"a"} `, Request{Cmd: "show", StreamJSON: StreamJSON{Name: "a"}})
 	ok(`{"cmd":"stats"}`, Request{Cmd: "stats"})
 	ok(`{"name":"x","cmd":"add","input":"udp://239.0.0.1:1234","type":"ondemand","clients_timeout":2.5}`,
-		Request{Cmd: "add", StreamJSON: StreamJSON{Name: "x", Type: "ondemand", Input: "udp://239.0.0.1:1234", ClientsTimeout: "2.5"}})
+		Request{Cmd: "add", StreamJSON: StreamJSON{Name: "x", Type: "ondemand", Input: "udp://239.0.0.1:1234", Settings: map[string]string{"clients_timeout": "2.5"}}})
 	ok(`{"cmd":"update","name":"x","inputs":[{"url":"udp://a:1","priority":1,"source_timeout":5,"program":2,"rcvbuf":65536}]}`,
-		Request{Cmd: "update", StreamJSON: StreamJSON{Name: "x", Inputs: []InputJSON{{URL: "udp://a:1", Priority: "1", SourceTimeout: "5", Program: "2", Rcvbuf: "65536"}}}})
+		Request{Cmd: "update", StreamJSON: StreamJSON{Name: "x", Inputs: []InputJSON{{URL: "udp://a:1", Settings: map[string]string{"priority": "1", "source_timeout": "5", "program": "2", "rcvbuf": "65536"}}}}})
 
 	bad(`{"cmd":"frobnicate"}`, `unknown command "frobnicate" (commands: list, show, add, update, remove, stats, reload)`)
 	bad(`{"cmd":"list"`, "malformed JSON")
@@ -63,7 +64,7 @@ func TestParseRequest(t *testing.T) {
 }
 
 func TestStreamFromRequest(t *testing.T) {
-	parse := func(line string, opt Options) (Stream, error) {
+	parse := func(line string, opt config.Options) (config.Stream, error) {
 		t.Helper()
 		req, err := ParseRequest([]byte(line))
 		if err != nil {
@@ -72,23 +73,23 @@ func TestStreamFromRequest(t *testing.T) {
 		return StreamFromRequest(req, opt)
 	}
 	// f compares with the stream the config file text gives.
-	f := func(line, config string) {
+	f := func(line, conf string) {
 		t.Helper()
-		got, err := parse(line, Options{})
+		got, err := parse(line, config.Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
-		cfg, err := Parse("want.conf", []byte(config), Options{})
+		cfg, err := config.Parse("want.conf", []byte(conf), config.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !got.Equal(cfg.Streams[0]) || got.Line != 0 || got.Col != 0 || got.Span != (Span{}) {
+		if !got.Equal(cfg.Streams[0]) || got.Line != 0 || got.Col != 0 || got.Span != (config.Span{}) {
 			t.Fatalf("%s:\n got %+v\nwant %+v", line, got, cfg.Streams[0])
 		}
 	}
 	bad := func(line, wantErr string) {
 		t.Helper()
-		_, err := parse(line, Options{})
+		_, err := parse(line, config.Options{})
 		if err == nil || err.Error() != wantErr {
 			t.Fatalf("%s:\n got error %v\nwant %s", line, err, wantErr)
 		}
@@ -109,7 +110,7 @@ func TestStreamFromRequest(t *testing.T) {
 	bad(`{"cmd":"add","name":"a;}\nstream b","input":"udp://a:1"}`, `ctl: stream name "a;}\nstream b" has characters other than letters, digits, '.', '-', '_'`)
 	bad(`{"cmd":"add","name":"caf\u00e9","input":"udp://a:1"}`, `ctl: stream name "café" has characters other than letters, digits, '.', '-', '_'`)
 	bad(`{"cmd":"add","name":"..","input":"udp://a:1"}`, `ctl: stream name ".." is not allowed`)
-	bad(`{"cmd":"add","name":"`+strings.Repeat("a", MaxNameLen+1)+`","input":"udp://a:1"}`,
+	bad(`{"cmd":"add","name":"`+strings.Repeat("a", config.MaxNameLen+1)+`","input":"udp://a:1"}`,
 		`ctl: stream name "`+strings.Repeat("a", 64)+`"… is longer than 64 characters`)
 	bad(`{"cmd":"add","name":"a","type":"live","input":"udp://a:1"}`, `ctl: type "live" is neither static nor ondemand`)
 	bad(`{"cmd":"add","name":"a"}`, `ctl: stream "a" has no input`)
@@ -118,8 +119,8 @@ func TestStreamFromRequest(t *testing.T) {
 	bad(`{"cmd":"add","name":"a","inputs":[{"url":""}]}`, `ctl: input URL is empty`)
 	bad(`{"cmd":"add","name":"a","input":"udp://a:1; stream b udp://b:2"}`, `ctl: input "udp://a:1; stream b udp://b:2": URL has a space, control or non-ASCII character at byte 10`)
 	bad(`{"cmd":"add","name":"a","input":"udp://a:1\n}"}`, `ctl: input "udp://a:1\n}": URL has a space, control or non-ASCII character at byte 9`)
-	bad(`{"cmd":"add","name":"a","input":"http://a:1"}`, `ctl: input "http://a:1": ctl: only udp:// and rtp:// inputs are supported`)
-	bad(`{"cmd":"add","name":"a","input":"udp://239.0.0.1"}`, `ctl: input "udp://239.0.0.1": ctl: missing port`)
+	bad(`{"cmd":"add","name":"a","input":"http://a:1"}`, `ctl: input "http://a:1": config: only udp:// and rtp:// inputs are supported`)
+	bad(`{"cmd":"add","name":"a","input":"udp://239.0.0.1"}`, `ctl: input "udp://239.0.0.1": config: missing port`)
 	bad(`{"cmd":"add","name":"a","inputs":[{"url":"udp://a:1"},{"url":"udp://a:1"}]}`, `ctl: input "udp://a:1" is listed twice`)
 	bad(`{"cmd":"add","name":"a","input":"udp://a:1","segment_duration":0.1}`, `ctl: segment_duration: "0.1" is out of range 0.5..60 seconds`)
 	bad(`{"cmd":"add","name":"a","input":"udp://a:1","segment_duration":-2}`, `ctl: segment_duration: "-2" is not a number of seconds`)
@@ -134,7 +135,7 @@ func TestStreamFromRequest(t *testing.T) {
 
 	// The daemon's input check applies, and its error is wrapped.
 	errNoIface := errors.New("nic: no such interface")
-	opt := Options{CheckInput: func(u string) error {
+	opt := config.Options{CheckInput: func(u string) error {
 		if strings.Contains(u, "@") {
 			return errNoIface
 		}
@@ -146,7 +147,7 @@ func TestStreamFromRequest(t *testing.T) {
 	}
 	// Quotes and backslashes in a URL reach the checker as they were sent.
 	var seen string
-	opt = Options{CheckInput: func(u string) error { seen = u; return nil }}
+	opt = config.Options{CheckInput: func(u string) error { seen = u; return nil }}
 	s, err := parse(`{"cmd":"add","name":"a","input":"udp://h:1/\"x\\\"y\\"}`, opt)
 	if want := `udp://h:1/"x\"y\`; err != nil || seen != want || s.Inputs[0].URL != want {
 		t.Fatalf("quoted URL: %v, checker saw %q, stream has %+v", err, seen, s.Inputs)
@@ -155,14 +156,14 @@ func TestStreamFromRequest(t *testing.T) {
 
 // A stream the config gives, turned into JSON and back, is the same stream.
 func TestStreamJSONRoundTrip(t *testing.T) {
-	cfg, err := Parse("t.conf", []byte(`
+	cfg, err := config.Parse("t.conf", []byte(`
 stream a udp://239.0.0.1:1234;
 ondemand b { input udp://239.0.0.2:1234; clients_timeout 0; segment_duration 1.000000001; }
 stream c {
   input udp://239.0.0.3:1234 priority=2 source_timeout=0.75 program=7 rcvbuf=8M;
   input rtp://239.0.0.4:5000 priority=1;
   source_timeout 3600; segment_count 100; segment_duration 60;
-}`), Options{})
+}`), config.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ stream c {
 		if err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
-		got, err := StreamFromRequest(req, Options{})
+		got, err := StreamFromRequest(req, config.Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
@@ -191,27 +192,12 @@ stream c {
 	}
 }
 
-func TestSeconds(t *testing.T) {
-	f := func(d time.Duration, want string) {
-		t.Helper()
-		if got := seconds(d); string(got) != want {
-			t.Fatalf("seconds(%v) = %s, want %s", d, got, want)
-		}
-	}
-	f(0, "0")
-	f(2*time.Second, "2")
-	f(500*time.Millisecond, "0.5")
-	f(time.Second+time.Nanosecond, "1.000000001")
-	f(3600*time.Second+123456789, "3600.123456789")
-	f(-1500*time.Millisecond, "-1.5")
-}
-
 // FuzzRequest feeds arbitrary lines to the request decoder, the stream
 // validator and the server's answer: none panics, every answer is one JSON
 // line with "ok", and every stream accepted is valid and survives a round
 // trip through its JSON.
 func FuzzRequest(f *testing.F) {
-	srv := NewServer(newFakeBackend(), Options{}, nil)
+	srv := NewServer(newFakeBackend(), config.Options{}, nil)
 	f.Fuzz(func(t *testing.T, line []byte) {
 		ans := srv.handle(line)
 		var r Response
@@ -231,7 +217,7 @@ func FuzzRequest(f *testing.F) {
 		if req.Cmd != CmdAdd && req.Cmd != CmdUpdate {
 			return
 		}
-		s, err := StreamFromRequest(req, Options{})
+		s, err := StreamFromRequest(req, config.Options{})
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "ctl: ") {
 				t.Fatalf("error %q", err)
@@ -239,36 +225,42 @@ func FuzzRequest(f *testing.F) {
 			return
 		}
 		checkStream(t, s)
-		back, err := StreamFromRequest(Request{Cmd: CmdUpdate, StreamJSON: StreamToJSON(s)}, Options{})
+		back, err := StreamFromRequest(Request{Cmd: CmdUpdate, StreamJSON: StreamToJSON(s)}, config.Options{})
 		if err != nil || !back.Equal(s) {
 			t.Fatalf("round trip of %+v: %+v, %v", s, back, err)
 		}
 	})
 }
 
-func checkStream(t *testing.T, s Stream) {
+func checkStream(t *testing.T, s config.Stream) {
 	t.Helper()
-	if CheckName(s.Name) != nil || len(s.Name) == 0 || len(s.Name) > MaxNameLen ||
+	if CheckName(s.Name) != nil || len(s.Name) == 0 || len(s.Name) > config.MaxNameLen ||
 		strings.Trim(s.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "" {
 		t.Fatalf("invalid stream name %q", s.Name)
 	}
 	if len(s.Inputs) == 0 {
 		t.Fatalf("stream %q has no input", s.Name)
 	}
-	if s.SegmentDuration < MinSegmentDuration || s.SegmentDuration > MaxSegmentDuration ||
-		s.SegmentCount < MinSegmentCount || s.SegmentCount > MaxSegmentCount ||
-		s.SourceTimeout < MinSourceTimeout || s.SourceTimeout > MaxSourceTimeout ||
-		s.ClientsTimeout < 0 || s.ClientsTimeout > MaxClientsTimeout {
+	if s.SegmentDuration < config.MinSegmentDuration || s.SegmentDuration > config.MaxSegmentDuration ||
+		s.SegmentCount < config.MinSegmentCount || s.SegmentCount > config.MaxSegmentCount ||
+		s.SourceTimeout < config.MinSourceTimeout || s.SourceTimeout > config.MaxSourceTimeout ||
+		s.ClientsTimeout < 0 || s.ClientsTimeout > config.MaxClientsTimeout {
 		t.Fatalf("stream %+v out of range", s)
 	}
 	seen := map[string]bool{}
 	for _, in := range s.Inputs {
-		if seen[in.URL] || in.SourceTimeout < MinSourceTimeout || in.SourceTimeout > MaxSourceTimeout ||
-			in.Priority < 0 || in.Priority > MaxPriority || in.Program < 0 || in.Program > 65535 ||
+		if seen[in.URL] || in.SourceTimeout < config.MinSourceTimeout || in.SourceTimeout > config.MaxSourceTimeout ||
+			in.Priority < 0 || in.Priority > config.MaxPriority || in.Program < 0 || in.Program > 65535 ||
 			in.RecvBuffer != 0 && (in.RecvBuffer < 4096 || in.RecvBuffer > 1<<30) ||
-			checkURL(in.URL) != nil || checkURLText(in.URL) != nil {
+			!validURL(in.URL) || checkURLText(in.URL) != nil {
 			t.Fatalf("stream %q input %+v invalid", s.Name, in)
 		}
 		seen[in.URL] = true
 	}
+}
+
+// validURL reports whether the config parser's default check takes u.
+func validURL(u string) bool {
+	_, err := config.Parse("u.conf", []byte("stream x "+configQuote(u)+";"), config.Options{})
+	return err == nil
 }

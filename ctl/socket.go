@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/slabcast/slabcast/config"
 )
 
 // Defaults of the Server's limits.
@@ -41,15 +43,15 @@ var ErrServerClosed = errors.New("ctl: server closed")
 // changes itself. An error is answered to the client as it is.
 type Backend interface {
 	List() []StreamStatus
-	Show(name string) (Stream, StreamStatus, error)
+	Show(name string) (config.Stream, StreamStatus, error)
 	// Add starts a new stream and persists it; it fails if the name exists.
-	Add(s Stream) error
+	Add(s config.Stream) error
 	// Update replaces the settings of an existing stream and persists them.
-	Update(s Stream) error
+	Update(s config.Stream) error
 	Remove(name string) error
 	// Stats gives one stream's counters, or every stream's for name "".
 	Stats(name string) ([]StreamStats, error)
-	Reload() (Change, error)
+	Reload() (config.Change, error)
 }
 
 // Server answers the control protocol on one or more listeners. Set its
@@ -67,7 +69,7 @@ type Server struct {
 	MaxConns int
 
 	b    Backend
-	opt  Options
+	opt  config.Options
 	logf func(string, ...any)
 
 	mu        sync.Mutex
@@ -83,7 +85,7 @@ type Server struct {
 // requests with opt (the Options the daemon parses its config with). logf,
 // if not nil, gets the server's own troubles (refused connections, accept
 // errors); requests are the backend's to log.
-func NewServer(b Backend, opt Options, logf func(string, ...any)) *Server {
+func NewServer(b Backend, opt config.Options, logf func(string, ...any)) *Server {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
@@ -427,7 +429,7 @@ func (s *Server) answer(line []byte) (any, error) {
 		}
 		return changeAnswer{OK: true, Change: cj}, nil
 	}
-	panic("BUG: ctl: ParseRequest passed command " + quote(req.Cmd))
+	panic("BUG: ctl: ParseRequest passed command " + config.Quote(req.Cmd))
 }
 
 // errorLine is the answer line for err.

@@ -16,12 +16,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slabcast/slabcast/config"
 )
 
 // fakeBackend keeps streams in memory, like the daemon without a pipeline.
 type fakeBackend struct {
 	mu       sync.Mutex
-	streams  []Stream
+	streams  []config.Stream
 	padList  int // extra made-up streams List returns, to make big answers
 	reloads  atomic.Int64
 	maxCount int
@@ -29,7 +31,7 @@ type fakeBackend struct {
 
 func newFakeBackend() *fakeBackend { return &fakeBackend{maxCount: 1000} }
 
-func (f *fakeBackend) status(s Stream) StreamStatus {
+func (f *fakeBackend) status(s config.Stream) StreamStatus {
 	st := StreamStatus{Name: s.Name, Type: TypeStatic, Status: StatusRunning, ActiveInput: s.Inputs[0].URL}
 	if s.OnDemand {
 		st.Type, st.Status, st.ActiveInput = TypeOnDemand, StatusWaiting, ""
@@ -47,7 +49,7 @@ func (f *fakeBackend) setPad(n int) {
 }
 
 func (f *fakeBackend) find(name string) int {
-	return slices.IndexFunc(f.streams, func(s Stream) bool { return s.Name == name })
+	return slices.IndexFunc(f.streams, func(s config.Stream) bool { return s.Name == name })
 }
 
 func (f *fakeBackend) List() []StreamStatus {
@@ -64,17 +66,17 @@ func (f *fakeBackend) List() []StreamStatus {
 	return out
 }
 
-func (f *fakeBackend) Show(name string) (Stream, StreamStatus, error) {
+func (f *fakeBackend) Show(name string) (config.Stream, StreamStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	i := f.find(name)
 	if i < 0 {
-		return Stream{}, StreamStatus{}, fmt.Errorf("fake: no stream %q", name)
+		return config.Stream{}, StreamStatus{}, fmt.Errorf("fake: no stream %q", name)
 	}
 	return f.streams[i], f.status(f.streams[i]), nil
 }
 
-func (f *fakeBackend) Add(s Stream) error {
+func (f *fakeBackend) Add(s config.Stream) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
@@ -87,7 +89,7 @@ func (f *fakeBackend) Add(s Stream) error {
 	return nil
 }
 
-func (f *fakeBackend) Update(s Stream) error {
+func (f *fakeBackend) Update(s config.Stream) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	i := f.find(s.Name)
@@ -127,16 +129,16 @@ func (f *fakeBackend) Stats(name string) ([]StreamStats, error) {
 	return out, nil
 }
 
-func (f *fakeBackend) Reload() (Change, error) {
+func (f *fakeBackend) Reload() (config.Change, error) {
 	f.reloads.Add(1)
-	return Change{Changed: []string{"a"}, Globals: []string{"http"}}, nil
+	return config.Change{Changed: []string{"a"}, Globals: []string{"http"}}, nil
 }
 
 // startServer serves a fake backend on a socket in a temporary directory.
 func startServer(t *testing.T, setup func(*Server)) (*Server, *fakeBackend, string) {
 	t.Helper()
 	fb := newFakeBackend()
-	srv := NewServer(fb, Options{}, t.Logf)
+	srv := NewServer(fb, config.Options{}, t.Logf)
 	srv.IdleTimeout = 200 * time.Millisecond
 	srv.WriteTimeout = 200 * time.Millisecond
 	if setup != nil {
@@ -237,12 +239,12 @@ func TestServerCommands(t *testing.T) {
 	if string(resp.Raw) != `{"ok":true,"streams":[]}` {
 		t.Fatalf("empty list: %s", resp.Raw)
 	}
-	resp = do(Request{Cmd: CmdAdd, StreamJSON: StreamJSON{Name: "a", Input: "udp://239.0.0.1:1234", ClientsTimeout: "5"}})
-	if resp.Stream == nil || resp.Stream.Name != "a" || resp.Stream.ClientsTimeout != "5" || resp.Stream.SegmentDuration != "2" {
+	resp = do(Request{Cmd: CmdAdd, StreamJSON: StreamJSON{Name: "a", Input: "udp://239.0.0.1:1234", Settings: map[string]string{"clients_timeout": "5"}}})
+	if resp.Stream == nil || resp.Stream.Name != "a" || resp.Stream.Settings["clients_timeout"] != "5" || resp.Stream.Settings["segment_duration"] != "2" {
 		t.Fatalf("add answer: %s", resp.Raw)
 	}
 	do(Request{Cmd: CmdAdd, StreamJSON: StreamJSON{Name: "b", Type: TypeOnDemand,
-		Inputs: []InputJSON{{URL: "udp://239.0.0.2:1234", Priority: "1"}, {URL: "udp://239.0.0.3:1234", Priority: "2"}}}})
+		Inputs: []InputJSON{{URL: "udp://239.0.0.2:1234", Settings: map[string]string{"priority": "1"}}, {URL: "udp://239.0.0.3:1234", Settings: map[string]string{"priority": "2"}}}}})
 	resp = do(Request{Cmd: CmdList})
 	want := `{"ok":true,"streams":[` +
 		`{"name":"a","type":"static","status":"running","inputs":["udp://239.0.0.1:1234"],"active_input":"udp://239.0.0.1:1234"},` +
@@ -252,11 +254,11 @@ func TestServerCommands(t *testing.T) {
 	}
 	resp = do(Request{Cmd: CmdShow, StreamJSON: StreamJSON{Name: "b"}})
 	if resp.Stream == nil || resp.Status == nil || resp.Stream.Type != TypeOnDemand || len(resp.Stream.Inputs) != 2 ||
-		resp.Stream.Inputs[1].Priority != "2" || resp.Status.Status != StatusWaiting {
+		resp.Stream.Inputs[1].Settings["priority"] != "2" || resp.Status.Status != StatusWaiting {
 		t.Fatalf("show: %s", resp.Raw)
 	}
 	upd := *resp.Stream
-	upd.SegmentCount = "10"
+	upd.Settings["segment_count"] = "10"
 	do(Request{Cmd: CmdUpdate, StreamJSON: upd})
 	if s, _, _ := fb.Show("b"); s.SegmentCount != 10 || !s.OnDemand || len(s.Inputs) != 2 {
 		t.Fatalf("after update: %+v", s)
@@ -295,7 +297,7 @@ func TestServerCommands(t *testing.T) {
 	fail(Request{Cmd: CmdShow, StreamJSON: StreamJSON{Name: "../etc"}}, `ctl: stream name "../etc" has characters other than letters, digits, '.', '-', '_'`)
 	fail(Request{Cmd: CmdStats, StreamJSON: StreamJSON{Name: "a/b"}}, `ctl: stream name "a/b" has characters other than letters, digits, '.', '-', '_'`)
 	fail(Request{Cmd: "restart"}, `ctl: unknown command "restart" (commands: list, show, add, update, remove, stats, reload)`)
-	fail(Request{Cmd: CmdAdd, StreamJSON: StreamJSON{Name: "c", Input: "udp://239.0.0.1"}}, `ctl: input "udp://239.0.0.1": ctl: missing port`)
+	fail(Request{Cmd: CmdAdd, StreamJSON: StreamJSON{Name: "c", Input: "udp://239.0.0.1"}}, `ctl: input "udp://239.0.0.1": config: missing port`)
 	if got := len(fb.List()); got != 1 {
 		t.Fatalf("%d streams after refused changes, want 1", got)
 	}
@@ -578,7 +580,7 @@ func TestListenUnix(t *testing.T) {
 	if err != nil {
 		t.Fatalf("over a stale socket: %v", err)
 	}
-	srv := NewServer(newFakeBackend(), Options{}, nil)
+	srv := NewServer(newFakeBackend(), config.Options{}, nil)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	c, err := Dial(path, time.Second)

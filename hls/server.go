@@ -18,6 +18,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/pipeline"
 )
 
@@ -123,7 +124,7 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	name, rest, ok := bytes.Cut(path[1:], []byte{'/'})
-	if !ok || !validName(name) {
+	if !ok || !config.ValidName(name) {
 		notFound(ctx)
 		return
 	}
@@ -147,21 +148,6 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	default:
 		notFound(ctx)
 	}
-}
-
-// validName mirrors the config's rule for stream names.
-func validName(b []byte) bool {
-	if len(b) == 0 || len(b) > 64 {
-		return false
-	}
-	for _, c := range b {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func notFound(ctx *fasthttp.RequestCtx) {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/internal/hlstest"
 	"github.com/slabcast/slabcast/pipeline"
 	"github.com/slabcast/slabcast/ts"
@@ -62,8 +62,8 @@ func newFixture(t testing.TB, segDur time.Duration, segCount int, wrap func(net.
 	}
 	port := uc.LocalAddr().(*net.UDPAddr).Port
 	uc.Close()
-	err = p.Start(ctl.Stream{Name: "ch", SegmentDuration: segDur, SegmentCount: segCount, SourceTimeout: 10 * time.Second,
-		Inputs: []ctl.Input{{URL: fmt.Sprintf("udp://127.0.0.1:%d", port)}}})
+	err = p.Start(config.Stream{Name: "ch", SegmentDuration: segDur, SegmentCount: segCount, SourceTimeout: 10 * time.Second,
+		Inputs: []config.Input{{URL: fmt.Sprintf("udp://127.0.0.1:%d", port)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,8 +346,8 @@ func TestLiveReaderOfRemovedStreamEnds(t *testing.T) {
 	uc, _ := net.ListenPacket("udp", "127.0.0.1:0")
 	port := uc.LocalAddr().(*net.UDPAddr).Port
 	uc.Close()
-	if err := f.p.Start(ctl.Stream{Name: "ch2", SegmentDuration: time.Second, SegmentCount: 3, SourceTimeout: 10 * time.Second,
-		Inputs: []ctl.Input{{URL: fmt.Sprintf("udp://127.0.0.1:%d", port)}}}); err != nil {
+	if err := f.p.Start(config.Stream{Name: "ch2", SegmentDuration: time.Second, SegmentCount: 3, SourceTimeout: 10 * time.Second,
+		Inputs: []config.Input{{URL: fmt.Sprintf("udp://127.0.0.1:%d", port)}}}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bpf"
-	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -111,7 +111,7 @@ func (p *Pipeline) Pool() *Pool { return p.pool }
 // ondemand one waits for the first request (Stream.Touch). An input socket
 // that cannot open yet (an interface not up, say) is retried with capped
 // backoff until it does or the stream stops.
-func (p *Pipeline) Start(cfg ctl.Stream) error {
+func (p *Pipeline) Start(cfg config.Stream) error {
 	if len(cfg.Inputs) == 0 {
 		return fmt.Errorf("pipeline: stream %s has no input", cfg.Name)
 	}

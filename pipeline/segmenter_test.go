@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/internal/hlstest"
 	"github.com/slabcast/slabcast/ts"
 )
@@ -29,8 +29,8 @@ func testPool(t testing.TB, size int64) *Pool {
 
 func testStream(t testing.TB, pool *Pool, segDur time.Duration) *Stream {
 	t.Helper()
-	cfg := ctl.Stream{Name: "t", SegmentDuration: segDur, SegmentCount: 6, SourceTimeout: 10 * time.Second,
-		Inputs: []ctl.Input{{URL: "udp://239.0.0.1:1234"}}}
+	cfg := config.Stream{Name: "t", SegmentDuration: segDur, SegmentCount: 6, SourceTimeout: 10 * time.Second,
+		Inputs: []config.Input{{URL: "udp://239.0.0.1:1234"}}}
 	return newStream(cfg, pool, t.Logf, epoch)
 }
 
@@ -331,8 +331,8 @@ func TestSegmenterMPTS(t *testing.T) {
 	pool := testPool(t, MinMemory)
 	for _, program := range []int{1, 2} {
 		t.Run(fmt.Sprint("program", program), func(t *testing.T) {
-			cfg := ctl.Stream{Name: "t", SegmentDuration: time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
-				Inputs: []ctl.Input{{URL: "udp://239.0.0.1:1234", Program: program}}}
+			cfg := config.Stream{Name: "t", SegmentDuration: time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
+				Inputs: []config.Input{{URL: "udp://239.0.0.1:1234", Program: program}}}
 			s := newStream(cfg, pool, t.Logf, epoch)
 			end := feed(s, clip, epoch, 4*time.Second)
 			s.seg.now = end.Add(11 * time.Second)

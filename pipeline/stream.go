@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/ts"
 )
@@ -64,7 +64,7 @@ type snapshot struct {
 // goroutine that serves its socket) and what it publishes for HTTP readers
 // (atomics and immutable snapshots, safe for concurrent use).
 type Stream struct {
-	cfg  ctl.Stream
+	cfg  config.Stream
 	pool *Pool
 	logf func(string, ...any)
 
@@ -111,10 +111,10 @@ const (
 	stateRunning
 )
 
-func newStream(cfg ctl.Stream, pool *Pool, logf func(string, ...any), now time.Time) *Stream {
+func newStream(cfg config.Stream, pool *Pool, logf func(string, ...any), now time.Time) *Stream {
 	// Inputs in priority order (lower priority= first), file order on ties.
 	cfg.Inputs = slices.Clone(cfg.Inputs)
-	slices.SortStableFunc(cfg.Inputs, func(a, b ctl.Input) int { return a.Priority - b.Priority })
+	slices.SortStableFunc(cfg.Inputs, func(a, b config.Input) int { return a.Priority - b.Priority })
 	s := &Stream{
 		cfg:     cfg,
 		pool:    pool,
@@ -238,7 +238,7 @@ func (s *Stream) rewind() {
 func (s *Stream) Name() string { return s.cfg.Name }
 
 // Config is the configuration the stream runs with.
-func (s *Stream) Config() ctl.Stream { return s.cfg }
+func (s *Stream) Config() config.Stream { return s.cfg }
 
 // Ready is closed once the stream has published its first segment (since
 // its last start, for an ondemand stream).

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/ts"
 )
@@ -27,8 +27,8 @@ func TestWorkerReadAllocations(t *testing.T) {
 	}
 	port := uc.LocalAddr().(*net.UDPAddr).Port
 	uc.Close()
-	cfg := ctl.Stream{Name: "t", SegmentDuration: 60 * time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
-		Inputs: []ctl.Input{{URL: fmt.Sprintf("udp://127.0.0.1:%d", port)}}}
+	cfg := config.Stream{Name: "t", SegmentDuration: 60 * time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
+		Inputs: []config.Input{{URL: fmt.Sprintf("udp://127.0.0.1:%d", port)}}}
 	s := newStream(cfg, pool, t.Logf, epoch)
 	s.w = w
 	w.add(s)

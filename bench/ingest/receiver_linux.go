@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bpf"
-	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/pipeline"
 	"github.com/slabcast/slabcast/ts"
@@ -144,12 +144,12 @@ func newPipelineReceiver(url string, cpu, rcvbuf int, memory int64, noFilter boo
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	err = p.Start(ctl.Stream{
+	err = p.Start(config.Stream{
 		Name:            streamName,
 		SegmentDuration: 2 * time.Second,
 		SegmentCount:    6,
 		SourceTimeout:   10 * time.Second,
-		Inputs:          []ctl.Input{{URL: url, RecvBuffer: rcvbuf}},
+		Inputs:          []config.Input{{URL: url, RecvBuffer: rcvbuf}},
 	})
 	if err != nil {
 		p.Close()

@@ -3,6 +3,7 @@ package latency
 import (
 	"context"
 	"github.com/slabcast/slabcast/bench/internal/benchfmt"
+	"github.com/slabcast/slabcast/config"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -12,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slabcast/slabcast/ctl"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
 )
@@ -100,7 +100,7 @@ func TestDaemonConfigLoads(t *testing.T) {
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := ctl.Load(path, ctl.Options{})
+	cfg, err := config.Load(path, config.Options{})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, text)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/ctl"
 	"github.com/slabcast/slabcast/ts"
 )
@@ -25,7 +26,7 @@ func (d *daemon) List() []ctl.StreamStatus {
 	return out
 }
 
-func (d *daemon) status(s ctl.Stream) ctl.StreamStatus {
+func (d *daemon) status(s config.Stream) ctl.StreamStatus {
 	st := ctl.StreamStatus{Name: s.Name, Type: ctl.TypeStatic, Status: ctl.StatusDown}
 	if s.OnDemand {
 		st.Type = ctl.TypeOnDemand
@@ -40,18 +41,18 @@ func (d *daemon) status(s ctl.Stream) ctl.StreamStatus {
 	return st
 }
 
-func (d *daemon) Show(name string) (ctl.Stream, ctl.StreamStatus, error) {
+func (d *daemon) Show(name string) (config.Stream, ctl.StreamStatus, error) {
 	d.mu.Lock()
 	s, ok := d.cfg.Stream(name)
 	d.mu.Unlock()
 	if !ok {
-		return ctl.Stream{}, ctl.StreamStatus{}, fmt.Errorf("no stream %q", name)
+		return config.Stream{}, ctl.StreamStatus{}, fmt.Errorf("no stream %q", name)
 	}
 	return s, d.status(s), nil
 }
 
 // edit applies one change: the file first, then the pipeline.
-func (d *daemon) edit(change func(src []byte) ([]byte, error), apply func(cfg *ctl.Config) error) error {
+func (d *daemon) edit(change func(src []byte) ([]byte, error), apply func(cfg *config.Config) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	src, err := os.ReadFile(d.path)
@@ -62,38 +63,38 @@ func (d *daemon) edit(change func(src []byte) ([]byte, error), apply func(cfg *c
 	if err != nil {
 		return err
 	}
-	cfg, err := ctl.Parse(d.path, out, parseOptions)
+	cfg, err := config.Parse(d.path, out, parseOptions)
 	if err != nil {
 		return err
 	}
-	if err := ctl.WriteFileAtomic(d.path, out); err != nil {
+	if err := config.WriteFileAtomic(d.path, out); err != nil {
 		return err
 	}
 	d.cfg = cfg
 	return apply(cfg)
 }
 
-func (d *daemon) Add(s ctl.Stream) error {
+func (d *daemon) Add(s config.Stream) error {
 	return d.edit(func(src []byte) ([]byte, error) {
 		if _, ok := d.cfg.Stream(s.Name); ok {
 			return nil, fmt.Errorf("stream %q already exists", s.Name)
 		}
-		return ctl.SetStream(d.path, src, s)
-	}, func(*ctl.Config) error {
+		return config.SetStream(d.path, src, s)
+	}, func(*config.Config) error {
 		d.logf("ctl: added stream %s", s.Name)
 		return d.p.Start(s)
 	})
 }
 
-func (d *daemon) Update(s ctl.Stream) error {
-	var old ctl.Stream
+func (d *daemon) Update(s config.Stream) error {
+	var old config.Stream
 	return d.edit(func(src []byte) ([]byte, error) {
 		var ok bool
 		if old, ok = d.cfg.Stream(s.Name); !ok {
 			return nil, fmt.Errorf("no stream %q", s.Name)
 		}
-		return ctl.SetStream(d.path, src, s)
-	}, func(cfg *ctl.Config) error {
+		return config.SetStream(d.path, src, s)
+	}, func(cfg *config.Config) error {
 		if old.Equal(s) {
 			return nil // nothing to restart
 		}
@@ -105,14 +106,14 @@ func (d *daemon) Update(s ctl.Stream) error {
 
 func (d *daemon) Remove(name string) error {
 	return d.edit(func(src []byte) ([]byte, error) {
-		return ctl.RemoveStream(d.path, src, name)
-	}, func(*ctl.Config) error {
+		return config.RemoveStream(d.path, src, name)
+	}, func(*config.Config) error {
 		d.logf("ctl: removed stream %s", name)
 		return d.p.Stop(name)
 	})
 }
 
-func (d *daemon) Reload() (ctl.Change, error) {
+func (d *daemon) Reload() (config.Change, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.reloadLocked()

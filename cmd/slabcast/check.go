@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/slabcast/slabcast/bpf"
-	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -44,12 +44,12 @@ func runCheck(args []string) error {
 	}
 	// The default config may be absent on a host being prepared; a file
 	// named with -c must exist.
-	var cfg *ctl.Config
+	var cfg *config.Config
 	var cfgErr error
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "c" })
 	if _, err := os.Stat(*path); err == nil || explicit {
-		cfg, cfgErr = ctl.Load(*path, parseOptions)
+		cfg, cfgErr = config.Load(*path, parseOptions)
 	}
 	return report(os.Stdout, check(cfg, cfgErr, *path, hostFacts{}))
 }
@@ -81,7 +81,7 @@ func (h hostFacts) sysctl(name string) (int, error) {
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
-func check(cfg *ctl.Config, cfgErr error, path string, h hostFacts) []finding {
+func check(cfg *config.Config, cfgErr error, path string, h hostFacts) []finding {
 	var out []finding
 	add := func(ok bool, what, fix string) { out = append(out, finding{ok, what, fix}) }
 

@@ -158,7 +158,7 @@ stream keep { # the channel everyone watches
 	if strings.Join(names, ",") != "keep,news" {
 		t.Fatalf("after a restart: %v", names)
 	}
-	if r := sockDo(t, d, `{"cmd":"show","name":"news"}`); !r.OK || r.Stream == nil || r.Stream.SegmentCount.String() != "8" {
+	if r := sockDo(t, d, `{"cmd":"show","name":"news"}`); !r.OK || r.Stream == nil || r.Stream.Settings["segment_count"] != "8" {
 		t.Fatalf("news after a restart: %+v %s", r.Stream, r.Raw)
 	}
 	if _, err := hlstest.Watch(ctx, d.base+"/news/index.m3u8", 500*time.Millisecond, 2); err != nil {

@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/ctl"
 )
 
@@ -34,7 +35,7 @@ Commands:
   stats [NAME]                 counters of every stream, or all of one stream's
   reload                       re-read the config file and apply the difference
 
-The socket is PATH, else the ctl directive of FILE, else ` + ctl.DefaultCtl + `.
+The socket is PATH, else the ctl directive of FILE, else ` + config.DefaultCtl + `.
 --json prints the daemon's JSON answer as it is. "slabcast ctl COMMAND -h"
 explains a command. Exit status 1 on any error.
 
@@ -47,17 +48,32 @@ const ctlStreamUsage = `Usage: slabcast ctl %[1]s NAME %[2]s [OPTION...]
 
 Inputs: a URL (udp://GROUP:PORT, rtp://…), input=URL or --input URL; each may
 be followed by its options, as on a config input line:
-  priority=N  source_timeout=SECONDS  program=N  rcvbuf=BYTES (K, M, G allowed)
-Stream options, as KEY=VALUE or --key-with-dashes VALUE:
-  type=static|ondemand  segment_duration=SECONDS  segment_count=N
-  source_timeout=SECONDS (the default of every input; as a KEY=VALUE right
-  after an input it is that input's)  clients_timeout=SECONDS
-
+%[4]sStream options, as KEY=VALUE or --key-with-dashes VALUE:
+  type=static|ondemand
+%[5]s
 Example:
   slabcast ctl %[1]s news udp://239.0.0.1:1234 priority=1 udp://239.0.0.2:1234 clients_timeout=30
 
 Options:
 `
+
+// ctlOptionHelp lists the settings of scope for the usage text, one line
+// each: "  key=METAVAR  help". A stream setting that is also an input
+// option, given as KEY=VALUE right after an input, is that input's.
+func ctlOptionHelp(scope config.Scope) string {
+	var b strings.Builder
+	for _, set := range config.Settings {
+		if set.Scope != scope {
+			continue
+		}
+		help := set.Help
+		if set.Types == config.OnDemand {
+			help += " (ondemand streams)"
+		}
+		fmt.Fprintf(&b, "  %-26s %s\n", set.Name+"="+set.Kind.Metavar(), help)
+	}
+	return b.String()
+}
 
 // ctlGlobal are the options every subcommand takes, before or after it.
 type ctlGlobal struct {
@@ -242,7 +258,7 @@ func ctlStats(g *ctlGlobal, args []string, stdout io.Writer) error {
 type ctlStreamArgs struct {
 	s       ctl.StreamJSON
 	inputs  []ctl.InputJSON
-	set     map[string]bool // stream options given
+	set     map[string]bool // stream options given ("type" and the settings)
 	inInput bool            // the last thing given was an input or one of its options
 }
 
@@ -256,7 +272,8 @@ func (a *ctlStreamArgs) addInput(u string) error {
 }
 
 // option applies KEY=VALUE (or a --key flag, asStream set) to the stream or,
-// for input options, to the last input.
+// for input options, to the last input. A key that is both (source_timeout)
+// is the input's right after an input, else the stream's.
 func (a *ctlStreamArgs) option(key, value string, asStream bool) error {
 	key = strings.ReplaceAll(key, "-", "_")
 	if key == "input" || key == "url" {
@@ -271,72 +288,56 @@ func (a *ctlStreamArgs) option(key, value string, asStream bool) error {
 		a.set[key] = true
 		return nil
 	}
-	switch key {
-	case "priority", "program", "rcvbuf", "source_timeout", "segment_duration", "segment_count", "clients_timeout":
-	default:
+	inSet, streamSet := config.Lookup(config.PerInput, key), config.Lookup(config.PerStream, key)
+	set := streamSet
+	if inSet != nil && (streamSet == nil || a.inInput && !asStream) {
+		set = inSet
+	}
+	if set == nil {
 		return fmt.Errorf("unknown option %q (see -h)", key)
 	}
-	var n json.Number
-	if key == "rcvbuf" {
-		v, err := ctlSizeNumber(value)
-		if err != nil {
-			return err
-		}
-		n = v
-	} else {
-		if !ctlIsNumber(value) {
-			return fmt.Errorf("%s=%s: not a number", key, value)
-		}
-		n = json.Number(value)
+	v, err := ctlValue(set, value)
+	if err != nil {
+		return err
 	}
-	switch key {
-	case "priority", "program", "rcvbuf", "source_timeout":
-		if key == "source_timeout" && (asStream || !a.inInput) {
-			break
-		}
+	if set == inSet {
 		if !a.inInput || asStream {
 			return fmt.Errorf("%s=%s: an input option must follow its input URL", key, value)
 		}
 		in := &a.inputs[len(a.inputs)-1]
-		switch key {
-		case "priority":
-			in.Priority = n
-		case "program":
-			in.Program = n
-		case "rcvbuf":
-			in.Rcvbuf = n
-		case "source_timeout":
-			in.SourceTimeout = n
+		if in.Settings == nil {
+			in.Settings = map[string]string{}
 		}
+		in.Settings[key] = v
 		return nil
 	}
-	switch key {
-	case "segment_duration":
-		a.s.SegmentDuration = n
-	case "segment_count":
-		a.s.SegmentCount = n
-	case "source_timeout":
-		a.s.SourceTimeout = n
-	case "clients_timeout":
-		a.s.ClientsTimeout = n
+	if a.s.Settings == nil {
+		a.s.Settings = map[string]string{}
 	}
+	a.s.Settings[key] = v
 	a.set[key] = true
 	a.inInput = false
 	return nil
 }
 
-func ctlIsNumber(s string) bool {
-	return s != "" && (s[0] == '-' || '0' <= s[0] && s[0] <= '9') && json.Valid([]byte(s))
+// ctlValue turns a command-line value of set into the protocol's: numbers
+// as they are, sizes with K, M or G into bytes by the config's own rule.
+func ctlValue(set *config.Setting, s string) (string, error) {
+	switch {
+	case set.Kind == config.Bytes:
+		n, ok := config.ParseSize(s)
+		if !ok || n > config.MaxMemory {
+			return "", fmt.Errorf("%s=%s: not a size in bytes (like 4194304 or 4M)", set.Name, s)
+		}
+		return strconv.FormatInt(n, 10), nil
+	case set.Kind.Numeric() && !ctlIsNumber(s):
+		return "", fmt.Errorf("%s=%s: not a number", set.Name, s)
+	}
+	return s, nil
 }
 
-// ctlSizeNumber turns BYTES with an optional K, M or G into a number of
-// bytes, by the config's own rule.
-func ctlSizeNumber(s string) (json.Number, error) {
-	n, ok := ctl.ParseSize(s)
-	if !ok || n > ctl.MaxMemory {
-		return "", fmt.Errorf("rcvbuf=%s: not a size in bytes (like 4194304 or 4M)", s)
-	}
-	return json.Number(strconv.FormatInt(n, 10)), nil
+func ctlIsNumber(s string) bool {
+	return s != "" && (s[0] == '-' || '0' <= s[0] && s[0] <= '9') && json.Valid([]byte(s))
 }
 
 func ctlStream(g *ctlGlobal, cmd string, args []string, stdout io.Writer) error {
@@ -344,14 +345,12 @@ func ctlStream(g *ctlGlobal, cmd string, args []string, stdout io.Writer) error 
 	fs := ctlFlags(cmd, g)
 	fs.Func("input", "add an input `URL` (repeatable)", a.addInput)
 	fs.Func("type", "`static` or ondemand", func(v string) error { return a.option("type", v, true) })
-	for _, f := range []struct{ name, help string }{
-		{"segment-duration", "target length of a segment in `SECONDS`"},
-		{"source-timeout", "`SECONDS` of silence before an input counts as dead (default of every input)"},
-		{"clients-timeout", "`SECONDS` an ondemand stream keeps running after its last client"},
-	} {
-		fs.Func(f.name, f.help, func(v string) error { return a.option(f.name, v, true) })
+	for _, set := range config.Settings {
+		if set.Scope == config.PerStream {
+			name := strings.ReplaceAll(set.Name, "_", "-")
+			fs.Func(name, "`"+set.Kind.Metavar()+"`: "+set.Help, func(v string) error { return a.option(set.Name, v, true) })
+		}
 	}
-	fs.Func("segment-count", "`N` segments in the playlist", func(v string) error { return a.option("segment_count", v, true) })
 	var name string
 	err := ctlParseInterleaved(fs, args, func(w string) error {
 		switch k, v, isKV := strings.Cut(w, "="); {
@@ -374,7 +373,8 @@ func ctlStream(g *ctlGlobal, cmd string, args []string, stdout io.Writer) error 
 			what = "Changes a stream. Options left out keep their values; inputs, if any are\ngiven, replace all of the stream's inputs. The stream restarts with the\nnew settings and the config file is rewritten."
 			form = "[URL...]"
 		}
-		ctlPrintUsage(stdout, fs, fmt.Sprintf(ctlStreamUsage, cmd, form, what))
+		ctlPrintUsage(stdout, fs, fmt.Sprintf(ctlStreamUsage, cmd, form, what,
+			ctlOptionHelp(config.PerInput), ctlOptionHelp(config.PerStream)))
 		return err
 	}
 	if err != nil {
@@ -409,17 +409,11 @@ func ctlStream(g *ctlGlobal, cmd string, args []string, stdout io.Writer) error 
 		if a.set["type"] {
 			req.Type = a.s.Type
 		}
-		if a.set["segment_duration"] {
-			req.SegmentDuration = a.s.SegmentDuration
+		if req.Settings == nil {
+			req.Settings = map[string]string{}
 		}
-		if a.set["segment_count"] {
-			req.SegmentCount = a.s.SegmentCount
-		}
-		if a.set["source_timeout"] {
-			req.SourceTimeout = a.s.SourceTimeout
-		}
-		if a.set["clients_timeout"] {
-			req.ClientsTimeout = a.s.ClientsTimeout
+		for k, v := range a.s.Settings {
+			req.Settings[k] = v
 		}
 	}
 	resp, err := ctlDo(g, req, stdout)
@@ -441,13 +435,13 @@ func ctlSocket(g *ctlGlobal) (string, error) {
 	case g.socket != "":
 		return g.socket, nil
 	case g.config != "":
-		cfg, err := ctl.Load(g.config, parseOptions)
+		cfg, err := config.Load(g.config, parseOptions)
 		if err != nil {
 			return "", err
 		}
 		return cfg.Ctl, nil
 	}
-	return ctl.DefaultCtl, nil
+	return config.DefaultCtl, nil
 }
 
 // ctlDo sends one request; with --json it prints the answer as it came,
@@ -504,12 +498,9 @@ func ctlPrintShow(w io.Writer, s *ctl.StreamJSON, st *ctl.StreamStatus) {
 	}
 	for _, in := range s.Inputs {
 		line := in.URL
-		for _, o := range []struct {
-			k string
-			v json.Number
-		}{{"priority", in.Priority}, {"source_timeout", in.SourceTimeout}, {"program", in.Program}, {"rcvbuf", in.Rcvbuf}} {
-			if o.v != "" {
-				line += " " + o.k + "=" + string(o.v)
+		for _, set := range config.Settings {
+			if v, ok := in.Settings[set.Name]; ok && set.Scope == config.PerInput {
+				line += " " + set.Name + "=" + v
 			}
 		}
 		fmt.Fprintf(tw, "input\t%s\n", line)
@@ -517,10 +508,11 @@ func ctlPrintShow(w io.Writer, s *ctl.StreamJSON, st *ctl.StreamStatus) {
 	if s.Input != "" {
 		fmt.Fprintf(tw, "input\t%s\n", s.Input)
 	}
-	fmt.Fprintf(tw, "segment_duration\t%s\n", s.SegmentDuration)
-	fmt.Fprintf(tw, "segment_count\t%s\n", s.SegmentCount)
-	fmt.Fprintf(tw, "source_timeout\t%s\n", s.SourceTimeout)
-	fmt.Fprintf(tw, "clients_timeout\t%s\n", s.ClientsTimeout)
+	for _, set := range config.Settings {
+		if set.Scope == config.PerStream {
+			fmt.Fprintf(tw, "%s\t%s\n", set.Name, s.Settings[set.Name])
+		}
+	}
 	tw.Flush()
 }
 

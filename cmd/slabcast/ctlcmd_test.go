@@ -13,16 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/ctl"
 )
 
 // ctlFake is a Backend keeping streams in memory.
 type ctlFake struct {
 	mu      sync.Mutex
-	streams []ctl.Stream
+	streams []config.Stream
 }
 
-func (f *ctlFake) status(s ctl.Stream) ctl.StreamStatus {
+func (f *ctlFake) status(s config.Stream) ctl.StreamStatus {
 	st := ctl.StreamStatus{Name: s.Name, Type: ctl.TypeStatic, Status: ctl.StatusRunning, ActiveInput: s.Inputs[0].URL}
 	if s.OnDemand {
 		st.Type, st.Status, st.ActiveInput = ctl.TypeOnDemand, ctl.StatusWaiting, ""
@@ -34,7 +35,7 @@ func (f *ctlFake) status(s ctl.Stream) ctl.StreamStatus {
 }
 
 func (f *ctlFake) find(name string) int {
-	return slices.IndexFunc(f.streams, func(s ctl.Stream) bool { return s.Name == name })
+	return slices.IndexFunc(f.streams, func(s config.Stream) bool { return s.Name == name })
 }
 
 func (f *ctlFake) List() []ctl.StreamStatus {
@@ -47,16 +48,16 @@ func (f *ctlFake) List() []ctl.StreamStatus {
 	return out
 }
 
-func (f *ctlFake) Show(name string) (ctl.Stream, ctl.StreamStatus, error) {
+func (f *ctlFake) Show(name string) (config.Stream, ctl.StreamStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if i := f.find(name); i >= 0 {
 		return f.streams[i], f.status(f.streams[i]), nil
 	}
-	return ctl.Stream{}, ctl.StreamStatus{}, fmt.Errorf("no stream %q", name)
+	return config.Stream{}, ctl.StreamStatus{}, fmt.Errorf("no stream %q", name)
 }
 
-func (f *ctlFake) Add(s ctl.Stream) error {
+func (f *ctlFake) Add(s config.Stream) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.find(s.Name) >= 0 {
@@ -66,7 +67,7 @@ func (f *ctlFake) Add(s ctl.Stream) error {
 	return nil
 }
 
-func (f *ctlFake) Update(s ctl.Stream) error {
+func (f *ctlFake) Update(s config.Stream) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	i := f.find(s.Name)
@@ -106,8 +107,8 @@ func (f *ctlFake) Stats(name string) ([]ctl.StreamStats, error) {
 	return out, nil
 }
 
-func (f *ctlFake) Reload() (ctl.Change, error) {
-	return ctl.Change{Added: []string{"x", "y"}, Removed: []string{"z"}, Globals: []string{"cpus"}}, nil
+func (f *ctlFake) Reload() (config.Change, error) {
+	return config.Change{Added: []string{"x", "y"}, Removed: []string{"z"}, Globals: []string{"cpus"}}, nil
 }
 
 // ctlServe runs a control server with a fake backend on a temporary socket.
@@ -310,7 +311,7 @@ func TestCtlHelp(t *testing.T) {
 // -c FILE takes the socket from the config's ctl directive.
 func TestCtlConfigSocket(t *testing.T) {
 	f, sock := ctlServe(t)
-	f.Add(ctl.Stream{Name: "a", Inputs: []ctl.Input{{URL: "udp://239.0.0.1:1234"}}})
+	f.Add(config.Stream{Name: "a", Inputs: []config.Input{{URL: "udp://239.0.0.1:1234"}}})
 	conf := filepath.Join(t.TempDir(), "slabcast.conf")
 	if err := os.WriteFile(conf, []byte("ctl "+sock+";\nstream a udp://239.0.0.1:1234;\n"), 0o644); err != nil {
 		t.Fatal(err)

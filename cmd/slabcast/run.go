@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/ctl"
 	"github.com/slabcast/slabcast/hls"
 	"github.com/slabcast/slabcast/nic"
@@ -26,7 +27,7 @@ const defaultConfig = "/etc/slabcast/slabcast.conf"
 
 // parseOptions validates input URLs while the config is parsed, so a bad URL
 // is reported at its line and column.
-var parseOptions = ctl.Options{CheckInput: func(u string) error {
+var parseOptions = config.Options{CheckInput: func(u string) error {
 	_, err := nic.ParseURL(u)
 	return err
 }}
@@ -49,7 +50,7 @@ func runDaemon(args []string) error {
 		fs.Usage()
 		return fmt.Errorf("run: unexpected argument %q", fs.Arg(0))
 	}
-	cfg, err := ctl.Load(*path, parseOptions)
+	cfg, err := config.Load(*path, parseOptions)
 	if err != nil {
 		return err
 	}
@@ -73,11 +74,11 @@ type daemon struct {
 	mu   sync.Mutex // serialises changes: control socket, SIGHUP
 	// ctlGID is the control socket's group, -1 to leave it as created.
 	ctlGID int
-	cfg    *ctl.Config
+	cfg    *config.Config
 	p      *pipeline.Pipeline
 }
 
-func (d *daemon) run(cfg *ctl.Config) error {
+func (d *daemon) run(cfg *config.Config) error {
 	for _, w := range cfg.Warnings {
 		d.logf("config: %s", w)
 	}
@@ -133,7 +134,7 @@ func (d *daemon) run(cfg *ctl.Config) error {
 	}
 }
 
-func (d *daemon) start(s ctl.Stream) {
+func (d *daemon) start(s config.Stream) {
 	if err := d.p.Start(s); err != nil {
 		d.logf("stream %s: %v", s.Name, err)
 	}
@@ -151,15 +152,15 @@ func (d *daemon) reload() {
 // reloadLocked applies the difference between the running config and the
 // file: streams that did not change keep their sockets, slabs, media
 // sequence and clients. A bad file changes nothing.
-func (d *daemon) reloadLocked() (ctl.Change, error) {
-	cfg, err := ctl.Load(d.path, parseOptions)
+func (d *daemon) reloadLocked() (config.Change, error) {
+	cfg, err := config.Load(d.path, parseOptions)
 	if err != nil {
-		return ctl.Change{}, err
+		return config.Change{}, err
 	}
 	for _, w := range cfg.Warnings {
 		d.logf("config: %s", w)
 	}
-	ch := ctl.Diff(d.cfg, cfg)
+	ch := config.Diff(d.cfg, cfg)
 	if len(ch.Globals) > 0 {
 		d.logf("reload: %v changed; that takes a restart, the rest is applied now", ch.Globals)
 	}

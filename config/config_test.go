@@ -1,4 +1,4 @@
-package ctl
+package config
 
 import (
 	"errors"
@@ -63,7 +63,7 @@ func TestParseGlobals(t *testing.T) {
 	f(`ctl "/tmp/q\"b\\s\n.sock";`, DefaultHTTP, `/tmp/q"b\s\n.sock`, nil, DefaultMemory)
 	f("cpus 0-1;", DefaultHTTP, DefaultCtl, []int{0, 1}, DefaultMemory)
 	f("cpus 3;", DefaultHTTP, DefaultCtl, []int{3}, DefaultMemory)
-	f("cpus 5,0-2,1,4095;", DefaultHTTP, DefaultCtl, []int{0, 1, 2, 5, 4095}, DefaultMemory)
+	f("cpus 5,0-2,1,1023;", DefaultHTTP, DefaultCtl, []int{0, 1, 2, 5, 1023}, DefaultMemory)
 	f("memory 16M;", DefaultHTTP, DefaultCtl, nil, 16<<20)
 	f("memory 2G;", DefaultHTTP, DefaultCtl, nil, 2<<30)
 	f("memory 65536k;", DefaultHTTP, DefaultCtl, nil, 64<<20)
@@ -280,8 +280,9 @@ func TestParseErrors(t *testing.T) {
 	f("cpus 1-;", `t.conf:1:6: cpus: "1-" is not a CPU list like 0-3,6`)
 	f("cpus -1;", `t.conf:1:6: cpus: "-1" is not a CPU list like 0-3,6`)
 	f("cpus 3-1;", `t.conf:1:6: cpus: "3-1" has range 3-1 going down`)
-	f("cpus 0-4096;", `t.conf:1:6: cpus: "0-4096" names a CPU above 4095`)
-	f("cpus 0-99999999999999999999;", `t.conf:1:6: cpus: "0-99999999999999999999" names a CPU above 4095`)
+	f("cpus 0-1024;", `t.conf:1:6: cpus: "0-1024" names a CPU above 1023`)
+	f("cpus 2000;", `t.conf:1:6: cpus: "2000" names a CPU above 1023`) // pinning could not use it
+	f("cpus 0-99999999999999999999;", `t.conf:1:6: cpus: "0-99999999999999999999" names a CPU above 1023`)
 	f("memory 15M;", `t.conf:1:8: memory: "15M" is below the minimum 16M`)
 	f("memory 1025G;", `t.conf:1:8: memory: "1025G" is above the maximum 1024G`)
 	f("memory 99999999999999999999G;", `t.conf:1:8: memory: "99999999999999999999G" is above the maximum 1024G`)
@@ -328,11 +329,11 @@ func TestParseErrors(t *testing.T) {
 	f("stream a { clients_timeout false; }", `t.conf:1:28: clients_timeout: "false" is not a number of seconds`)
 
 	// Inputs.
-	f("stream a { input http://x/; }", `t.conf:1:18: input "http://x/": ctl: only udp:// and rtp:// inputs are supported`)
-	f("stream a { input udp:239.0.0.1:1234; }", `t.conf:1:18: input "udp:239.0.0.1:1234": ctl: expected udp://HOST:PORT`)
-	f("stream a { input udp://239.0.0.1; }", `t.conf:1:18: input "udp://239.0.0.1": ctl: missing port`)
-	f("stream a { input udp://239.0.0.1:0; }", `t.conf:1:18: input "udp://239.0.0.1:0": ctl: port 0 is not 1..65535`)
-	f("stream a { input udp://239.0.0.1:65536; }", `t.conf:1:18: input "udp://239.0.0.1:65536": ctl: port 65536 is not 1..65535`)
+	f("stream a { input http://x/; }", `t.conf:1:18: input "http://x/": config: only udp:// and rtp:// inputs are supported`)
+	f("stream a { input udp:239.0.0.1:1234; }", `t.conf:1:18: input "udp:239.0.0.1:1234": config: expected udp://HOST:PORT`)
+	f("stream a { input udp://239.0.0.1; }", `t.conf:1:18: input "udp://239.0.0.1": config: missing port`)
+	f("stream a { input udp://239.0.0.1:0; }", `t.conf:1:18: input "udp://239.0.0.1:0": config: port 0 is not 1..65535`)
+	f("stream a { input udp://239.0.0.1:65536; }", `t.conf:1:18: input "udp://239.0.0.1:65536": config: port 65536 is not 1..65535`)
 	f("stream a { input udp://239.0.0.1:x; }", `t.conf:1:18: input "udp://239.0.0.1:x": invalid port ":x" after host`)
 	f("stream a { input 239.0.0.1:1234; }", `t.conf:1:18: input "239.0.0.1:1234": first path segment in URL cannot contain colon`)
 	f("stream a {\n input udp://239.0.0.1:1234;\n input udp://239.0.0.1:1234; }", `t.conf:3:8: input "udp://239.0.0.1:1234" is already listed at line 2`)
@@ -507,7 +508,7 @@ func TestLoad(t *testing.T) {
 	}
 
 	if _, err := Load("testdata/missing.conf", Options{}); err == nil || !errors.Is(err, os.ErrNotExist) ||
-		!strings.HasPrefix(err.Error(), "ctl: open testdata/missing.conf") {
+		!strings.HasPrefix(err.Error(), "config: open testdata/missing.conf") {
 		t.Errorf("missing file: %v", err)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.conf")

@@ -1,4 +1,4 @@
-package ctl
+package config
 
 // The config writer: the control socket changes one stream at a time and
 // writes the file back. Only the changed statement's bytes are rewritten, so
@@ -14,14 +14,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"time"
 	"unicode"
 	"unicode/utf8"
 )
 
 // ErrNoStream is wrapped by the errors of RemoveStream for a name the config
 // does not have.
-var ErrNoStream = errors.New("ctl: no such stream")
+var ErrNoStream = errors.New("config: no such stream")
 
 // acceptURLs is the parse option of the writer: it edits syntax and leaves
 // judging input URLs to whoever built the Stream (the daemon parses with its
@@ -33,16 +32,16 @@ var acceptURLs = Options{CheckInput: func(string) error { return nil }}
 // per input and the stream settings, indented by two spaces and ended by
 // "}\n".
 //
-// Only what differs from what the parser would fill in is written: an
-// input's priority=, program= and rcvbuf= when non-zero, its source_timeout=
-// when it differs from the stream's; segment_duration, segment_count,
-// source_timeout and clients_timeout when they differ from the defaults.
-// A zero SegmentDuration, SegmentCount or SourceTimeout (of the stream or
-// of an input) means the default (inherited) value and is not written, so
-// Parse reads it back as that default; ClientsTimeout 0 is a real value and
-// is written. Durations are seconds in the shortest exact decimal ("2",
-// "1.5", "0.000000001"), sizes use a K, M or G suffix when exact. Values that
-// the lexer would otherwise split or misread are quoted.
+// Only what differs from what the parser would fill in is written (see
+// Settings): an input option when it is set and, for one inherited from the
+// stream (source_timeout=), when it differs from the stream's value; a
+// stream setting when it differs from its default. A zero value stands for
+// "absent" (the default, or the inherited value) wherever zero is not a
+// value the setting can take: segment_duration 0 is not written and reads
+// back as the default, clients_timeout 0 is a real value and is written.
+// Durations are seconds in the shortest exact decimal ("2", "1.5",
+// "0.000000001"), sizes use a K, M or G suffix when exact. Values that the
+// lexer would otherwise split or misread are quoted.
 //
 // FormatStream does not validate s: a stream that breaks the config rules
 // (no input, a value out of range, a value with a newline) is rendered as
@@ -59,92 +58,40 @@ func appendStream(b []byte, s Stream) []byte {
 	}
 	b = appendValue(b, s.Name)
 	b = append(b, " {\n"...)
-	timeout := s.SourceTimeout
-	if timeout == 0 {
-		timeout = DefaultSourceTimeout
-	}
+	eff := normalize(s) // the stream values inputs inherit
 	for _, in := range s.Inputs {
 		b = append(b, "  input "...)
 		b = appendValue(b, in.URL)
-		if in.Priority != 0 {
-			b = append(b, " priority="...)
-			b = strconv.AppendInt(b, int64(in.Priority), 10)
-		}
-		if in.SourceTimeout != 0 && in.SourceTimeout != timeout {
-			b = append(b, " source_timeout="...)
-			b = appendSeconds(b, in.SourceTimeout)
-		}
-		if in.Program != 0 {
-			b = append(b, " program="...)
-			b = strconv.AppendInt(b, int64(in.Program), 10)
-		}
-		if in.RecvBuffer != 0 {
-			b = append(b, " rcvbuf="...)
-			b = appendSize(b, int64(in.RecvBuffer))
+		for _, set := range Settings {
+			if set.Scope == PerInput && set.InputGiven(&eff, &in) {
+				b = append(b, ' ')
+				b = appendValue(b, set.Name+"="+set.InputText(&in))
+			}
 		}
 		b = append(b, ";\n"...)
 	}
-	if d := s.SegmentDuration; d != 0 && d != DefaultSegmentDuration {
-		b = append(b, "  segment_duration "...)
-		b = appendSeconds(b, d)
-		b = append(b, ";\n"...)
-	}
-	if n := s.SegmentCount; n != 0 && n != DefaultSegmentCount {
-		b = append(b, "  segment_count "...)
-		b = strconv.AppendInt(b, int64(n), 10)
-		b = append(b, ";\n"...)
-	}
-	if d := s.SourceTimeout; d != 0 && d != DefaultSourceTimeout {
-		b = append(b, "  source_timeout "...)
-		b = appendSeconds(b, d)
-		b = append(b, ";\n"...)
-	}
-	if d := s.ClientsTimeout; d != DefaultClientsTimeout {
-		b = append(b, "  clients_timeout "...)
-		b = appendSeconds(b, d)
+	for _, set := range Settings {
+		if set.Scope != PerStream {
+			continue
+		}
+		p := set.ptr(nil, &s, nil)
+		v := set.text(p)
+		if isZero(p) && set.zeroAbsent() || v == set.Default {
+			continue
+		}
+		b = append(b, "  "...)
+		b = append(b, set.Name...)
+		b = append(b, ' ')
+		b = appendValue(b, v)
 		b = append(b, ";\n"...)
 	}
 	return append(b, "}\n"...)
 }
 
-// appendSeconds writes d as seconds with the shortest exact decimal
-// fraction. Negative durations are out of every range; they are written
-// with a sign so that Parse refuses them.
-func appendSeconds(b []byte, d time.Duration) []byte {
-	if d < 0 {
-		b = append(b, '-')
-		d = -d // -MinInt64 stays negative; its digits below are still those of 2^63
-	}
-	u := uint64(d)
-	b = strconv.AppendUint(b, u/uint64(time.Second), 10)
-	frac := u % uint64(time.Second)
-	if frac == 0 {
-		return b
-	}
-	var digits [9]byte
-	for i := 8; i >= 0; i-- {
-		digits[i] = byte('0' + frac%10)
-		frac /= 10
-	}
-	n := 9
-	for digits[n-1] == '0' {
-		n--
-	}
-	b = append(b, '.')
-	return append(b, digits[:n]...)
-}
-
-// appendSize writes n bytes, with a binary suffix when it is exact.
-func appendSize(b []byte, n int64) []byte {
-	switch {
-	case n != 0 && n%(1<<30) == 0:
-		return append(strconv.AppendInt(b, n>>30, 10), 'G')
-	case n != 0 && n%(1<<20) == 0:
-		return append(strconv.AppendInt(b, n>>20, 10), 'M')
-	case n != 0 && n%(1<<10) == 0:
-		return append(strconv.AppendInt(b, n>>10, 10), 'K')
-	}
-	return strconv.AppendInt(b, n, 10)
+// inherited is the value the PerInput setting set takes from stream s when
+// the input does not give it.
+func inherited(set *Setting, s *Stream) string {
+	return Lookup(PerStream, set.Inherit).StreamText(s)
 }
 
 // needsQuote reports whether v cannot be written as a bare word: it is
@@ -161,6 +108,12 @@ func needsQuote(v string) bool {
 	}
 	return false
 }
+
+// AppendValue appends v to b as the config file writes a value: a bare word,
+// or quoted when the lexer would otherwise split or misread it. Text built
+// from values appended this way cannot inject statements: v reads back as
+// one value or, if it holds a newline or control character, not at all.
+func AppendValue(b []byte, v string) []byte { return appendValue(b, v) }
 
 // appendValue writes v as a word, or quoted when it needs to be. Inside
 // quotes `\"` is a quote and `\\` a backslash, and any other backslash is
@@ -189,24 +142,15 @@ func appendValue(b []byte, v string) []byte {
 }
 
 // normalize fills in what Parse fills in for a stream written by
-// FormatStream: the defaults for zero settings and each input's inherited
-// source timeout.
+// FormatStream: the defaults for absent settings and each input's inherited
+// values.
 func normalize(s Stream) Stream {
-	if s.SegmentDuration == 0 {
-		s.SegmentDuration = DefaultSegmentDuration
-	}
-	if s.SegmentCount == 0 {
-		s.SegmentCount = DefaultSegmentCount
-	}
-	if s.SourceTimeout == 0 {
-		s.SourceTimeout = DefaultSourceTimeout
-	}
 	s.Inputs = append([]Input(nil), s.Inputs...)
-	for i := range s.Inputs {
-		if s.Inputs[i].SourceTimeout == 0 {
-			s.Inputs[i].SourceTimeout = s.SourceTimeout
-		}
-	}
+	fillDefaults(&s, func(set *Setting) bool {
+		return set.zeroAbsent() && isZero(set.ptr(nil, &s, nil))
+	}, func(in *Input, set *Setting) bool {
+		return isZero(set.ptr(nil, nil, in))
+	})
 	return s
 }
 
@@ -232,14 +176,14 @@ func normalize(s Stream) Stream {
 func SetStream(file string, src []byte, s Stream) ([]byte, error) {
 	old, err := Parse(file, src, acceptURLs)
 	if err != nil {
-		return nil, fmt.Errorf("ctl: cannot edit: %w", err)
+		return nil, fmt.Errorf("config: cannot edit: %w", err)
 	}
 	want := normalize(s)
 	block := FormatStream(s)
 	if one, err := Parse("stream "+strconv.Quote(s.Name), block, acceptURLs); err != nil {
-		return nil, fmt.Errorf("ctl: cannot write stream: %w", err)
+		return nil, fmt.Errorf("config: cannot write stream: %w", err)
 	} else if len(one.Streams) != 1 || !one.Streams[0].Equal(want) {
-		return nil, fmt.Errorf("ctl: stream %s does not read back as written", quote(s.Name))
+		return nil, fmt.Errorf("config: stream %s does not read back as written", quote(s.Name))
 	}
 	eol := lineEnding(src)
 	streams := append([]Stream(nil), old.Streams...)
@@ -295,7 +239,7 @@ func SetStream(file string, src []byte, s Stream) ([]byte, error) {
 func RemoveStream(file string, src []byte, name string) ([]byte, error) {
 	old, err := Parse(file, src, acceptURLs)
 	if err != nil {
-		return nil, fmt.Errorf("ctl: cannot edit: %w", err)
+		return nil, fmt.Errorf("config: cannot edit: %w", err)
 	}
 	i := indexStream(old.Streams, name)
 	if i < 0 {
@@ -364,17 +308,17 @@ func removal(src []byte, sp Span) (from, to int) {
 func check(file string, old *Config, out []byte, streams []Stream) error {
 	got, err := Parse(file, out, acceptURLs)
 	if err != nil {
-		return fmt.Errorf("ctl: edited config does not parse: %w", err)
+		return fmt.Errorf("config: edited config does not parse: %w", err)
 	}
 	if ch := Diff(old, got); len(ch.Globals) != 0 {
-		return fmt.Errorf("ctl: edit changed the global settings %v", ch.Globals)
+		return fmt.Errorf("config: edit changed the global settings %v", ch.Globals)
 	}
 	if len(got.Streams) != len(streams) {
-		return fmt.Errorf("ctl: edited config has %d streams, want %d", len(got.Streams), len(streams))
+		return fmt.Errorf("config: edited config has %d streams, want %d", len(got.Streams), len(streams))
 	}
 	for i := range streams {
 		if !got.Streams[i].Equal(streams[i]) {
-			return fmt.Errorf("ctl: edited config reads stream %s differently", quote(streams[i].Name))
+			return fmt.Errorf("config: edited config reads stream %s differently", quote(streams[i].Name))
 		}
 	}
 	return nil
@@ -469,7 +413,7 @@ func WriteFileAtomic(path string, data []byte) error {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		real, err := filepath.EvalSymlinks(path)
 		if err != nil {
-			return fmt.Errorf("ctl: write %s: %w", path, err)
+			return fmt.Errorf("config: write %s: %w", path, err)
 		}
 		path = real
 	}
@@ -487,7 +431,7 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp*")
 	if err != nil {
-		return fmt.Errorf("ctl: write %s: %w", path, err)
+		return fmt.Errorf("config: write %s: %w", path, err)
 	}
 	tmp := f.Name()
 	err = writeSync(f, data, mode, uid, gid)
@@ -496,15 +440,15 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("ctl: write %s: %w", path, err)
+		return fmt.Errorf("config: write %s: %w", path, err)
 	}
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("ctl: write %s: sync directory: %w", path, err)
+		return fmt.Errorf("config: write %s: sync directory: %w", path, err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("ctl: write %s: sync directory: %w", path, err)
+		return fmt.Errorf("config: write %s: sync directory: %w", path, err)
 	}
 	return nil
 }

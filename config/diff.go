@@ -1,6 +1,4 @@
-package ctl
-
-import "slices"
+package config
 
 // Change is what a reload from one config to another must do. Streams not
 // named in it are unchanged and must be left running untouched.
@@ -8,9 +6,9 @@ type Change struct {
 	Added   []string // streams to start, in the new file's order
 	Removed []string // streams to stop, in the old file's order
 	Changed []string // streams to restart with new settings, in the new file's order
-	// Globals names the global directives whose value changed ("http",
-	// "ctl", "cpus", "memory", in that order); they take effect only on a
-	// daemon restart.
+	// Globals names the global settings whose value changed, in the order
+	// of Settings ("http", "ctl", "cpus", "memory"); they take effect only
+	// on a daemon restart.
 	Globals []string
 }
 
@@ -53,17 +51,10 @@ func Diff(old, new *Config) Change {
 		}
 	}
 	if old != nil && new != nil {
-		if old.HTTP != new.HTTP {
-			ch.Globals = append(ch.Globals, globalNames[gHTTP])
-		}
-		if old.Ctl != new.Ctl {
-			ch.Globals = append(ch.Globals, globalNames[gCtl])
-		}
-		if !slices.Equal(old.CPUs, new.CPUs) {
-			ch.Globals = append(ch.Globals, globalNames[gCPUs])
-		}
-		if old.Memory != new.Memory {
-			ch.Globals = append(ch.Globals, globalNames[gMemory])
+		for _, set := range Settings {
+			if set.Scope == Global && set.GlobalText(old) != set.GlobalText(new) {
+				ch.Globals = append(ch.Globals, set.Name)
+			}
 		}
 	}
 	return ch

@@ -1,4 +1,4 @@
-package ctl
+package config
 
 import (
 	"bytes"
@@ -92,6 +92,10 @@ func TestAppendSeconds(t *testing.T) {
 	f(time.Hour+time.Millisecond, "3600.001")
 	f(24*time.Hour, "86400")
 	f(-time.Second/2, "-0.5")
+	// As the control protocol gives durations.
+	f(time.Second+time.Nanosecond, "1.000000001")
+	f(3600*time.Second+123456789, "3600.123456789")
+	f(-1500*time.Millisecond, "-1.5")
 }
 
 // TestAppendValue checks that every value the lexer can read back comes back
@@ -459,7 +463,7 @@ func TestEditErrors(t *testing.T) {
 	good := []byte("stream a udp://239.0.0.1:1;\n")
 	f := func(err error, want string) {
 		t.Helper()
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "ctl: ") {
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "config: ") {
 			t.Errorf("err = %v, want one with %q", err, want)
 		}
 	}
@@ -565,7 +569,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	os.Remove(fresh)
 
 	// The temporary file cannot be created.
-	if err := WriteFileAtomic(filepath.Join(dir, "missing", "x.conf"), []byte("x")); err == nil || !strings.HasPrefix(err.Error(), "ctl: ") {
+	if err := WriteFileAtomic(filepath.Join(dir, "missing", "x.conf"), []byte("x")); err == nil || !strings.HasPrefix(err.Error(), "config: ") {
 		t.Errorf("write into a missing directory: %v", err)
 	}
 	// The rename fails: path is a directory. Its content and the other
@@ -577,7 +581,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(sub, "keep"), []byte("kept"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFileAtomic(sub, []byte("x")); err == nil || !strings.HasPrefix(err.Error(), "ctl: ") {
+	if err := WriteFileAtomic(sub, []byte("x")); err == nil || !strings.HasPrefix(err.Error(), "config: ") {
 		t.Errorf("write over a directory: %v", err)
 	}
 	if b, err := os.ReadFile(filepath.Join(sub, "keep")); err != nil || string(b) != "kept" {

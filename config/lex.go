@@ -1,4 +1,4 @@
-package ctl
+package config
 
 import (
 	"fmt"
@@ -223,6 +223,10 @@ func (l *lexer) quoted() (token, *Error) {
 		l.advance(size)
 	}
 }
+
+// Quote formats a value for a message the way the parser's messages do:
+// Go-quoted, shortened to 64 characters and an ellipsis if it is longer.
+func Quote(s string) string { return quote(s) }
 
 // quote formats a value for an error message, shortened if it is long.
 func quote(s string) string {

@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/slabcast/slabcast/config"
+	"github.com/slabcast/slabcast/hls/m3u8"
 	"github.com/slabcast/slabcast/pipeline"
 )
 
@@ -168,7 +169,7 @@ func fail(ctx *fasthttp.RequestCtx, code int, msg string) {
 // 3 × segment_duration + 5 s (SPEC.md §4). It answers 503 (or 404 if the
 // stream goes away) and returns false when the wait fails.
 func waitReady(ctx *fasthttp.RequestCtx, st *pipeline.Stream) bool {
-	if st.Playlist() != nil {
+	if st.Timeline() != nil {
 		return true
 	}
 	limit := 3*st.Config().SegmentDuration + 5*time.Second
@@ -179,7 +180,7 @@ func waitReady(ctx *fasthttp.RequestCtx, st *pipeline.Stream) bool {
 		// channel, and a playlist only once its new first segment exists.
 		select {
 		case <-st.Ready():
-			if st.Playlist() != nil {
+			if st.Timeline() != nil {
 				return true
 			}
 			select {
@@ -204,18 +205,40 @@ func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 	}
 	ctx.SetContentType(ctPlaylist)
 	ctx.Response.Header.SetCanonical(hdrCacheControl, valNoCache)
-	// The playlist slice is immutable, so fasthttp may send it without a copy.
-	pl := st.Playlist()
-	if pl == nil { // stopped again between the wait and now
+	tl := st.Timeline()
+	if tl == nil { // stopped again between the wait and now
 		ctx.Response.Header.Set("Retry-After", "1")
 		fail(ctx, fasthttp.StatusServiceUnavailable, "stream not ready: no segment yet\n")
 		return
 	}
-	ctx.Response.SetBodyRaw(pl)
+	// Rendered once per timeline; the slice is immutable, so fasthttp may
+	// send it without a copy.
+	ctx.Response.SetBodyRaw(tl.Memo(memoMediaPlaylist, mediaPlaylist))
+}
+
+// Memo slots of a pipeline.Timeline: one per format rendered from it.
+const (
+	memoMediaPlaylist = iota
+)
+
+// mediaPlaylist renders the HLS media playlist of a timeline.
+func mediaPlaylist(tl *pipeline.Timeline) []byte {
+	listed := tl.Listed()
+	m := m3u8.Media{Target: tl.Target, MediaSequence: tl.MediaSequence, DiscontinuitySequence: tl.DiscontinuitySequence,
+		Segments: make([]m3u8.Segment, len(listed))}
+	for i, g := range listed {
+		m.Segments[i] = m3u8.Segment{Start: g.Start, Duration: g.Duration, Discontinuity: g.Discontinuity}
+	}
+	return m3u8.AppendMedia(make([]byte, 0, 160+len(listed)*120), &m)
 }
 
 func (s *Server) serveSegment(ctx *fasthttp.RequestCtx, st *pipeline.Stream, name []byte) {
-	seg := st.Segment(string(name))
+	var seg *pipeline.Segment
+	if start, d, ok := m3u8.ParseSegmentName(name); ok {
+		if tl := st.Timeline(); tl != nil {
+			seg = tl.Find(start, d)
+		}
+	}
 	if seg == nil {
 		notFound(ctx)
 		return

@@ -30,7 +30,6 @@ type chunkRef struct {
 // any number of HTTP goroutines read concurrently. Fields above the line
 // are fixed once the segment is published in a playlist snapshot.
 type Segment struct {
-	Name          string        // path below the stream, e.g. 2026/11/26/08/06/37.250-02000.ts
 	MSN           uint64        // media sequence number
 	Start         time.Time     // EXT-X-PROGRAM-DATE-TIME
 	Duration      time.Duration // EXTINF, from PTS

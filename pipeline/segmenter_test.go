@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/config"
+	"github.com/slabcast/slabcast/hls/m3u8"
 	"github.com/slabcast/slabcast/internal/hlstest"
 	"github.com/slabcast/slabcast/ts"
 )
@@ -62,6 +63,28 @@ func feed(s *Stream, data []byte, from time.Time, dur time.Duration) time.Time {
 	return now
 }
 
+// playlistOf renders the stream's timeline as package hls serves it.
+func playlistOf(s *Stream) []byte {
+	tl := s.Timeline()
+	if tl == nil {
+		return nil
+	}
+	m := m3u8.Media{Target: tl.Target, MediaSequence: tl.MediaSequence, DiscontinuitySequence: tl.DiscontinuitySequence}
+	for _, g := range tl.Listed() {
+		m.Segments = append(m.Segments, m3u8.Segment{Start: g.Start, Duration: g.Duration, Discontinuity: g.Discontinuity})
+	}
+	return m3u8.AppendMedia(nil, &m)
+}
+
+// segmentNamed finds a segment by the name a playlist gives it.
+func segmentNamed(s *Stream, name string) *Segment {
+	start, d, ok := m3u8.ParseSegmentName([]byte(name))
+	if !ok || s.Timeline() == nil {
+		return nil
+	}
+	return s.Timeline().Find(start, d)
+}
+
 func segmentBytes(t testing.TB, g *Segment) []byte {
 	t.Helper()
 	var b bytes.Buffer
@@ -69,7 +92,7 @@ func segmentBytes(t testing.TB, g *Segment) []byte {
 		t.Fatal(err)
 	}
 	if int64(b.Len()) != g.Size() {
-		t.Fatalf("segment %s: read %d bytes, size %d", g.Name, b.Len(), g.Size())
+		t.Fatalf("segment %s: read %d bytes, size %d", m3u8.SegmentName(g.Start, g.Duration), b.Len(), g.Size())
 	}
 	return b.Bytes()
 }
@@ -81,17 +104,17 @@ func TestSegmenterClips(t *testing.T) {
 		t.Run(clip, func(t *testing.T) {
 			s := testStream(t, testPool(t, MinMemory), 2*time.Second)
 			end := feed(s, readClip(t, clip), epoch, clipDur)
-			pmtPID := uint16(s.seg.pmtPID)
+			pmtPID := uint16(s.seg.prog.pmtPID)
 			s.seg.now = end.Add(11 * time.Second)
 			s.seg.sourceLost() // ends the last segment where its media ends
-			sn := s.snap.Load()
-			if sn == nil || len(sn.segs) != wantSegs {
+			sn := s.Timeline()
+			if sn == nil || len(sn.Segments) != wantSegs {
 				t.Fatalf("got %v segments, want %d", sn, wantSegs)
 			}
 			dir := t.TempDir()
 			var all []byte
 			var total time.Duration
-			for i, g := range sn.segs {
+			for i, g := range sn.Segments {
 				b := segmentBytes(t, g)
 				if !hlstest.FirstPacketIsPAT(b) {
 					t.Errorf("segment %d: first packet is not a PAT", i)
@@ -102,7 +125,7 @@ func TestSegmenterClips(t *testing.T) {
 				if n := hlstest.ContinuityErrors(b); n != 0 {
 					t.Errorf("segment %d: %d continuity errors", i, n)
 				}
-				p := filepath.Join(dir, filepath.Base(g.Name))
+				p := filepath.Join(dir, filepath.Base(m3u8.SegmentName(g.Start, g.Duration)))
 				os.WriteFile(p, b, 0o644)
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				key, pt, err := hlstest.FirstVideoFrame(ctx, p)
@@ -113,7 +136,7 @@ func TestSegmenterClips(t *testing.T) {
 					t.Errorf("segment %d does not decode cleanly: %v", i, err)
 				}
 				cancel()
-				if i < len(sn.segs)-1 && g.Duration != 2*time.Second {
+				if i < len(sn.Segments)-1 && g.Duration != 2*time.Second {
 					t.Errorf("segment %d lasts %v, want 2s (GOP 1 s, segment_duration 2 s)", i, g.Duration)
 				}
 				total += g.Duration
@@ -128,12 +151,12 @@ func TestSegmenterClips(t *testing.T) {
 			if err := hlstest.Decode(context.Background(), p, 0); err != nil {
 				t.Errorf("concatenated segments: %v", err)
 			}
-			pl, err := hlstest.ParsePlaylist(s.Playlist())
+			pl, err := hlstest.ParsePlaylist(playlistOf(s))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := hlstest.Check(pl); err != nil {
-				t.Errorf("playlist:\n%s\n%v", s.Playlist(), err)
+				t.Errorf("playlist:\n%s\n%v", playlistOf(s), err)
 			}
 		})
 	}
@@ -148,7 +171,7 @@ func TestSegmentReuseIsDetected(t *testing.T) {
 	pool := testPool(t, MinMemory)
 	s := testStream(t, pool, 2*time.Second)
 	feed(s, readClip(t, "h264_aac.ts"), epoch, 10*time.Second)
-	g := s.snap.Load().segs[0]
+	g := s.Timeline().Segments[0]
 	want := segmentBytes(t, g)
 	r := g.Reader()
 	half := make([]byte, len(want)/2)
@@ -168,7 +191,7 @@ func TestSegmentReuseIsDetected(t *testing.T) {
 	if !bytes.Equal(got, want[:len(got)]) {
 		t.Fatal("bytes handed out before the error differ from the segment")
 	}
-	if s.Segment(g.Name) != nil {
+	if s.Timeline().FindAt(g.Start, g.Duration) != nil {
 		t.Fatal("a reused segment is still offered")
 	}
 }
@@ -181,12 +204,12 @@ func TestSourceLossMarksDiscontinuity(t *testing.T) {
 	s.seg.sourceLost()
 	// The source comes back later, restarting its timeline.
 	feed(s, clip, end.Add(20*time.Second), 10*time.Second)
-	pl, err := hlstest.ParsePlaylist(s.Playlist())
+	pl, err := hlstest.ParsePlaylist(playlistOf(s))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := hlstest.Check(pl); err != nil {
-		t.Errorf("playlist:\n%s\n%v", s.Playlist(), err)
+		t.Errorf("playlist:\n%s\n%v", playlistOf(s), err)
 	}
 	var disc int
 	for _, sg := range pl.Segments {
@@ -195,7 +218,7 @@ func TestSourceLossMarksDiscontinuity(t *testing.T) {
 		}
 	}
 	if disc != 1 || s.Stats().Discontinuities != 1 {
-		t.Fatalf("discontinuities: playlist %d, counter %d, want 1\n%s", disc, s.Stats().Discontinuities, s.Playlist())
+		t.Fatalf("discontinuities: playlist %d, counter %d, want 1\n%s", disc, s.Stats().Discontinuities, playlistOf(s))
 	}
 }
 
@@ -246,17 +269,17 @@ func TestSegmenterAudioOnly(t *testing.T) {
 	end := feed(s, readClip(t, "audio_aac.ts"), epoch, 5*time.Second)
 	s.seg.now = end.Add(11 * time.Second)
 	s.seg.sourceLost()
-	sn := s.snap.Load()
-	if sn == nil || len(sn.segs) != 3 {
+	sn := s.Timeline()
+	if sn == nil || len(sn.Segments) != 3 {
 		t.Fatalf("got %v segments, want 3", sn)
 	}
 	dir := t.TempDir()
 	var total time.Duration
-	for i, g := range sn.segs {
+	for i, g := range sn.Segments {
 		total += g.Duration
 		// Cuts fall on the first audio PES at or after 2 s: one AAC frame
 		// (21.3 ms) a PES here.
-		if i < len(sn.segs)-1 && (g.Duration < 2*time.Second || g.Duration > 2022*time.Millisecond) {
+		if i < len(sn.Segments)-1 && (g.Duration < 2*time.Second || g.Duration > 2022*time.Millisecond) {
 			t.Errorf("segment %d lasts %v, want 2 s to 2.022 s", i, g.Duration)
 		}
 		b := segmentBytes(t, g)
@@ -309,11 +332,11 @@ func TestSegmenterPTSWrap(t *testing.T) {
 	delta := (ts.PTSWrap - first - 5*ptsPerSec) % ts.PTSWrap
 	s := testStream(t, testPool(t, MinMemory), 2*time.Second)
 	feed(s, shiftClip(t, clip, delta), epoch, 10*time.Second)
-	sn := s.snap.Load()
-	if sn == nil || len(sn.segs) != 4 {
+	sn := s.Timeline()
+	if sn == nil || len(sn.Segments) != 4 {
 		t.Fatalf("got %v segments, want 4", sn)
 	}
-	for i, g := range sn.segs {
+	for i, g := range sn.Segments {
 		if g.Duration != 2*time.Second || g.Discontinuity {
 			t.Errorf("segment %d: %v, discontinuity %v", i, g.Duration, g.Discontinuity)
 		}
@@ -337,13 +360,13 @@ func TestSegmenterMPTS(t *testing.T) {
 			end := feed(s, clip, epoch, 4*time.Second)
 			s.seg.now = end.Add(11 * time.Second)
 			s.seg.sourceLost()
-			sn := s.snap.Load()
-			if sn == nil || len(sn.segs) != 4 {
+			sn := s.Timeline()
+			if sn == nil || len(sn.Segments) != 4 {
 				t.Fatalf("got %v segments, want 4", sn)
 			}
 			dir := t.TempDir()
 			var all []byte
-			for i, g := range sn.segs {
+			for i, g := range sn.Segments {
 				b := segmentBytes(t, g)
 				if !hlstest.FirstPacketIsPAT(b) {
 					t.Fatalf("segment %d does not start with a PAT", i)
@@ -404,7 +427,7 @@ func TestWindowNeverGoesBack(t *testing.T) {
 		now = now.Add(time.Duration(d * float64(time.Second)))
 		g.now = now
 		g.finish(pts)
-		pl, err := hlstest.ParsePlaylist(s.Playlist())
+		pl, err := hlstest.ParsePlaylist(playlistOf(s))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -428,14 +451,14 @@ func TestWindowNeverGoesBack(t *testing.T) {
 		// Every segment that left the playlist stays for its duration plus
 		// the longest playlist that listed it.
 		for name, until := range left {
-			if now.Before(until) && s.Segment(name) == nil {
+			if now.Before(until) && segmentNamed(s, name) == nil {
 				t.Fatalf("segment %d: %s is gone %v before its time", i, name, until.Sub(now))
 			}
 		}
 		prev = pl
 	}
-	if len(g.segs) > g.maxKeep {
-		t.Fatalf("%d segments kept", len(g.segs))
+	if len(g.win.segs) > g.win.maxKeep {
+		t.Fatalf("%d segments kept", len(g.win.segs))
 	}
 }
 
@@ -495,8 +518,8 @@ func TestMPTSSharedPMTPID(t *testing.T) {
 	data := sharedPMTClip(t)
 	feed(s, data, epoch, 10*time.Second)
 	st := s.Stats()
-	if st.Segments != 4 || s.seg.videoPID != 0x100 {
-		t.Errorf("segments %d, video PID %#x: want 4 segments of program 1", st.Segments, s.seg.videoPID)
+	if st.Segments != 4 || s.seg.prog.videoPID != 0x100 {
+		t.Errorf("segments %d, video PID %#x: want 4 segments of program 1", st.Segments, s.seg.prog.videoPID)
 	}
 	if st.Discontinuities != 0 {
 		t.Errorf("a steady MPTS made %d discontinuities", st.Discontinuities)
@@ -512,5 +535,47 @@ func TestMPTSSharedPMTPID(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per datagram on an MPTS", allocs)
+	}
+}
+
+// twoPMTsAPacketClip is the demo clip as an MPTS whose PMT packets each
+// carry two sections: program 2's first, then program 1's own.
+func twoPMTsAPacketClip(t testing.TB) []byte {
+	clip := readClip(t, "h264_aac.ts")
+	pat := section(0x00, 1, []byte{0, 1, 0xF0, 0x00, 0, 2, 0xF0, 0x00})
+	pmt2 := section(0x02, 2, []byte{0xE2, 0x00, 0xF0, 0x00, 0x1B, 0xE2, 0x00, 0xF0, 0x00, 0x0F, 0xE2, 0x01, 0xF0, 0x00})
+	var out []byte
+	var patCC byte
+	for off := 0; off+ts.PacketSize <= len(clip); off += ts.PacketSize {
+		p := append([]byte(nil), clip[off:off+ts.PacketSize]...)
+		switch ts.PID(p) {
+		case 0:
+			out = append(out, onePacket(0, patCC, pat)...)
+			patCC++
+		case 0x1000:
+			pl := ts.Payload(p)
+			sec := pl[1+int(pl[0]):]
+			pmt1 := sec[:3+(int(sec[1]&0x0F)<<8|int(sec[2]))]
+			q := onePacket(0x1000, ts.CC(p), append(append([]byte(nil), pmt2...), pmt1...))
+			out = append(out, q...)
+		default:
+			out = append(out, p...)
+		}
+	}
+	return out
+}
+
+// A packet that completes two PMT sections: the segmenter and the health
+// monitor both find the selected program's, the second one.
+func TestPMTSectionsShareAPacket(t *testing.T) {
+	s := testStream(t, testPool(t, MinMemory), 2*time.Second)
+	feed(s, twoPMTsAPacketClip(t), epoch, 10*time.Second)
+	s.seg.publishHealth(epoch.Add(10 * time.Second))
+	st := s.Stats()
+	if st.Segments != 4 || s.seg.prog.videoPID != 0x100 {
+		t.Errorf("segments %d, video PID %#x: want 4 segments of program 1", st.Segments, s.seg.prog.videoPID)
+	}
+	if n := st.TS[ts.PMTError2]; n != 0 {
+		t.Errorf("health monitor counts %d PMT_error_2: it misses program 1's PMT", n)
 	}
 }

@@ -54,12 +54,6 @@ type counters struct {
 // RTPStats are an RTP input's sequence counters.
 type RTPStats struct{ Lost, Reordered, Duplicates, Late uint64 }
 
-// snapshot is what HTTP readers see of a stream: immutable once published.
-type snapshot struct {
-	playlist []byte
-	segs     []*Segment // every fetchable segment, oldest first
-}
-
 // Stream is one channel: its segmenter state (owned by the receive worker
 // goroutine that serves its socket) and what it publishes for HTTP readers
 // (atomics and immutable snapshots, safe for concurrent use).
@@ -68,12 +62,12 @@ type Stream struct {
 	pool *Pool
 	logf func(string, ...any)
 
-	snap    atomic.Pointer[snapshot]
-	live    atomic.Pointer[Segment] // the segment being written, for /mpegts
-	up      atomic.Bool
-	ready   atomic.Pointer[chan struct{}] // closed when the first segment is published
-	stopped chan struct{}                 // closed when the stream is removed
-	c       counters
+	timeline atomic.Pointer[Timeline]
+	live     atomic.Pointer[Segment] // the segment being written, for /mpegts
+	up       atomic.Bool
+	ready    atomic.Pointer[chan struct{}] // closed when the first segment is published
+	stopped  chan struct{}                 // closed when the stream is removed
+	c        counters
 
 	// Lifecycle. An ondemand stream waits with no socket open until a
 	// request touches it; running streams have their inputs open (or
@@ -226,7 +220,7 @@ func (s *Stream) Uptime() time.Duration {
 // rewind forgets what readers could see, after an ondemand stop: the next
 // request waits for a new first segment.
 func (s *Stream) rewind() {
-	s.snap.Store(nil)
+	s.timeline.Store(nil)
 	s.live.Store(nil)
 	ready := make(chan struct{})
 	s.ready.Store(&ready)
@@ -250,32 +244,11 @@ func (s *Stream) Stopped() <-chan struct{} { return s.stopped }
 // Up reports whether data arrived within the source timeout.
 func (s *Stream) Up() bool { return s.up.Load() }
 
-// Playlist is the current HLS media playlist, or nil before the first
-// segment. The slice is immutable; it stays valid forever.
-func (s *Stream) Playlist() []byte {
-	if sn := s.snap.Load(); sn != nil {
-		return sn.playlist
-	}
-	return nil
-}
-
-// Segment finds a fetchable segment by name. It returns nil when no segment
-// has that name or its memory has already been reused.
-func (s *Stream) Segment(name string) *Segment {
-	sn := s.snap.Load()
-	if sn == nil {
-		return nil
-	}
-	for _, g := range sn.segs {
-		if g.Name == name {
-			if !g.Valid() {
-				return nil
-			}
-			return g
-		}
-	}
-	return nil
-}
+// Timeline is what the stream has published: its segments and the window
+// a playlist lists; nil before the first segment (since the last start, for
+// an ondemand stream). It is immutable and stays valid forever, but the
+// memory of its segments may be reused (Segment.Valid).
+func (s *Stream) Timeline() *Timeline { return s.timeline.Load() }
 
 // Live returns the segment being written now: an /mpegts reader starts at
 // its first byte (PAT, PMT, keyframe) and follows Next. Nil while the stream

@@ -339,7 +339,7 @@ func (w *worker) idle(s *Stream, now time.Time) {
 	w.closeInputs(s)
 	s.seg.stop()
 	s.seg.resetSource()
-	s.seg.disc = true
+	s.seg.win.disc = true
 	s.rewind()
 	w.logf("stream %s: no clients for %v: stopped, waiting for a request", s.cfg.Name, s.cfg.ClientsTimeout)
 	if s.lastTouch.Load() != touched {

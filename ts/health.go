@@ -140,17 +140,13 @@ type Health struct {
 	lastArrival int64
 	paused      int64
 
-	// The monitored program.
-	program    uint16 // chosen with SetProgram; 0 for the first in the PAT
-	progNum    uint16 // the program whose PMT is followed
+	// The monitored program: prog reads PAT and PMT; pmtPID is the PMT PID
+	// marked in index.
+	prog       ProgramTracker
 	pmtPID     uint16
 	havePMTPID bool
 	patDue     int64 // stream time by which the next PAT is due
 	pmtDue     int64
-	patCRC     [4]uint32 // CRC of the last parsed PAT section, by section_number&3
-	patParsed  uint8     // bit k: patCRC[k] is valid
-	pmtCRC     uint32
-	pmtParsed  bool
 	es         [MaxESPIDs]esState
 	nes        int
 	pcrPID     uint16
@@ -166,13 +162,9 @@ type Health struct {
 	nstat int
 	stats [MaxPIDStats]pidStat
 
-	index    [MaxPID + 1]uint16
-	cc       ContinuityChecker
-	pat      SectionAssembler
-	pmt      SectionAssembler
-	patKnown knownSection
-	pmtKnown knownSection
-	si       [len(siPIDs)]siTable
+	index [MaxPID + 1]uint16
+	cc    ContinuityChecker
+	si    [len(siPIDs)]siTable
 }
 
 // siTable is the state of one SI PID.
@@ -233,9 +225,9 @@ type PIDStat struct {
 // Reset forgets the stream, as after a change of source. PIDTimeout and the
 // program chosen with SetProgram are kept.
 func (h *Health) Reset() {
-	timeout, program := h.PIDTimeout, h.program
+	timeout, program := h.PIDTimeout, h.prog.program
 	*h = Health{}
-	h.PIDTimeout, h.program = timeout, program
+	h.PIDTimeout, h.prog.program = timeout, program
 }
 
 // NewSource forgets everything learnt about the stream (tables, continuity,
@@ -251,12 +243,11 @@ func (h *Health) NewSource() {
 // program stream; 0 chooses the first program of the PAT. The PAT is
 // re-read at its next occurrence.
 func (h *Health) SetProgram(number uint16) {
-	if number == h.program {
+	if number == h.prog.program {
 		return
 	}
-	h.program = number
-	h.patParsed = 0
-	h.clearProgram()
+	h.prog.SetProgram(number)
+	h.programChanged(0)
 }
 
 // Count returns how many times indicator i was raised.
@@ -492,8 +483,20 @@ func (h *Health) psi(p []byte, pid uint16, t int64) {
 			h.counts[PATError2]++
 			return
 		}
-		for s, ok := h.pat.Push(p); ok; s, ok = h.pat.Next() {
-			h.patSection(s, t)
+		r := h.prog.PAT(p)
+		// 5.2.1 1.3.a PAT_error_2: a section with table_id other than 0x00
+		// on PID 0 (not CRC-checked); 5.2.2 2.2 CRC_error.
+		h.counts[PATError2] += uint64(r.WrongID)
+		h.counts[CRCError] += uint64(r.BadCRC)
+		if r.Good > 0 {
+			// 5.2.1 1.3.a PAT_error_2: sections with table_id 0x00 do not
+			// occur at least every 0.5 s on PID 0. Only a section with a
+			// good CRC counts as an occurrence.
+			h.counts[PATError2] += overdue(&h.patDue, t, patPeriod)
+			h.patDue = t + patPeriod
+		}
+		if r.Changed {
+			h.programChanged(t)
 		}
 	case h.havePMTPID && pid == h.pmtPID:
 		// 5.2.1 1.5.a PMT_error_2: scrambling_control not 00 on a PMT PID.
@@ -501,8 +504,19 @@ func (h *Health) psi(p []byte, pid uint16, t int64) {
 			h.counts[PMTError2]++
 			return
 		}
-		for s, ok := h.pmt.Push(p); ok; s, ok = h.pmt.Next() {
-			h.pmtSection(s, t)
+		r := h.prog.PMT(p)
+		// 5.2.1 1.5.a PMT_error_2: a section with table_id other than 0x02
+		// on a PMT PID (not CRC-checked); 5.2.2 2.2 CRC_error.
+		h.counts[PMTError2] += uint64(r.WrongID)
+		h.counts[CRCError] += uint64(r.BadCRC)
+		if r.Good > 0 {
+			// 5.2.1 1.5.a PMT_error_2: sections with table_id 0x02 do not
+			// occur at least every 0.5 s on the PMT PID.
+			h.counts[PMTError2] += overdue(&h.pmtDue, t, pmtPeriod)
+			h.pmtDue = t + pmtPeriod
+		}
+		if r.Changed {
+			h.setStreams(h.prog.Streams(), h.prog.PCRPID(), t)
 		}
 	default:
 		if scrambled {
@@ -531,97 +545,20 @@ func (h *Health) siTable(pid uint16) *siTable {
 	return nil
 }
 
-func (h *Health) patSection(s []byte, t int64) {
-	// 5.2.1 1.3.a PAT_error_2: a section with table_id other than 0x00 on
-	// PID 0. Such a section is not CRC-checked.
-	if s[0] != 0x00 {
-		h.counts[PATError2]++
-		return
+// programChanged follows the tracker's new PMT PID (or none) from stream
+// time t: the old PID leaves the index, the new one's PMT is due half a
+// second after the PAT naming it, and the streams are forgotten until it
+// comes.
+func (h *Health) programChanged(t int64) {
+	if h.havePMTPID && h.pmtPID != PATPID && h.siTable(h.pmtPID) == nil {
+		h.index[h.pmtPID] &^= ixPSI
 	}
-	if !h.patKnown.good(s, true) {
-		h.counts[CRCError]++
-		return
-	}
-	// 5.2.1 1.3.a PAT_error_2: sections with table_id 0x00 do not occur at
-	// least every 0.5 s on PID 0. Only a section with a good CRC counts as
-	// an occurrence.
-	h.counts[PATError2] += overdue(&h.patDue, t, patPeriod)
-	h.patDue = t + patPeriod
-	crc := uint32(s[len(s)-4])<<24 | uint32(s[len(s)-3])<<16 | uint32(s[len(s)-2])<<8 | uint32(s[len(s)-1])
-	k := s[6] & 3 // section_number
-	if h.patParsed&(1<<k) != 0 && h.patCRC[k] == crc {
-		return
-	}
-	h.patCRC[k], h.patParsed = crc, h.patParsed|1<<k
-	pat, err := ParsePAT(s)
-	if err != nil {
-		return
-	}
-	for _, pg := range pat.Programs {
-		if pg.Number != 0 && (h.program == 0 || pg.Number == h.program) {
-			h.setPMTPID(pg.Number, pg.PMTPID, t)
-			return
-		}
-	}
-	if s[7] == 0 { // last_section_number: the whole PAT lacks the program
-		h.clearProgram()
-	}
-}
-
-// setPMTPID follows program number on pmtPID.
-func (h *Health) setPMTPID(number, pmtPID uint16, t int64) {
-	if h.havePMTPID && h.pmtPID == pmtPID && h.progNum == number {
-		return
-	}
-	h.clearProgram()
-	h.progNum, h.pmtPID, h.havePMTPID = number, pmtPID, true
-	h.index[pmtPID] |= ixPSI
-	// The PMT is due half a second after the PAT naming it.
-	h.pmtDue = t + pmtPeriod
-}
-
-// clearProgram forgets the monitored program's PMT PID and streams.
-func (h *Health) clearProgram() {
-	if h.havePMTPID {
-		if h.pmtPID != PATPID && h.siTable(h.pmtPID) == nil {
-			h.index[h.pmtPID] &^= ixPSI
-		}
-		h.havePMTPID = false
-	}
-	h.pmt.Reset()
-	h.pmtKnown.n = 0
-	h.pmtParsed = false
+	h.pmtPID, h.havePMTPID = h.prog.PMTPID()
 	h.setStreams(nil, NullPID, 0)
-}
-
-func (h *Health) pmtSection(s []byte, t int64) {
-	// 5.2.1 1.5.a PMT_error_2: a section with table_id other than 0x02 on
-	// a PMT PID. Such a section is not CRC-checked.
-	if s[0] != 0x02 {
-		h.counts[PMTError2]++
-		return
+	if h.havePMTPID {
+		h.index[h.pmtPID] |= ixPSI
+		h.pmtDue = t + pmtPeriod
 	}
-	if !h.pmtKnown.good(s, true) {
-		h.counts[CRCError]++
-		return
-	}
-	if uint16(s[3])<<8|uint16(s[4]) != h.progNum {
-		return // another program's PMT sharing the PID
-	}
-	// 5.2.1 1.5.a PMT_error_2: sections with table_id 0x02 do not occur at
-	// least every 0.5 s on the PMT PID.
-	h.counts[PMTError2] += overdue(&h.pmtDue, t, pmtPeriod)
-	h.pmtDue = t + pmtPeriod
-	crc := uint32(s[len(s)-4])<<24 | uint32(s[len(s)-3])<<16 | uint32(s[len(s)-2])<<8 | uint32(s[len(s)-1])
-	if h.pmtParsed && h.pmtCRC == crc {
-		return
-	}
-	h.pmtCRC, h.pmtParsed = crc, true
-	pmt, err := ParsePMT(s)
-	if err != nil {
-		return
-	}
-	h.setStreams(pmt.Streams, pmt.PCRPID, t)
 }
 
 // setStreams replaces the followed elementary streams and PCR PID. Streams

@@ -1,0 +1,140 @@
+// Package m3u8 writes HLS media playlists (RFC 8216) and names the segments
+// they list. It knows nothing of where segments come from: package hls turns
+// a stream's published timeline into a Media and serves what AppendMedia
+// writes. Its sibling formats (fMP4 HLS, LL-HLS, DASH) are packages beside
+// it under hls/.
+//
+// Functions append to a caller's buffer and keep no state; they are safe for
+// concurrent use. ParseSegmentName allocates nothing, so the HTTP router can
+// use it on every request.
+package m3u8
+
+import (
+	"strconv"
+	"time"
+)
+
+// Segment is one entry of a media playlist.
+type Segment struct {
+	Start         time.Time     // EXT-X-PROGRAM-DATE-TIME; with Duration, it names the segment
+	Duration      time.Duration // EXTINF
+	Discontinuity bool          // preceded by EXT-X-DISCONTINUITY
+}
+
+// Media is a live media playlist.
+type Media struct {
+	Target                int    // EXT-X-TARGETDURATION, seconds
+	MediaSequence         uint64 // of the first segment listed
+	DiscontinuitySequence uint64
+	Segments              []Segment
+}
+
+// AppendMedia appends the playlist m to b: version 3, independent segments,
+// each segment with its PROGRAM-DATE-TIME and its name (AppendSegmentName)
+// as the URI, relative to the playlist.
+func AppendMedia(b []byte, m *Media) []byte {
+	b = append(b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:"...)
+	b = strconv.AppendInt(b, int64(m.Target), 10)
+	b = append(b, "\n#EXT-X-MEDIA-SEQUENCE:"...)
+	b = strconv.AppendUint(b, m.MediaSequence, 10)
+	b = append(b, "\n#EXT-X-DISCONTINUITY-SEQUENCE:"...)
+	b = strconv.AppendUint(b, m.DiscontinuitySequence, 10)
+	b = append(b, '\n')
+	for i := range m.Segments {
+		s := &m.Segments[i]
+		if s.Discontinuity {
+			b = append(b, "#EXT-X-DISCONTINUITY\n"...)
+		}
+		b = append(b, "#EXT-X-PROGRAM-DATE-TIME:"...)
+		b = s.Start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+		b = append(b, "\n#EXTINF:"...)
+		b = strconv.AppendFloat(b, s.Duration.Seconds(), 'f', 3, 64)
+		b = append(b, ",\n"...)
+		b = AppendSegmentName(b, s.Start, s.Duration)
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// AppendSegmentName appends a segment's path below its stream, Flussonic
+// style: the UTC start time with milliseconds, then the duration in
+// milliseconds, at least five digits: 2026/11/26/08/06/37.250-02000.ts.
+// Both come from the media timeline and the clock, so a name is never
+// reused, across restarts too, and an edge cache may keep it forever.
+// Milliseconds are part of the start because segments shorter than a second
+// would otherwise collide.
+func AppendSegmentName(b []byte, start time.Time, d time.Duration) []byte {
+	b = start.UTC().AppendFormat(b, "2006/01/02/15/04/05.000")
+	b = append(b, '-')
+	ms := d.Milliseconds()
+	if n := digits(ms); n < 5 {
+		b = append(b, "0000"[:5-n]...)
+	}
+	b = strconv.AppendInt(b, ms, 10)
+	return append(b, ".ts"...)
+}
+
+// SegmentName is AppendSegmentName as a string.
+func SegmentName(start time.Time, d time.Duration) string {
+	return string(AppendSegmentName(make([]byte, 0, 40), start, d))
+}
+
+func digits(v int64) int {
+	n := 1
+	for v >= 10 {
+		v /= 10
+		n++
+	}
+	return n
+}
+
+// ParseSegmentName reads a name AppendSegmentName wrote: the start as Unix
+// milliseconds and the duration in milliseconds. Only the exact spelling
+// AppendSegmentName gives is accepted, so one segment has one name.
+func ParseSegmentName(name []byte) (startMs, durMs int64, ok bool) {
+	// 2026/11/26/08/06/37.250-02000.ts: 23 bytes of time, '-', 5+ digits, ".ts".
+	const timeLen = len("2006/01/02/15/04/05.000")
+	if len(name) < timeLen+1+5+3 || len(name) > timeLen+1+12+3 || name[timeLen] != '-' ||
+		string(name[len(name)-3:]) != ".ts" {
+		return 0, 0, false
+	}
+	var f [7]int // year, month, day, hour, minute, second, millisecond
+	widths := [7]int{4, 2, 2, 2, 2, 2, 3}
+	seps := [7]byte{'/', '/', '/', '/', '/', '.', '-'}
+	i := 0
+	for k, w := range widths {
+		v, good := number(name[i : i+w])
+		if !good || name[i+w] != seps[k] {
+			return 0, 0, false
+		}
+		f[k] = v
+		i += w + 1
+	}
+	dur, good := number(name[i : len(name)-3])
+	if !good {
+		return 0, 0, false
+	}
+	t := time.Date(f[0], time.Month(f[1]), f[2], f[3], f[4], f[5], f[6]*int(time.Millisecond), time.UTC)
+	// A date that time.Date normalised (month 13, second 61) or a duration
+	// with extra leading zeros is not a name AppendSegmentName gives.
+	var buf [48]byte
+	if string(AppendSegmentName(buf[:0], t, time.Duration(dur)*time.Millisecond)) != string(name) {
+		return 0, 0, false
+	}
+	return t.UnixMilli(), int64(dur), true
+}
+
+// number parses decimal digits (at most 12).
+func number(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 12 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}

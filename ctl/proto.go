@@ -98,27 +98,39 @@ type StreamStatus struct {
 }
 
 // StreamStats are a stream's counters since it (or its current run, for an
-// ondemand stream) started.
+// ondemand stream) started. It is marshalled flat: the status, uptime and
+// bitrate, then each counter under its key in the daemon's order (a
+// group's counters as one object under the group's key: "filtered":
+// {"size":0,…}), then ts_errors, clients and pids.
 type StreamStats struct {
 	StreamStatus
-	UptimeSeconds float64 `json:"uptime_seconds"`
-	BitrateBps    uint64  `json:"bitrate_bps"` // input bits a second, recent
-	BytesIn       uint64  `json:"bytes_in"`
-	PacketsIn     uint64  `json:"packets_in"` // TS packets
-	DatagramsIn   uint64  `json:"datagrams_in"`
-	BadDatagrams  uint64  `json:"bad_datagrams"` // not whole TS packets
-	// Filtered counts datagrams the socket filter refused, by reason
-	// ("size", "sync", "rtp").
-	Filtered        map[string]uint64 `json:"filtered,omitempty"`
-	KernelDrops     uint64            `json:"kernel_drops"` // receive buffer overflows
-	TSLost          uint64            `json:"ts_lost"`      // by continuity counters
-	RTPLost         uint64            `json:"rtp_lost"`
-	Dropped         uint64            `json:"dropped"`             // packets not stored for lack of slab memory
-	TSErrors        map[string]uint64 `json:"ts_errors,omitempty"` // by TR 101 290 indicator name
-	Clients         int               `json:"clients"`
-	Segments        uint64            `json:"segments"`
-	Discontinuities uint64            `json:"discontinuities"`
-	PIDs            []PIDStats        `json:"pids,omitempty"`
+	UptimeSeconds float64           `json:"uptime_seconds"`
+	BitrateBps    uint64            `json:"bitrate_bps"` // input bits a second, recent
+	Counters      []Count           `json:"-"`
+	TSErrors      map[string]uint64 `json:"ts_errors,omitempty"` // by TR 101 290 indicator name
+	Clients       int               `json:"clients"`
+	PIDs          []PIDStats        `json:"pids,omitempty"`
+}
+
+// Count is one counter of a stream: Name within Group, if it has one.
+type Count struct {
+	Group, Name string
+	N           uint64
+}
+
+// Counter returns the counter called name ("ts_lost", or "filtered.size"
+// for one of a group), 0 if the answer has none.
+func (s *StreamStats) Counter(name string) uint64 {
+	group, key, grouped := strings.Cut(name, ".")
+	if !grouped {
+		group, key = "", name
+	}
+	for _, c := range s.Counters {
+		if c.Group == group && c.Name == key {
+			return c.N
+		}
+	}
+	return 0
 }
 
 // PIDStats are the counts of one PID of a stream's input.

@@ -118,8 +118,9 @@ func (f *fakeBackend) Stats(name string) ([]StreamStats, error) {
 	for _, s := range f.streams {
 		if name == "" || s.Name == name {
 			out = append(out, StreamStats{StreamStatus: f.status(s), UptimeSeconds: 12.5, BitrateBps: 4_000_000,
-				BytesIn: 1316 * 100, PacketsIn: 700, DatagramsIn: 100, TSErrors: map[string]uint64{"cc_error": 2},
-				Filtered: map[string]uint64{"sync": 1}, Clients: 3, Segments: 6,
+				Counters: []Count{{Name: "bytes_in", N: 1316 * 100}, {Name: "packets_in", N: 700}, {Name: "datagrams_in", N: 100},
+					{Group: "filtered", Name: "size"}, {Group: "filtered", Name: "sync", N: 1}, {Name: "segments", N: 6}},
+				TSErrors: map[string]uint64{"cc_error": 2}, Clients: 3,
 				PIDs: []PIDStats{{PID: 256, Packets: 600, Lost: 2, Codec: "h264"}}})
 		}
 	}
@@ -270,6 +271,10 @@ func TestServerCommands(t *testing.T) {
 	}
 	if !strings.Contains(string(resp.Raw), `"uptime_seconds":12.5,"bitrate_bps":4000000,"bytes_in":131600`) {
 		t.Fatalf("stats keys: %s", resp.Raw)
+	}
+	if st := resp.Stats[0]; !strings.Contains(string(resp.Raw), `"filtered":{"size":0,"sync":1},"segments":6,`) ||
+		st.Counter("filtered.sync") != 1 || st.Counter("segments") != 6 || len(st.Counters) != 6 {
+		t.Fatalf("stats counters: %+v from %s", st.Counters, resp.Raw)
 	}
 	if resp = do(Request{Cmd: CmdStats}); len(resp.Stats) != 2 {
 		t.Fatalf("stats: %s", resp.Raw)

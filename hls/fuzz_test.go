@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/slabcast/slabcast/pipeline"
 )
 
 // FuzzHandle throws arbitrary request lines at the handler of a server with
@@ -24,7 +26,7 @@ func FuzzHandle(f *testing.F) {
 	fx := newFixture(f, time.Second, 6, nil)
 	fx.send(f)
 	deadline := time.Now().Add(10 * time.Second)
-	for fx.p.Lookup("ch").Stats().Segments < 3 && time.Now().Before(deadline) {
+	for fx.p.Lookup("ch").Stats().Count[pipeline.Segments] < 3 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	f.Fuzz(func(t *testing.T, method, uri string) {

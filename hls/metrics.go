@@ -23,40 +23,21 @@ func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) {
 	ctx.SetBody(b.Bytes())
 }
 
-type family struct {
-	name, typ, help string
-	value           func(st *pipeline.Stats) uint64
+// gauges are the per-stream series that are not pipeline counters.
+var gauges = []struct {
+	name, help string
+	value      func(st *pipeline.Stats) uint64
+}{
+	{"slabcast_input_bitrate", "Input bits per second over the last second.", func(st *pipeline.Stats) uint64 { return st.Bitrate }},
+	{"slabcast_stream_running", "1 while the stream's inputs are open; 0 for an ondemand stream waiting for a client.", func(st *pipeline.Stats) uint64 { return b2u(st.Running) }},
+	{"slabcast_stream_up", "1 while data arrives within source_timeout.", func(st *pipeline.Stats) uint64 { return b2u(st.Up) }},
 }
 
-var streamFamilies = []family{
-	{"slabcast_input_bytes_total", "counter", "Bytes of datagrams received on the stream's input.", func(st *pipeline.Stats) uint64 { return st.Bytes }},
-	{"slabcast_input_datagrams_total", "counter", "Datagrams received on the stream's input.", func(st *pipeline.Stats) uint64 { return st.Datagrams }},
-	{"slabcast_input_packets_total", "counter", "TS packets received on the stream's input.", func(st *pipeline.Stats) uint64 { return st.Packets }},
-	{"slabcast_input_bad_datagrams_total", "counter", "Datagrams that were not whole TS packets (cut short, or not TS at all).", func(st *pipeline.Stats) uint64 { return st.BadDatagrams }},
-	{"slabcast_input_kernel_drops_total", "counter", "Datagrams the kernel dropped because the socket's receive buffer was full (SO_RXQ_OVFL).", func(st *pipeline.Stats) uint64 { return st.KernelDrops }},
-	{"slabcast_input_rtp_lost_total", "counter", "RTP sequence numbers that never arrived (gaps), on rtp:// inputs.", func(st *pipeline.Stats) uint64 { return st.RTPLost }},
-	{"slabcast_input_rtp_reordered_total", "counter", "RTP packets that arrived out of order and were put back in order.", func(st *pipeline.Stats) uint64 { return st.RTPReordered }},
-	{"slabcast_input_rtp_duplicates_total", "counter", "RTP packets received twice (the second copy is dropped).", func(st *pipeline.Stats) uint64 { return st.RTPDuplicates }},
-	{"slabcast_input_rtp_late_total", "counter", "RTP packets that arrived after their gap had been given up (dropped; already counted lost).", func(st *pipeline.Stats) uint64 { return st.RTPLate }},
-	{"slabcast_input_ts_lost_total", "counter", "TS packets missing from the input by the continuity counters.", func(st *pipeline.Stats) uint64 { return st.TSLost }},
-	{"slabcast_dropped_packets_total", "counter", "TS packets not stored for lack of slab memory.", func(st *pipeline.Stats) uint64 { return st.Dropped }},
-	{"slabcast_segments_total", "counter", "HLS segments completed.", func(st *pipeline.Stats) uint64 { return st.Segments }},
-	{"slabcast_segments_forced_total", "counter", "Segments cut without a keyframe because none was recognised within 3 segment durations.", func(st *pipeline.Stats) uint64 { return st.ForcedCuts }},
-	{"slabcast_discontinuities_total", "counter", "Segments flagged EXT-X-DISCONTINUITY (source restart, timestamp jump, new program layout).", func(st *pipeline.Stats) uint64 { return st.Discontinuities }},
-	{"slabcast_input_bitrate", "gauge", "Input bits per second over the last second.", func(st *pipeline.Stats) uint64 { return st.Bitrate }},
-	{"slabcast_input_switches_total", "counter", "Failovers between a stream's inputs.", func(st *pipeline.Stats) uint64 { return st.Switches }},
-	{"slabcast_stream_running", "gauge", "1 while the stream's inputs are open; 0 for an ondemand stream waiting for a client.", func(st *pipeline.Stats) uint64 {
-		if st.Running {
-			return 1
-		}
-		return 0
-	}},
-	{"slabcast_stream_up", "gauge", "1 while data arrives within source_timeout.", func(st *pipeline.Stats) uint64 {
-		if st.Up {
-			return 1
-		}
-		return 0
-	}},
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // WriteMetrics writes every metric in Prometheus text format.
@@ -67,19 +48,24 @@ func (s *Server) WriteMetrics(w io.Writer) {
 		stats[i] = st.Stats()
 	}
 	b := make([]byte, 0, 4096)
-	for _, f := range streamFamilies {
-		b = header(b, f.name, f.typ, f.help)
+	// One family per metric name, in the order pipeline.Counters gives;
+	// the counters of a group are its series by reason.
+	for c := pipeline.Counter(0); c < pipeline.NumCounters; c++ {
+		info := &pipeline.Counters[c]
+		if c > 0 && pipeline.Counters[c-1].Metric == info.Metric {
+			continue // written with the family's first counter
+		}
+		b = header(b, info.Metric, "counter", info.Help)
 		for i, st := range streams {
-			b = series(b, f.name, st.Name(), "", "", f.value(&stats[i]))
+			for k := c; k < pipeline.NumCounters && pipeline.Counters[k].Metric == info.Metric; k++ {
+				b = series(b, info.Metric, st.Name(), reasonKey(k), pipeline.Counters[k].Reason, stats[i].Count[k])
+			}
 		}
 	}
-	b = header(b, "slabcast_input_filtered_total", "counter", "Datagrams the input socket filter refused, by reason.")
-	for i, st := range streams {
-		for _, r := range []struct {
-			name string
-			n    uint64
-		}{{"bad_size", stats[i].FilteredSize}, {"bad_sync", stats[i].FilteredSync}, {"bad_rtp", stats[i].FilteredRTP}} {
-			b = series(b, "slabcast_input_filtered_total", st.Name(), "reason", r.name, r.n)
+	for _, g := range gauges {
+		b = header(b, g.name, "gauge", g.help)
+		for i, st := range streams {
+			b = series(b, g.name, st.Name(), "", "", g.value(&stats[i]))
 		}
 	}
 	b = header(b, "slabcast_ts_errors_total", "counter", "TS faults by ETSI TR 101 290 indicator (priority 1 and 2).")
@@ -113,6 +99,15 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	b = appendPlain(b, "slabcast_pool_exhausted_total", pool.Exhausted())
 	w.Write(b)
 	metrics.WriteProcessMetrics(w)
+}
+
+// reasonKey is the label key of counter c's series: "reason" in a family
+// of reasons, none otherwise.
+func reasonKey(c pipeline.Counter) string {
+	if pipeline.Counters[c].Reason != "" {
+		return "reason"
+	}
+	return ""
 }
 
 func header(b []byte, name, typ, help string) []byte {

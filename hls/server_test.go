@@ -121,9 +121,9 @@ func (f *fixture) send(t testing.TB) {
 func (f *fixture) waitSegments(t testing.TB, n uint64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for f.p.Lookup("ch").Stats().Segments < n {
+	for f.p.Lookup("ch").Stats().Count[pipeline.Segments] < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d segments", f.p.Lookup("ch").Stats().Segments)
+			t.Fatalf("only %d segments", f.p.Lookup("ch").Stats().Count[pipeline.Segments])
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

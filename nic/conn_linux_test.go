@@ -470,3 +470,19 @@ func TestReadBatchAllocs(t *testing.T) {
 		t.Fatal("no drop count seen; the control-data path was not measured")
 	}
 }
+
+// A batch filled from memory reads like one a socket filled.
+func TestBatchPut(t *testing.T) {
+	b := NewBatch(2, 8)
+	b.Reset()
+	if !b.Put([]byte("abc")) || !b.Put([]byte("0123456789")) || b.Put([]byte("x")) {
+		t.Fatal("Put: want room for exactly two")
+	}
+	if b.Len() != 2 || string(b.Msg(0)) != "abc" || b.Truncated(0) || string(b.Msg(1)) != "01234567" || !b.Truncated(1) {
+		t.Fatalf("batch: %d %q %v %q %v", b.Len(), b.Msg(0), b.Truncated(0), b.Msg(1), b.Truncated(1))
+	}
+	b.Reset()
+	if b.Len() != 0 {
+		t.Fatal("Reset left datagrams")
+	}
+}

@@ -40,6 +40,12 @@ func NewBatch(count, size int) *Batch { return &Batch{count: count} }
 // Len returns 0 outside Linux.
 func (b *Batch) Len() int { return 0 }
 
+// Reset does nothing outside Linux.
+func (b *Batch) Reset() {}
+
+// Put stores nothing outside Linux.
+func (b *Batch) Put(p []byte) bool { return false }
+
 // Cap returns the count given to NewBatch.
 func (b *Batch) Cap() int { return b.count }
 

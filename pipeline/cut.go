@@ -121,7 +121,7 @@ func (g *segmenter) pesStart(p []byte) {
 
 // forced counts a cut not made at a keyframe and says why, once per stream.
 func (g *segmenter) forced(why string) {
-	g.s.c.forcedCuts.Add(1)
+	g.s.c.add(ForcedCuts, 1)
 	if !g.cut.forcedLogged {
 		g.cut.forcedLogged = true
 		g.s.logf("stream %s: cutting without a keyframe: %s (logged once)", g.s.cfg.Name, why)

@@ -77,10 +77,10 @@ func (g *segmenter) resetSource() {
 // datagram processes one received datagram.
 func (g *segmenter) datagram(d []byte) {
 	c := &g.s.c
-	c.datagrams.Add(1)
-	c.bytes.Add(uint64(len(d)))
+	c.add(Datagrams, 1)
+	c.add(Bytes, uint64(len(d)))
 	if len(d) < ts.PacketSize || d[0] != ts.SyncByte || len(d)%ts.PacketSize != 0 {
-		c.badDatagrams.Add(1)
+		c.add(BadDatagrams, 1)
 		if len(d) < ts.PacketSize || d[0] != ts.SyncByte {
 			return // not TS at all: nothing in it is worth trusting
 		}
@@ -101,7 +101,7 @@ func (g *segmenter) datagram(d []byte) {
 		pkts++
 		g.packet(p)
 	}
-	c.packets.Add(pkts)
+	c.add(Packets, pkts)
 }
 
 // monoBase anchors the monotonic nanoseconds the health monitor takes: a
@@ -115,10 +115,10 @@ func (g *segmenter) publishHealth(now time.Time) {
 	for i := range g.s.c.ts {
 		g.s.c.ts[i].Store(g.health.Count(ts.Indicator(i)))
 	}
-	g.s.c.tsLost.Store(g.health.Lost())
+	g.s.c.n[TSLost].Store(g.health.Lost())
 	// Bitrate over the ticks since the last estimate, once a second.
 	if dt := now.Sub(g.rateAt); dt >= time.Second || g.rateAt.IsZero() {
-		b := g.s.c.bytes.Load()
+		b := g.s.c.n[Bytes].Load()
 		if !g.rateAt.IsZero() {
 			g.s.c.bitrate.Store(uint64(float64(b-g.rateBytes) * 8 / dt.Seconds()))
 		}
@@ -199,7 +199,7 @@ func (g *segmenter) start(pts uint64) {
 	w.msn++
 	if w.disc && w.last != nil {
 		seg.Discontinuity = true
-		g.s.c.discontinuities.Add(1)
+		g.s.c.add(Discontinuities, 1)
 	}
 	w.disc = false
 	// EXT-X-PROGRAM-DATE-TIME follows the media timeline from the previous
@@ -254,7 +254,7 @@ func (g *segmenter) finish(end uint64) {
 	seg.done.Store(true)
 	g.win.last = seg
 	g.win.add(seg, g.now, g.s.pool)
-	g.s.c.segments.Add(1)
+	g.s.c.add(Segments, 1)
 	g.publish()
 	if !g.published {
 		g.published = true

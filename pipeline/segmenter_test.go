@@ -217,8 +217,8 @@ func TestSourceLossMarksDiscontinuity(t *testing.T) {
 			disc++
 		}
 	}
-	if disc != 1 || s.Stats().Discontinuities != 1 {
-		t.Fatalf("discontinuities: playlist %d, counter %d, want 1\n%s", disc, s.Stats().Discontinuities, playlistOf(s))
+	if disc != 1 || s.Stats().Count[Discontinuities] != 1 {
+		t.Fatalf("discontinuities: playlist %d, counter %d, want 1\n%s", disc, s.Stats().Count[Discontinuities], playlistOf(s))
 	}
 }
 
@@ -234,11 +234,11 @@ func TestBadDatagrams(t *testing.T) {
 	s.seg.datagram(append([]byte{}, clip[half:half+ts.PacketSize+50]...)) // one packet and a cut-off tail
 	feed(s, clip[half+ts.PacketSize:], epoch.Add(5*time.Second), 5*time.Second)
 	st := s.Stats()
-	if st.BadDatagrams != 4 {
-		t.Errorf("bad datagrams %d, want 4", st.BadDatagrams)
+	if st.Count[BadDatagrams] != 4 {
+		t.Errorf("bad datagrams %d, want 4", st.Count[BadDatagrams])
 	}
-	if st.Segments != 4 {
-		t.Errorf("segments %d, want 4: the stream must carry on", st.Segments)
+	if st.Count[Segments] != 4 {
+		t.Errorf("segments %d, want 4: the stream must carry on", st.Count[Segments])
 	}
 }
 
@@ -341,7 +341,7 @@ func TestSegmenterPTSWrap(t *testing.T) {
 			t.Errorf("segment %d: %v, discontinuity %v", i, g.Duration, g.Discontinuity)
 		}
 	}
-	if d := s.Stats().Discontinuities; d != 0 {
+	if d := s.Stats().Count[Discontinuities]; d != 0 {
 		t.Errorf("%d discontinuities across a PTS wrap", d)
 	}
 }
@@ -518,11 +518,11 @@ func TestMPTSSharedPMTPID(t *testing.T) {
 	data := sharedPMTClip(t)
 	feed(s, data, epoch, 10*time.Second)
 	st := s.Stats()
-	if st.Segments != 4 || s.seg.prog.videoPID != 0x100 {
-		t.Errorf("segments %d, video PID %#x: want 4 segments of program 1", st.Segments, s.seg.prog.videoPID)
+	if st.Count[Segments] != 4 || s.seg.prog.videoPID != 0x100 {
+		t.Errorf("segments %d, video PID %#x: want 4 segments of program 1", st.Count[Segments], s.seg.prog.videoPID)
 	}
-	if st.Discontinuities != 0 {
-		t.Errorf("a steady MPTS made %d discontinuities", st.Discontinuities)
+	if st.Count[Discontinuities] != 0 {
+		t.Errorf("a steady MPTS made %d discontinuities", st.Count[Discontinuities])
 	}
 	// per-packet allocation: the PMT is re-parsed every time it alternates
 	s2 := testStream(t, testPool(t, MinMemory), 60*time.Second)
@@ -572,8 +572,8 @@ func TestPMTSectionsShareAPacket(t *testing.T) {
 	feed(s, twoPMTsAPacketClip(t), epoch, 10*time.Second)
 	s.seg.publishHealth(epoch.Add(10 * time.Second))
 	st := s.Stats()
-	if st.Segments != 4 || s.seg.prog.videoPID != 0x100 {
-		t.Errorf("segments %d, video PID %#x: want 4 segments of program 1", st.Segments, s.seg.prog.videoPID)
+	if st.Count[Segments] != 4 || s.seg.prog.videoPID != 0x100 {
+		t.Errorf("segments %d, video PID %#x: want 4 segments of program 1", st.Count[Segments], s.seg.prog.videoPID)
 	}
 	if n := st.TS[ts.PMTError2]; n != 0 {
 		t.Errorf("health monitor counts %d PMT_error_2: it misses program 1's PMT", n)

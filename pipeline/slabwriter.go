@@ -29,12 +29,12 @@ func (g *segmenter) write(p []byte) {
 	ci := int(seg.wr / ChunkSize)
 	if off == 0 {
 		if ci == maxChunks {
-			g.s.c.dropped.Add(1)
+			g.s.c.add(Dropped, 1)
 			return
 		}
 		c := g.chunk()
 		if c == nil {
-			g.s.c.dropped.Add(1)
+			g.s.c.add(Dropped, 1)
 			return
 		}
 		seg.refs[ci] = chunkRef{c: c, gen: c.gen.Load()}

@@ -12,48 +12,6 @@ import (
 	"github.com/slabcast/slabcast/ts"
 )
 
-// Stats are a stream's counters since it started. Counters only grow.
-type Stats struct {
-	Datagrams       uint64                   // datagrams received
-	Bytes           uint64                   // bytes of those datagrams
-	Packets         uint64                   // TS packets in them with a sync byte
-	BadDatagrams    uint64                   // datagrams that are not whole TS packets (cut short, or not TS at all)
-	TS              [ts.NumIndicators]uint64 // ETSI TR 101 290 indicators, indexed by ts.Indicator
-	TSLost          uint64                   // TS packets missing by the continuity counters
-	Dropped         uint64                   // packets not stored for lack of slab memory
-	Segments        uint64                   // segments completed
-	Discontinuities uint64
-	ForcedCuts      uint64 // segments cut without a keyframe (none recognised in time)
-	KernelDrops     uint64 // datagrams the kernel dropped: receive buffer full
-	// Datagrams the socket filter refused, by reason: not 1..48 whole TS
-	// packets, a packet without the sync byte, a bad RTP header.
-	FilteredSize, FilteredSync, FilteredRTP uint64
-	// RTP inputs: sequence numbers never seen (gaps), packets put back in
-	// order, second copies, and packets that came after their gap was given
-	// up on.
-	RTPLost, RTPReordered, RTPDuplicates, RTPLate uint64
-	Up                                            bool
-	LastData                                      time.Time
-	Bitrate                                       uint64 // input bits a second, over the last second or so
-	Switches                                      uint64 // failovers between inputs
-	Running                                       bool   // inputs open (an ondemand stream waiting for a client is not)
-}
-
-type counters struct {
-	datagrams, bytes, packets, badDatagrams, dropped   atomic.Uint64
-	ts                                                 [ts.NumIndicators]atomic.Uint64
-	tsLost                                             atomic.Uint64
-	segments, discontinuities, forcedCuts, kernelDrops atomic.Uint64
-	switches                                           atomic.Uint64
-	filteredSize, filteredSync, filteredRTP            atomic.Uint64
-	rtpLost, rtpReordered, rtpDuplicates, rtpLate      atomic.Uint64
-	lastData                                           atomic.Int64 // unix ns
-	bitrate                                            atomic.Uint64
-}
-
-// RTPStats are an RTP input's sequence counters.
-type RTPStats struct{ Lost, Reordered, Duplicates, Late uint64 }
-
 // Stream is one channel: its segmenter state (owned by the receive worker
 // goroutine that serves its socket) and what it publishes for HTTP readers
 // (atomics and immutable snapshots, safe for concurrent use).
@@ -96,7 +54,7 @@ type Stream struct {
 
 	seg segmenter
 	// RTP counters of earlier sources (worker-owned), and all so far.
-	rtpBase, rtpSeen RTPStats
+	rtpBase, rtpSeen nic.RTPStats
 	w                *worker // the receive worker that owns seg
 }
 
@@ -123,7 +81,7 @@ func newStream(cfg config.Stream, pool *Pool, logf func(string, ...any), now tim
 		if timeout <= 0 {
 			timeout = cfg.SourceTimeout
 		}
-		s.inputs = append(s.inputs, &input{idx: i, src: src, timeout: timeout, tag: -1})
+		s.inputs = append(s.inputs, &input{s: s, idx: i, url: src, timeout: timeout, tag: -1})
 	}
 	if len(cfg.Inputs) > 0 {
 		s.activeURL.Store(&s.cfg.Inputs[0].URL)
@@ -312,38 +270,4 @@ func (s *Stream) PIDs(dst []ts.PIDStat) []ts.PIDStat {
 	s.pidMu.Lock()
 	defer s.pidMu.Unlock()
 	return append(dst, s.pidStat...)
-}
-
-// Stats returns a copy of the stream's counters.
-func (s *Stream) Stats() Stats {
-	st := Stats{
-		Datagrams:       s.c.datagrams.Load(),
-		Bytes:           s.c.bytes.Load(),
-		Packets:         s.c.packets.Load(),
-		BadDatagrams:    s.c.badDatagrams.Load(),
-		TSLost:          s.c.tsLost.Load(),
-		Dropped:         s.c.dropped.Load(),
-		Segments:        s.c.segments.Load(),
-		Discontinuities: s.c.discontinuities.Load(),
-		ForcedCuts:      s.c.forcedCuts.Load(),
-		KernelDrops:     s.c.kernelDrops.Load(),
-		FilteredSize:    s.c.filteredSize.Load(),
-		FilteredSync:    s.c.filteredSync.Load(),
-		FilteredRTP:     s.c.filteredRTP.Load(),
-		RTPLost:         s.c.rtpLost.Load(),
-		RTPReordered:    s.c.rtpReordered.Load(),
-		RTPDuplicates:   s.c.rtpDuplicates.Load(),
-		RTPLate:         s.c.rtpLate.Load(),
-		Up:              s.up.Load(),
-	}
-	for i := range st.TS {
-		st.TS[i] = s.c.ts[i].Load()
-	}
-	st.Bitrate = s.c.bitrate.Load()
-	st.Switches = s.c.switches.Load()
-	st.Running = s.running()
-	if ns := s.c.lastData.Load(); ns != 0 {
-		st.LastData = time.Unix(0, ns)
-	}
-	return st
 }

@@ -44,7 +44,7 @@ func TestWorkerReadAllocations(t *testing.T) {
 		t.Fatal("attach failed")
 	}
 	defer w.remove(s)
-	sl := w.slots[s.inputs[0].tag]
+	in := w.slots[s.inputs[0].tag]
 	// A live reader is attached, so commits also wake someone.
 	_, cancel := s.Subscribe()
 	defer cancel()
@@ -67,14 +67,14 @@ func TestWorkerReadAllocations(t *testing.T) {
 	}
 	now := epoch
 	send(64) // PSI and the first keyframe: the segment opens
-	w.read(sl, now)
-	before := s.Stats().Datagrams
+	in.read(w.batch, now)
+	before := s.Stats().Count[Datagrams]
 	allocs := testing.AllocsPerRun(8, func() {
 		send(batchCount)
 		now = now.Add(100 * time.Millisecond)
-		w.read(sl, now)
+		in.read(w.batch, now)
 	})
-	got := s.Stats().Datagrams - before
+	got := s.Stats().Count[Datagrams] - before
 	if got != 9*batchCount {
 		t.Fatalf("read %d datagrams, sent %d", got, 9*batchCount)
 	}

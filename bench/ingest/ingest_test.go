@@ -11,6 +11,8 @@ import (
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/ts"
+
+	"github.com/slabcast/slabcast/pipeline"
 )
 
 func TestMain(m *testing.M) { testnet.Main(m) }
@@ -155,14 +157,14 @@ func TestRunTiny(t *testing.T) {
 			continue
 		}
 		st := r.Stats
-		if !r.HaveStats || st.Datagrams == 0 || st.Segments == 0 {
+		if !r.HaveStats || st.Count[pipeline.Datagrams] == 0 || st.Count[pipeline.Segments] == 0 {
 			t.Errorf("%v: pipeline did no work: %+v", r.Receiver, st)
 		}
 		// The looped clip is seamless and every datagram valid: nothing
 		// refused, nothing malformed, no continuity error beyond what
 		// datagrams lost on the way explain.
-		if f := st.FilteredSize + st.FilteredSync + st.FilteredRTP; f != 0 || st.BadDatagrams != 0 {
-			t.Errorf("%v: %d datagrams refused, %d bad", r.Receiver, f, st.BadDatagrams)
+		if f := st.Count[pipeline.FilteredSize] + st.Count[pipeline.FilteredSync] + st.Count[pipeline.FilteredRTP]; f != 0 || st.Count[pipeline.BadDatagrams] != 0 {
+			t.Errorf("%v: %d datagrams refused, %d bad", r.Receiver, f, st.Count[pipeline.BadDatagrams])
 		}
 		lost := uint64(0)
 		for _, p := range append([]Point{s}, r.Points...) {

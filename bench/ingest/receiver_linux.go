@@ -167,7 +167,7 @@ func (r *pipelineReceiver) stats() pipeline.Stats {
 
 func (r *pipelineReceiver) counts() (uint64, uint64) {
 	st := r.stats()
-	return st.Datagrams, st.KernelDrops
+	return st.Count[pipeline.Datagrams], st.Count[pipeline.KernelDrops]
 }
 
 func (r *pipelineReceiver) settle() time.Duration { return 250 * time.Millisecond }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/slabcast/slabcast/ts"
+
+	"github.com/slabcast/slabcast/pipeline"
 )
 
 // Goal is issue 5's target for slabcast's receive path: at least this share
@@ -163,8 +165,8 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "%v, pipeline counters at the end: %d datagrams, %d segments, %d kernel drops, "+
 			"%d refused by the filter, %d bad datagrams, %d packets dropped for lack of slab memory, "+
 			"%d TS packets lost by continuity (%s %d).\n\n",
-			r.Receiver, st.Datagrams, st.Segments, st.KernelDrops, st.FilteredSize+st.FilteredSync+st.FilteredRTP,
-			st.BadDatagrams, st.Dropped, st.TSLost, ts.ContinuityCountError, st.TS[ts.ContinuityCountError])
+			r.Receiver, st.Count[pipeline.Datagrams], st.Count[pipeline.Segments], st.Count[pipeline.KernelDrops], st.Count[pipeline.FilteredSize]+st.Count[pipeline.FilteredSync]+st.Count[pipeline.FilteredRTP],
+			st.Count[pipeline.BadDatagrams], st.Count[pipeline.Dropped], st.Count[pipeline.TSLost], ts.ContinuityCountError, st.TS[ts.ContinuityCountError])
 	}
 
 	b.WriteString("## Every point\n\n")

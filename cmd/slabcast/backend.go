@@ -6,6 +6,7 @@ import (
 
 	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/pipeline"
 	"github.com/slabcast/slabcast/ts"
 )
 
@@ -137,21 +138,12 @@ func (d *daemon) Stats(name string) ([]ctl.StreamStats, error) {
 			StreamStatus:  d.status(s),
 			UptimeSeconds: ps.Uptime().Seconds(),
 			BitrateBps:    st.Bitrate,
-			BytesIn:       st.Bytes,
-			PacketsIn:     st.Packets,
-			DatagramsIn:   st.Datagrams,
-			BadDatagrams:  st.BadDatagrams,
-			Filtered: map[string]uint64{
-				"size": st.FilteredSize, "sync": st.FilteredSync, "rtp": st.FilteredRTP,
-			},
-			KernelDrops:     st.KernelDrops,
-			TSLost:          st.TSLost,
-			RTPLost:         st.RTPLost,
-			Dropped:         st.Dropped,
-			TSErrors:        map[string]uint64{},
-			Clients:         ps.Clients() + ps.Viewers(),
-			Segments:        st.Segments,
-			Discontinuities: st.Discontinuities,
+			TSErrors:      map[string]uint64{},
+			Clients:       ps.Clients() + ps.Viewers(),
+		}
+		for c := range pipeline.NumCounters {
+			info := &pipeline.Counters[c]
+			row.Counters = append(row.Counters, ctl.Count{Group: info.Group, Name: info.Name, N: st.Count[c]})
 		}
 		for i := ts.Indicator(0); i < ts.NumIndicators; i++ {
 			row.TSErrors[i.String()] = st.TS[i]

@@ -225,7 +225,7 @@ func TestControlSocketUnderLoad(t *testing.T) {
 		t.Fatalf("stats: %s", r.Raw)
 	}
 	st := r.Stats[0]
-	if st.KernelDrops != 0 || st.TSLost != 0 || st.Status != "running" || st.DatagramsIn == 0 || st.BitrateBps == 0 {
+	if st.Counter("kernel_drops") != 0 || st.Counter("ts_lost") != 0 || st.Status != "running" || st.Counter("datagrams_in") == 0 || st.BitrateBps == 0 {
 		t.Fatalf("ingest under control load: %s", r.Raw)
 	}
 }

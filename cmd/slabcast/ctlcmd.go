@@ -19,6 +19,7 @@ import (
 
 	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/pipeline"
 )
 
 const ctlUsage = `Usage: slabcast ctl [--socket PATH | -c FILE] [--json] [--timeout D] COMMAND [ARGS]
@@ -555,7 +556,8 @@ func ctlPrintStatsTable(w io.Writer, stats []ctl.StreamStats) {
 	fmt.Fprintln(tw, "NAME\tSTATUS\tUPTIME\tBITRATE\tIN\tTS LOST\tTS ERRORS\tKERNEL DROPS\tCLIENTS\tSEGMENTS")
 	for _, s := range stats {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", s.Name, s.Status, ctlUptime(s.UptimeSeconds),
-			ctlBitrate(s.BitrateBps), ctlBytes(s.BytesIn), s.TSLost, ctlSum(s.TSErrors), s.KernelDrops, s.Clients, s.Segments)
+			ctlBitrate(s.BitrateBps), ctlBytes(s.Counter("bytes_in")), s.Counter("ts_lost"), ctlSum(s.TSErrors),
+			s.Counter("kernel_drops"), s.Clients, s.Counter("segments"))
 	}
 	tw.Flush()
 }
@@ -569,23 +571,18 @@ func ctlPrintStatsDetail(w io.Writer, s ctl.StreamStats) {
 	row("active input", ctlDash(s.ActiveInput))
 	row("uptime", ctlUptime(s.UptimeSeconds))
 	row("bitrate", ctlBitrate(s.BitrateBps))
-	row("bytes in", fmt.Sprintf("%d (%s)", s.BytesIn, ctlBytes(s.BytesIn)))
-	row("packets in", s.PacketsIn)
-	row("datagrams in", s.DatagramsIn)
-	row("bad datagrams", s.BadDatagrams)
-	for _, k := range ctlSortedKeys(s.Filtered) {
-		row("filtered "+k, s.Filtered[k])
+	for _, c := range s.Counters {
+		switch label := ctlCounterLabel(c); c.Name {
+		case "bytes_in":
+			row(label, fmt.Sprintf("%d (%s)", c.N, ctlBytes(c.N)))
+		default:
+			row(label, c.N)
+		}
 	}
-	row("kernel drops", s.KernelDrops)
-	row("ts lost", s.TSLost)
-	row("rtp lost", s.RTPLost)
-	row("dropped (no memory)", s.Dropped)
 	for _, k := range ctlSortedKeys(s.TSErrors) {
 		row("ts error "+k, s.TSErrors[k])
 	}
 	row("clients", s.Clients)
-	row("segments", s.Segments)
-	row("discontinuities", s.Discontinuities)
 	tw.Flush()
 	if len(s.PIDs) == 0 {
 		return
@@ -597,6 +594,22 @@ func ctlPrintStatsDetail(w io.Writer, s ctl.StreamStats) {
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\n", p.PID, ctlDash(p.Codec), p.Packets, p.Lost)
 	}
 	tw.Flush()
+}
+
+// ctlCounterLabel names a counter in the stats listing: its label in
+// pipeline.Counters, else its key with spaces ("kernel drops", "filtered
+// sync"), so a counter a newer daemon sends is listed too.
+func ctlCounterLabel(c ctl.Count) string {
+	for _, info := range pipeline.Counters {
+		if info.Name == c.Name && info.Group == c.Group && info.Label != "" {
+			return info.Label
+		}
+	}
+	name := strings.ReplaceAll(c.Name, "_", " ")
+	if c.Group != "" {
+		return c.Group + " " + name
+	}
+	return name
 }
 
 func ctlSortedKeys(m map[string]uint64) []string {

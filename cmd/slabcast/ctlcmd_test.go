@@ -15,6 +15,7 @@ import (
 
 	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/ctl"
+	"github.com/slabcast/slabcast/pipeline"
 )
 
 // ctlFake is a Backend keeping streams in memory.
@@ -95,10 +96,16 @@ func (f *ctlFake) Stats(name string) ([]ctl.StreamStats, error) {
 	var out []ctl.StreamStats
 	for _, s := range f.streams {
 		if name == "" || s.Name == name {
+			// Every counter, in the daemon's order, as backend.go gives them.
+			counts := map[pipeline.Counter]uint64{pipeline.Bytes: 3 << 20, pipeline.Packets: 16733, pipeline.Datagrams: 2391,
+				pipeline.KernelDrops: 1, pipeline.TSLost: 4, pipeline.FilteredSync: 2, pipeline.Segments: 1800}
+			var cs []ctl.Count
+			for c := range pipeline.NumCounters {
+				cs = append(cs, ctl.Count{Group: pipeline.Counters[c].Group, Name: pipeline.Counters[c].Name, N: counts[c]})
+			}
 			out = append(out, ctl.StreamStats{StreamStatus: f.status(s), UptimeSeconds: 3725, BitrateBps: 4_250_000,
-				BytesIn: 3 << 20, PacketsIn: 16733, DatagramsIn: 2391, KernelDrops: 1, TSLost: 4,
-				TSErrors: map[string]uint64{"cc_error": 4, "pat_error": 1}, Filtered: map[string]uint64{"sync": 2},
-				Clients: 7, Segments: 1800, PIDs: []ctl.PIDStats{{PID: 256, Packets: 15000, Lost: 4, Codec: "h264"}, {PID: 257, Packets: 1733}}})
+				Counters: cs, TSErrors: map[string]uint64{"cc_error": 4, "pat_error": 1},
+				Clients: 7, PIDs: []ctl.PIDStats{{PID: 256, Packets: 15000, Lost: 4, Codec: "h264"}, {PID: 257, Packets: 1733}}})
 		}
 	}
 	if name != "" && out == nil {
@@ -230,16 +237,23 @@ bytes in             3145728 (3.0 MiB)
 packets in           16733
 datagrams in         2391
 bad datagrams        0
+filtered size        0
 filtered sync        2
+filtered rtp         0
 kernel drops         1
 ts lost              4
 rtp lost             0
+rtp reordered        0
+rtp duplicates       0
+rtp late             0
 dropped (no memory)  0
+segments             1800
+forced cuts          0
+discontinuities      0
+switches             0
 ts error cc_error    4
 ts error pat_error   1
 clients              7
-segments             1800
-discontinuities      0
 
 PID  CODEC  PACKETS  LOST
 256  h264   15000    4

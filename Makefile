@@ -31,8 +31,7 @@ deps:
 # namespace of its own (internal/testnet re-executes the test binary under
 # unshare --net), so packages tested in parallel never hear each other's
 # groups. Without root those tests skip, and fail under CI=true.
-test: deps bench-deps
-	$(GO) vet ./...
+test: deps bench-deps vet
 	@[ "$$(id -u)" = 0 ] || echo "not root: multicast tests will skip (they need a private network namespace)"
 	$(GO) test -count=1 -timeout 15m ./...
 
@@ -49,12 +48,19 @@ bench-deps:
 		echo "installing nginx and wrk (the delivery benchmark's baseline and load)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null; fi
 
+# Every fuzz target of the module, FUZZTIME each, found with go test -list
+# so a new target is fuzzed without a line here. Seed corpora live in each
+# package's testdata/fuzz/ and run with every go test.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzPacket$$' -fuzztime $(FUZZTIME) ./ts/
-	$(GO) test -run '^$$' -fuzz '^FuzzSectionAssembler$$' -fuzztime $(FUZZTIME) ./ts/
-	$(GO) test -run '^$$' -fuzz '^FuzzKeyframeScanner$$' -fuzztime $(FUZZTIME) ./ts/
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./ctl/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseURL$$' -fuzztime $(FUZZTIME) ./nic/
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+vet:
+	$(GO) vet ./...
 
 netns:
 	$(NETNS) $(CMD)

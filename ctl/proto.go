@@ -1,6 +1,6 @@
 package ctl
 
-// The control protocol (SPEC.md §5): newline-delimited JSON over a unix
+// The control protocol (docs/SPEC.md §5): newline-delimited JSON over a unix
 // stream socket, one request object per line and one answer per line.
 //
 //	{"cmd":"add","name":"x","input":"udp://239.0.0.1:1234","clients_timeout":20}

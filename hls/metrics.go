@@ -12,7 +12,7 @@ import (
 	"github.com/slabcast/slabcast/ts"
 )
 
-// serveMetrics writes the Prometheus text exposition (SPEC.md §6). Series are
+// serveMetrics writes the Prometheus text exposition (docs/SPEC.md §6). Series are
 // read from the streams' counters at scrape time, so a removed stream's
 // series simply vanish and nothing is registered or unregistered.
 func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) {

@@ -1,6 +1,6 @@
 // Package hls serves what the pipeline publishes over one fasthttp listener:
 // HLS playlists, segments straight from slab memory, endless HTTP MPEG-TS
-// from the live edge, and Prometheus metrics. URLs are in SPEC.md §4.
+// from the live edge, and Prometheus metrics. URLs are in docs/SPEC.md §4.
 //
 // Handlers only read pipeline state (atomics and immutable snapshots), so a
 // slow or misbehaving client costs its own connection and nothing else.
@@ -166,7 +166,7 @@ func fail(ctx *fasthttp.RequestCtx, code int, msg string) {
 }
 
 // waitReady holds a request for a stream that has no segment yet, at most
-// 3 × segment_duration + 5 s (SPEC.md §4). It answers 503 (or 404 if the
+// 3 × segment_duration + 5 s (docs/SPEC.md §4). It answers 503 (or 404 if the
 // stream goes away) and returns false when the wait fails.
 func waitReady(ctx *fasthttp.RequestCtx, st *pipeline.Stream) bool {
 	if st.Timeline() != nil {
@@ -244,7 +244,7 @@ func (s *Server) serveSegment(ctx *fasthttp.RequestCtx, st *pipeline.Stream, nam
 		return
 	}
 	ctx.SetContentType(ctTS)
-	// A segment URL maps to the same bytes forever (SPEC.md §4).
+	// A segment URL maps to the same bytes forever (docs/SPEC.md §4).
 	ctx.Response.Header.SetCanonical(hdrCacheControl, valImmutable)
 	if ctx.IsHead() {
 		ctx.Response.Header.SetContentLength(int(seg.Size()))

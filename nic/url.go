@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Source is a parsed udp:// or rtp:// input URL (SPEC.md §3):
+// Source is a parsed udp:// or rtp:// input URL (docs/SPEC.md §3):
 //
 //	udp://GROUP:PORT                multicast, joined on the interface the route to GROUP uses
 //	udp://GROUP:PORT/IFACE_IP       joined on the interface owning IFACE_IP

@@ -44,7 +44,7 @@ type CounterInfo struct {
 	// Label is the counter in slabcast ctl stats' listing when it says more
 	// than Name with spaces.
 	Label  string
-	Metric string // the Prometheus family (SPEC.md §6)
+	Metric string // the Prometheus family (docs/SPEC.md §6)
 	Reason string // the family's reason="…" label, for a Group
 	Help   string // the family's HELP text
 }

@@ -43,7 +43,7 @@ func (r Rules) pdtTolerance() time.Duration {
 func Check(p *Playlist) error { return Rules{}.Check(p) }
 
 // Check applies the rules slabcast promises for a live media playlist
-// (SPEC.md §4, RFC 8216 §4.3.3 and §6.2):
+// (docs/SPEC.md §4, RFC 8216 §4.3.3 and §6.2):
 //   - EXT-X-TARGETDURATION is present, > 0 and >= every EXTINF rounded to
 //     the nearest integer (ErrTargetDuration);
 //   - every EXTINF is > 0 (ErrExtinf);
@@ -129,7 +129,7 @@ func (r Rules) Check(p *Playlist) error {
 }
 
 // CheckProgression checks what may change between two successive fetches of
-// one live playlist (RFC 8216 §6.2.1, §6.2.2, SPEC.md §4):
+// one live playlist (RFC 8216 §6.2.1, §6.2.2, docs/SPEC.md §4):
 //   - EXT-X-MEDIA-SEQUENCE never goes back and segments are never removed
 //     from the end: cur.End() >= prev.End() (ErrMediaSequence);
 //   - a URI present in both has the same MSN, and an MSN present in both

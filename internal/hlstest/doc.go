@@ -1,5 +1,5 @@
 // Package hlstest is test support for slabcast's end-to-end tests: a strict
-// RFC 8216 media playlist parser with the checks slabcast promises (SPEC.md
+// RFC 8216 media playlist parser with the checks slabcast promises (docs/SPEC.md
 // §4), a playlist watcher, wrappers around ffmpeg/ffprobe (decode, probe,
 // first-frame keyframe test), MPEG-TS byte checks on fetched segments, and a
 // live ffmpeg test-signal sender.

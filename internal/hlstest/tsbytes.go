@@ -43,7 +43,7 @@ func FirstPacketIsPAT(b []byte) bool {
 
 // StartsWithPATPMT checks that b starts with a PAT packet and that the next
 // packet carries the start of the PMT that PAT names (its first program with
-// a non-zero number), as SPEC.md §4 promises for every segment and for the
+// a non-zero number), as docs/SPEC.md §4 promises for every segment and for the
 // start of /NAME/mpegts.
 func StartsWithPATPMT(b []byte) error {
 	if !FirstPacketIsPAT(b) {

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/feed"
 )
 
 // ClipSeconds is the length of a generated clip: two 2 s segments.
@@ -30,7 +30,7 @@ func MakeClip(ctx context.Context, dir string, mbps float64) (string, error) {
 	if mbps <= 0 {
 		return "", fmt.Errorf("channels: clip bitrate %v Mbit/s", mbps)
 	}
-	name := fmt.Sprintf("testsrc2-720p25-%sM-%ds-v2.ts", strconv.FormatFloat(mbps, 'f', -1, 64), ClipSeconds)
+	name := fmt.Sprintf("testsrc2-720p25-%sM-%ds-v3.ts", strconv.FormatFloat(mbps, 'f', -1, 64), ClipSeconds)
 	path := filepath.Join(dir, name)
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
@@ -58,7 +58,7 @@ func MakeClip(ctx context.Context, dir string, mbps float64) (string, error) {
 			os.Remove(tmp)
 			return "", fmt.Errorf("channels: ffmpeg making %s: %w", name, err)
 		}
-		c, err := ingest.LoadClip(tmp)
+		c, err := feed.LoadClip(tmp)
 		if err != nil {
 			os.Remove(tmp)
 			return "", err

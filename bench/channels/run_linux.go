@@ -14,6 +14,7 @@ import (
 
 	"github.com/slabcast/slabcast/bench/ingest"
 	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
 )
@@ -118,10 +119,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // runSeries steps the channel count up until loss.
 func runSeries(ctx context.Context, cfg Config, start time.Time, sys System, r Rate, clipPath, bin, scratch string,
 	logf func(string, ...any)) (Series, error) {
-	clip, err := ingest.LoadClip(clipPath)
+	clip, err := feed.LoadClip(clipPath)
 	if err != nil {
 		return Series{}, err
 	}
+	buf := feed.NewBuffer(clip)
 	s := Series{System: sys, Rate: r, Mbps: clip.Bitrate() / 1e6}
 	ns := r.Slabcast
 	if sys == FFmpeg {
@@ -138,7 +140,7 @@ func runSeries(ctx context.Context, cfg Config, start time.Time, sys System, r R
 			if try == 1 && (!cfg.Retry || sys == FFmpeg) {
 				break
 			}
-			p, err := measurePoint(ctx, cfg, sys, n, clip, bin, scratch)
+			p, err := measurePoint(ctx, cfg, sys, n, buf, bin, scratch)
 			if err != nil {
 				return s, err
 			}
@@ -200,15 +202,15 @@ func memoryFor(n int, mbps float64, seconds float64) int64 {
 	return (m + 1<<20 - 1) &^ (1<<20 - 1)
 }
 
-func measurePoint(ctx context.Context, cfg Config, sys System, n int, clip *ingest.Clip, bin, scratch string) (Point, error) {
+func measurePoint(ctx context.Context, cfg Config, sys System, n int, buf *feed.Buffer, bin, scratch string) (Point, error) {
 	groups := Groups(n)
-	p := Point{System: sys, N: n, Mbps: clip.Bitrate() / 1e6}
-	perGroup := clip.Bitrate() / (ingest.DatagramSize * 8)
+	p := Point{System: sys, N: n, Mbps: buf.Clip().Bitrate() / 1e6}
+	perGroup := buf.Clip().Bitrate() / (feed.DatagramSize * 8)
 	ports := map[uint16]bool{}
 	for _, g := range groups {
 		ports[g.Port()] = true
 	}
-	snd, err := NewSender(groups, cfg.SenderCPU, clip)
+	snd, err := NewSender(groups, cfg.SenderCPU, buf)
 	if err != nil {
 		return p, err
 	}
@@ -284,7 +286,7 @@ func measurePoint(ctx context.Context, cfg Config, sys System, n int, clip *inge
 		return p, err
 	}
 	p.Sent, p.Elapsed, p.SendErrors = sr.Sent, sr.Elapsed, sr.Errors
-	p.BytesSent = int64(sr.Sent) * ingest.DatagramSize
+	p.BytesSent = int64(sr.Sent) * feed.DatagramSize
 	p.CPU = max(0, after.cpu-before.cpu)
 	p.CoreBusy = max(0, after.busy-before.busy)
 	p.KernelDrops = after.drops - before.drops

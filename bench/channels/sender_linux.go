@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -34,7 +35,7 @@ const maxBacklog = 16 * SendBatch
 type Sender struct {
 	fd    int
 	cpu   int
-	clip  *ingest.Clip
+	clip  *feed.Buffer
 	addrs []unix.RawSockaddrInet4
 	idx   int // next datagram of the clip
 	group int // next group for datagram idx
@@ -44,7 +45,7 @@ type Sender struct {
 
 // NewSender opens the sending socket for groups (IPv4 multicast, TTL 1,
 // looped back), to be run from a thread pinned to cpu.
-func NewSender(groups []netip.AddrPort, cpu int, clip *ingest.Clip) (*Sender, error) {
+func NewSender(groups []netip.AddrPort, cpu int, clip *feed.Buffer) (*Sender, error) {
 	if len(groups) == 0 {
 		return nil, errors.New("channels: sender needs at least one group")
 	}

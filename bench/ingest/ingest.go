@@ -31,8 +31,12 @@ import (
 	"errors"
 	"time"
 
+	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/pipeline"
 )
+
+// DatagramSize is the UDP payload of one datagram in bytes.
+const DatagramSize = feed.DatagramSize
 
 // ErrUnsupported is returned by Run on systems other than Linux.
 var ErrUnsupported = errors.New("ingest: needs Linux")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/bpf"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
@@ -47,7 +48,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if !testnet.Isolated() {
 		return nil, errors.New("ingest: refusing to send multicast outside a private network namespace")
 	}
-	clip, err := LoadClip(cfg.Clip)
+	clip, err := feed.LoadClip(cfg.Clip)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +60,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if !src.Multicast {
 		return nil, fmt.Errorf("ingest: group %s is not multicast", cfg.Group)
 	}
-	snd, err := newSender(src.Addr, cfg.SenderCPU, clip)
+	snd, err := newSender(src.Addr, cfg.SenderCPU, feed.NewBuffer(clip))
 	if err != nil {
 		return nil, err
 	}

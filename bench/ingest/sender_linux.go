@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -97,18 +98,18 @@ func SenderSocket() (int, error) {
 	return fd, nil
 }
 
-// sender floods a Clip's datagrams to one group with sendmmsg. It is used by
+// sender floods a Buffer's datagrams to one group with sendmmsg. It is used by
 // one goroutine at a time; send locks that goroutine to a thread pinned to
 // the sender's CPU for the length of one run.
 type sender struct {
 	fd   int
 	cpu  int
-	clip *Clip
+	clip *feed.Buffer
 	next int // next datagram of the clip to send
 	b    MsgBatch
 }
 
-func newSender(group netip.AddrPort, cpu int, clip *Clip) (*sender, error) {
+func newSender(group netip.AddrPort, cpu int, clip *feed.Buffer) (*sender, error) {
 	fd, err := SenderSocket()
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/slabcast/slabcast/bench/channels"
 	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/ts"
@@ -52,7 +53,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	logf("no stream: VmRSS %.1f MiB with a %d MiB pool", mib(rep.Base.Mem.VmRSS), rep.Base.Pool>>20)
-	clips := map[float64]*ingest.Clip{}
+	clips := map[float64]*feed.Buffer{}
 	for _, c := range cfg.Cases {
 		clip := clips[c.Mbps]
 		if clip == nil {
@@ -64,9 +65,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				logf("%v; using %s", err, cfg.FallbackClip)
 				path = cfg.FallbackClip
 			}
-			if clip, err = ingest.LoadClip(path); err != nil {
+			fc, err := feed.LoadClip(path)
+			if err != nil {
 				return nil, fmt.Errorf("memory: %w", err)
 			}
+			clip = feed.NewBuffer(fc)
 			clips[c.Mbps] = clip
 		}
 		r, err := measureCase(ctx, cfg, c, clip, bin, scratch)
@@ -122,8 +125,8 @@ func measureBase(ctx context.Context, cfg Config, bin, scratch string) (Result, 
 	return r, nil
 }
 
-func measureCase(ctx context.Context, cfg Config, c Case, clip *ingest.Clip, bin, scratch string) (Result, error) {
-	r := Result{Case: c, Mbps: clip.Bitrate() / 1e6}
+func measureCase(ctx context.Context, cfg Config, c Case, clip *feed.Buffer, bin, scratch string) (Result, error) {
+	r := Result{Case: c, Mbps: clip.Clip().Bitrate() / 1e6}
 	r.Pool = poolFor(c.N, r.Mbps, cfg.Window())
 	dir, err := os.MkdirTemp(scratch, "case-")
 	if err != nil {
@@ -160,7 +163,7 @@ func measureCase(ctx context.Context, cfg Config, c Case, clip *ingest.Clip, bin
 	// Fill every window (plus a segment either side and a second for the
 	// first keyframe), then the window with traffic.
 	r.Fill = cfg.Window() + 2*cfg.SegmentDuration + time.Second
-	perGroup := clip.Bitrate() / (ingest.DatagramSize * 8)
+	perGroup := clip.Clip().Bitrate() / (feed.DatagramSize * 8)
 	type out struct {
 		res channels.SendResult
 		err error
@@ -207,7 +210,7 @@ func measureCase(ctx context.Context, cfg Config, c Case, clip *ingest.Clip, bin
 	r.Packets = uint64(b.Sum("slabcast_input_packets_total") - a.Sum("slabcast_input_packets_total"))
 	r.WindowSegments = int(b.Sum("slabcast_segments_total") - a.Sum("slabcast_segments_total"))
 	if r.Packets == 0 {
-		r.Packets = r.Datagrams * ingest.DatagramSize / ts.PacketSize
+		r.Packets = r.Datagrams * feed.DatagramSize / ts.PacketSize
 	}
 	r.Pool = int64(e.Sum("slabcast_pool_bytes")) // whole chunks of what was asked
 	r.PoolFree = int64(e.Sum("slabcast_pool_free_bytes"))

@@ -34,7 +34,6 @@ package channels
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/slabcast/slabcast/bench/ingest"
@@ -120,16 +119,6 @@ func DefaultConfig() Config {
 		SegmentDuration: 2 * time.Second,
 		Budget:          140 * time.Second,
 	}
-}
-
-// Groups returns n multicast groups on distinct ports: 239.10.x.y:20000+i.
-// Distinct ports let /proc/net/udp tell every channel's socket apart.
-func Groups(n int) []netip.AddrPort {
-	out := make([]netip.AddrPort, n)
-	for i := range n {
-		out[i] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{239, 10, byte(i / 250), byte(i%250 + 1)}), uint16(20000+i))
-	}
-	return out
 }
 
 // Point is one measured channel count.

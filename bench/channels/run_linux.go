@@ -14,9 +14,9 @@ import (
 
 	"github.com/slabcast/slabcast/bench/ingest"
 	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/internal/testnet"
-	"github.com/slabcast/slabcast/nic"
 )
 
 // Bounds on the waits around a measured point.
@@ -44,10 +44,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	cpus := nic.OnlineCPUs()
-	if !slices.Contains(cpus, cfg.SenderCPU) || !slices.Contains(cpus, cfg.ReceiverCPU) || cfg.SenderCPU == cfg.ReceiverCPU {
-		return nil, fmt.Errorf("channels: needs two distinct usable cores for sender (%d) and headend (%d); usable: %v",
-			cfg.SenderCPU, cfg.ReceiverCPU, cpus)
+	if err := proc.TwoCores(cfg.SenderCPU, cfg.ReceiverCPU); err != nil {
+		return nil, fmt.Errorf("channels: sender and headend: %w", err)
 	}
 	if !testnet.Isolated() {
 		return nil, errors.New("channels: refusing to send multicast outside a private network namespace")
@@ -203,16 +201,16 @@ func memoryFor(n int, mbps float64, seconds float64) int64 {
 }
 
 func measurePoint(ctx context.Context, cfg Config, sys System, n int, buf *feed.Buffer, bin, scratch string) (Point, error) {
-	groups := Groups(n)
+	groups := sender.Groups(n)
 	p := Point{System: sys, N: n, Mbps: buf.Clip().Bitrate() / 1e6}
 	perGroup := buf.Clip().Bitrate() / (feed.DatagramSize * 8)
 	ports := map[uint16]bool{}
 	for _, g := range groups {
 		ports[g.Port()] = true
 	}
-	snd, err := NewSender(groups, cfg.SenderCPU, buf)
+	snd, err := sender.New(groups, cfg.SenderCPU, buf)
 	if err != nil {
-		return p, err
+		return p, fmt.Errorf("channels: %w", err)
 	}
 	defer snd.Close()
 
@@ -329,7 +327,7 @@ func snapshot(cfg Config, h headend, ports map[uint16]bool) (snap, error) {
 	if s.busy, err = proc.CoreBusy(cfg.ReceiverCPU); err != nil {
 		return s, err
 	}
-	d, err := UDPDrops(ports)
+	d, err := proc.UDPDrops(ports)
 	if err != nil {
 		return s, err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bench/delivery/slabd"
+	"github.com/slabcast/slabcast/bench/internal/proc"
 )
 
 // nginxConf is the baseline's whole config: static files from a tmpfs
@@ -129,7 +130,7 @@ func (n *nginx) logs() string {
 func (n *nginx) pid() int { return n.cmd.Process.Pid }
 
 // cpu is the master's and workers' CPU time.
-func (n *nginx) cpu() (time.Duration, error) { return slabd.TreeCPU(n.pid()) }
+func (n *nginx) cpu() (time.Duration, error) { return proc.TreeCPU(n.pid()) }
 
 // stop ends nginx by its master's PID: SIGINT (fast shutdown: the master
 // ends its workers), SIGKILL after 5 s.

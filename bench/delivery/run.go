@@ -221,12 +221,7 @@ func coresBusy(list string) time.Duration {
 		return 0
 	}
 	cpus, _ := nic.ParseCPUList(list)
-	var sum time.Duration
-	for _, c := range cpus {
-		b, _ := proc.CoreBusy(c)
-		sum += b
-	}
-	return sum
+	return proc.CoresBusy(cpus)
 }
 
 // snapshot downloads every stream's playlist and segments from slabcast

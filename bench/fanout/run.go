@@ -105,7 +105,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	logf("slabcast pid %d on %s, stream /%s/mpegts", d.PID(), d.Base(), streamName)
 
 	if len(clientCPUs) > 0 {
-		restore, err := pinProcess(clientCPUs)
+		restore, err := proc.Confine(clientCPUs...)
 		if err != nil {
 			return nil, err
 		}
@@ -192,7 +192,7 @@ func (m *meter) read(ctx context.Context, dst []sample) (point, []sample, error)
 	if p.self, err = proc.ProcessCPU(os.Getpid()); err != nil {
 		return p, dst, err
 	}
-	p.serverBusy, p.selfBusy = busy(m.serverCPUs), busy(m.clientCPUs)
+	p.serverBusy, p.selfBusy = proc.CoresBusy(m.serverCPUs), proc.CoresBusy(m.clientCPUs)
 	var ok bool
 	if p.input, ok = met[`slabcast_input_bytes_total{stream="`+streamName+`"}`]; !ok {
 		return p, dst, errors.New("fanout: /metrics has no slabcast_input_bytes_total for the stream")
@@ -200,15 +200,6 @@ func (m *meter) read(ctx context.Context, dst []sample) (point, []sample, error)
 	p.lagged = met["slabcast_mpegts_lagged_total"]
 	p.attached = met[`slabcast_mpegts_clients{stream="`+streamName+`"}`]
 	return p, dst, nil
-}
-
-func busy(cpus []int) time.Duration {
-	var sum time.Duration
-	for _, c := range cpus {
-		b, _ := proc.CoreBusy(c)
-		sum += b
-	}
-	return sum
 }
 
 // window measures one step of k clients over cfg.Window.

@@ -17,15 +17,6 @@ func TestMain(m *testing.M) { testnet.Main(m) }
 
 const clipPath = "../../testdata/h264_aac.ts"
 
-func TestProcParsers(t *testing.T) {
-	if got := allowedList([]byte("Name:\tx\nCpus_allowed_list:\t1\n")); got != "1" {
-		t.Errorf("allowedList = %q", got)
-	}
-	if n, err := parseBacklogDrops([]byte("0000ffff 00000002 0\n00000001 0000000a 0\n")); err != nil || n != 12 {
-		t.Errorf("parseBacklogDrops = %d, %v; want 12", n, err)
-	}
-}
-
 // TestRunTiny runs the whole harness in a tiny configuration (a few
 // half-second points per receiver) and checks that it produces a
 // well-formed report with figures in it. It asserts no timing: only that

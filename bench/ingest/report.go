@@ -3,6 +3,7 @@ package ingest
 import (
 	"fmt"
 	"github.com/slabcast/slabcast/bench/internal/benchfmt"
+	"github.com/slabcast/slabcast/bench/internal/sender"
 	"io"
 	"slices"
 	"strings"
@@ -59,7 +60,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"paced by a token bucket or flat out, on a thread pinned to CPU %d; each receiver runs on a thread "+
 		"pinned to CPU %d with SO_RCVBUF %d MiB, recvmmsg 64 × 9024 bytes; receive packet steering to CPU %d: %v. %s a point; paced rates are "+
 		"fractions %v of the first receiver's saturation rate, stepped up until loss (a rate that loses is measured once more and passes if that run is clean: other work shares this machine), then %d bisections.\n\n",
-		cfg.Clip, rep.ClipBitrate/1e3, rep.ClipPass.Seconds(), DatagramSize, cfg.Group, SendBatch,
+		cfg.Clip, rep.ClipBitrate/1e3, rep.ClipPass.Seconds(), DatagramSize, cfg.Group, sender.Batch,
 		cfg.SenderCPU, cfg.ReceiverCPU, cfg.RecvBuffer>>20, cfg.ReceiverCPU, benchfmt.OnOff(rep.Steered), cfg.Point, cfg.Steps, cfg.Refine)
 
 	fmt.Fprintf(&b, "| receiver | zero loss: datagrams/s | Gbit/s | × bare | saturation: offered/s | received/s | Gbit/s | lost | × bare | CPU %d busy at zero loss | receiver thread | thread ns/datagram |\n", cfg.ReceiverCPU)

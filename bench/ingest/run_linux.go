@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"slices"
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/proc"
-	"github.com/slabcast/slabcast/feed"
+	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/bpf"
+	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
 )
@@ -40,10 +42,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	cpus := nic.OnlineCPUs()
-	if !slices.Contains(cpus, cfg.SenderCPU) || !slices.Contains(cpus, cfg.ReceiverCPU) || cfg.SenderCPU == cfg.ReceiverCPU {
-		return nil, fmt.Errorf("ingest: needs two distinct usable cores for sender (%d) and receiver (%d); usable: %v",
-			cfg.SenderCPU, cfg.ReceiverCPU, cpus)
+	if err := proc.TwoCores(cfg.SenderCPU, cfg.ReceiverCPU); err != nil {
+		return nil, fmt.Errorf("ingest: sender and receiver: %w", err)
 	}
 	if !testnet.Isolated() {
 		return nil, errors.New("ingest: refusing to send multicast outside a private network namespace")
@@ -60,11 +60,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if !src.Multicast {
 		return nil, fmt.Errorf("ingest: group %s is not multicast", cfg.Group)
 	}
-	snd, err := newSender(src.Addr, cfg.SenderCPU, feed.NewBuffer(clip))
+	snd, err := sender.New([]netip.AddrPort{src.Addr}, cfg.SenderCPU, feed.NewBuffer(clip))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	defer snd.close()
+	defer snd.Close()
 	if n := runtime.GOMAXPROCS(0); n < minGoProcs {
 		runtime.GOMAXPROCS(minGoProcs)
 		defer runtime.GOMAXPROCS(n)
@@ -121,7 +121,7 @@ func openReceiver(cfg Config, kind Receiver, src nic.Source, url string, logf fu
 }
 
 func measureReceiver(ctx context.Context, cfg Config, kind Receiver, src nic.Source, url string,
-	snd *sender, base *float64, logf func(string, ...any)) (Result, error) {
+	snd *sender.Sender, base *float64, logf func(string, ...any)) (Result, error) {
 	res := Result{Receiver: kind}
 	rcv, mode, err := openReceiver(cfg, kind, src, url, logf)
 	if err != nil {
@@ -134,7 +134,7 @@ func measureReceiver(ctx context.Context, cfg Config, kind Receiver, src nic.Sou
 	// segmenter needs PSI and a keyframe before it stores anything.
 	got := false
 	for range warmTries {
-		if _, err := snd.run(ctx, warmRate, warmPoint); err != nil {
+		if _, err := snd.Run(ctx, warmRate, warmPoint); err != nil {
 			return res, err
 		}
 		if n, _ := rcv.counts(); n > 0 {
@@ -241,10 +241,10 @@ func measureReceiver(ctx context.Context, cfg Config, kind Receiver, src nic.Sou
 
 // measure sends at rate (0: flat out) for cfg.Point and waits until the
 // receiver has drained its queue.
-func measure(ctx context.Context, cfg Config, snd *sender, rcv receiver, rate float64) (Point, error) {
+func measure(ctx context.Context, cfg Config, snd *sender.Sender, rcv receiver, rate float64) (Point, error) {
 	p := Point{Target: rate}
 	r0, d0 := rcv.counts()
-	c0, err := threadCPU(cfg.ReceiverCPU)
+	c0, err := proc.ThreadCPU(cfg.ReceiverCPU)
 	if err != nil {
 		return p, err
 	}
@@ -252,19 +252,19 @@ func measure(ctx context.Context, cfg Config, snd *sender, rcv receiver, rate fl
 	if err != nil {
 		return p, err
 	}
-	q0, err := backlogDrops()
+	q0, err := proc.BacklogDrops()
 	if err != nil {
 		return p, err
 	}
 	t0 := time.Now()
-	sr, err := snd.run(ctx, rate, cfg.Point)
+	sr, err := snd.Run(ctx, rate, cfg.Point)
 	if err != nil {
 		return p, err
 	}
-	drain(ctx, rcv, r0+sr.sent)
+	drain(ctx, rcv, r0+sr.Sent)
 	p.Wall = time.Since(t0)
 	r1, d1 := rcv.counts()
-	c1, err := threadCPU(cfg.ReceiverCPU)
+	c1, err := proc.ThreadCPU(cfg.ReceiverCPU)
 	if err != nil {
 		return p, err
 	}
@@ -272,12 +272,12 @@ func measure(ctx context.Context, cfg Config, snd *sender, rcv receiver, rate fl
 	if err != nil {
 		return p, err
 	}
-	q1, err := backlogDrops()
+	q1, err := proc.BacklogDrops()
 	if err != nil {
 		return p, err
 	}
 	p.BacklogDrops = q1 - q0
-	p.Sent, p.Elapsed, p.SendErrors = sr.sent, sr.elapsed, sr.errors
+	p.Sent, p.Elapsed, p.SendErrors = sr.Sent, sr.Elapsed, sr.Errors
 	p.Received, p.Drops = r1-r0, d1-d0
 	p.ThreadCPU, p.CoreBusy = max(0, c1-c0), max(0, b1-b0)
 	return p, nil

@@ -9,13 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/internal/testnet"
-	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/ts"
 	"golang.org/x/sys/unix"
 )
@@ -38,10 +38,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	cpus := nic.OnlineCPUs()
-	if !slices.Contains(cpus, cfg.SenderCPU) || !slices.Contains(cpus, cfg.DaemonCPU) || cfg.SenderCPU == cfg.DaemonCPU {
-		return nil, fmt.Errorf("latency: needs two distinct usable cores for the sender (%d) and the daemon (%d); usable: %v",
-			cfg.SenderCPU, cfg.DaemonCPU, cpus)
+	if err := proc.TwoCores(cfg.SenderCPU, cfg.DaemonCPU); err != nil {
+		return nil, fmt.Errorf("latency: sender and daemon: %w", err)
 	}
 	if !testnet.Isolated() {
 		return nil, errors.New("latency: refusing to send multicast outside a private network namespace")
@@ -114,7 +112,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	// Threads this process does not pin keep off the daemon's core (the
 	// pinned ones, the relay's included, set their own affinity).
-	restore, err := confine(cfg.SenderCPU)
+	restore, err := proc.Confine(cfg.SenderCPU)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	clk := clock{epoch: time.Now()}
 	seed := maphash.MakeSeed()
 	for i, c := range cfg.Clips {
-		snd := newSender(plans[i], clk, seed, cfg.SenderCPU)
+		snd := newPacer(plans[i], clk, seed, cfg.SenderCPU)
 		res := Result{Clip: c, Bitrate: plans[i].bitrate}
 		if err := measureRelay(ctx, cfg, snd, groups[len(groups)-1], &res); err != nil {
 			return nil, err
@@ -147,15 +145,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-func measureRelay(ctx context.Context, cfg Config, snd *sender, group netip.AddrPort, res *Result) error {
+func measureRelay(ctx context.Context, cfg Config, snd *pacer, group netip.AddrPort, res *Result) error {
 	r, err := newRelay(group)
 	if err != nil {
 		return err
 	}
 	defer r.close()
-	fd, err := dial(group)
+	fd, err := sender.Dial(group)
 	if err != nil {
-		return err
+		return fmt.Errorf("latency: %w", err)
 	}
 	defer unix.Close(fd)
 	relayDone := pinned(cfg.DaemonCPU, r.serve)
@@ -193,10 +191,10 @@ func measureRelay(ctx context.Context, cfg Config, snd *sender, group netip.Addr
 	return nil
 }
 
-func measureSlabcast(ctx context.Context, cfg Config, snd *sender, group netip.AddrPort, d *daemon, prefix string, res *Result) error {
-	fd, err := dial(group)
+func measureSlabcast(ctx context.Context, cfg Config, snd *pacer, group netip.AddrPort, d *daemon, prefix string, res *Result) error {
+	fd, err := sender.Dial(group)
 	if err != nil {
-		return err
+		return fmt.Errorf("latency: %w", err)
 	}
 	defer unix.Close(fd)
 	var end atomic.Int64

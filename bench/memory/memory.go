@@ -4,7 +4,7 @@
 //
 // For a few channel counts N and rates R, one slabcast daemon (`cpus 1;`,
 // under `taskset -c 1`) takes N channels of R Mbit/s from a sendmmsg sender
-// pinned to the other core (bench/channels' Sender) until every stream's
+// pinned to the other core (bench/internal/sender) until every stream's
 // window is full: segment_duration × the segments a stream retains
 // (2 × segment_count + 1: the playlist, and as many again kept fetchable
 // after they leave it, RFC 8216 §6.2.2). Then it reads the process's
@@ -32,8 +32,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/channels"
 	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/proc"
 )
 
 // ErrUnsupported is returned by Run on systems other than Linux.
@@ -100,7 +100,7 @@ type Result struct {
 	PoolFree int64   // slabcast_pool_free_bytes at the end
 	// Mem is the process's resident memory after the window filled; Idle
 	// right after start, before any traffic.
-	Mem, Idle channels.MemStatus
+	Mem, Idle proc.MemStatus
 	HeapInuse float64 // go_memstats_heap_inuse_bytes at the end
 	Segments  int     // segments cut, all streams, the whole run
 	// WindowSegments are the segments cut during the window with traffic.

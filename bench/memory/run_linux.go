@@ -7,15 +7,15 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/slabcast/slabcast/bench/channels"
 	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/internal/testnet"
-	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/ts"
 )
 
@@ -28,10 +28,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	cpus := nic.OnlineCPUs()
-	if !slices.Contains(cpus, cfg.SenderCPU) || !slices.Contains(cpus, cfg.ReceiverCPU) || cfg.SenderCPU == cfg.ReceiverCPU {
-		return nil, fmt.Errorf("memory: needs two distinct usable cores for sender (%d) and daemon (%d); usable: %v",
-			cfg.SenderCPU, cfg.ReceiverCPU, cpus)
+	if err := proc.TwoCores(cfg.SenderCPU, cfg.ReceiverCPU); err != nil {
+		return nil, fmt.Errorf("memory: sender and daemon: %w", err)
 	}
 	if !testnet.Isolated() {
 		return nil, errors.New("memory: refusing to send multicast outside a private network namespace")
@@ -111,7 +109,7 @@ func measureBase(ctx context.Context, cfg Config, bin, scratch string) (Result, 
 	}
 	defer d.Stop()
 	time.Sleep(cfg.Idle)
-	if r.Mem, err = channels.ProcessMemory(d.PID()); err != nil {
+	if r.Mem, err = proc.ProcessMemory(d.PID()); err != nil {
 		return r, err
 	}
 	r.Idle = r.Mem
@@ -132,16 +130,16 @@ func measureCase(ctx context.Context, cfg Config, c Case, clip *feed.Buffer, bin
 	if err != nil {
 		return r, fmt.Errorf("memory: %w", err)
 	}
-	groups := channels.Groups(c.N)
+	groups := sender.Groups(c.N)
 	d, err := channels.StartDaemon(ctx, channels.DaemonConfig{Binary: bin, Dir: dir, CPU: cfg.ReceiverCPU, Memory: r.Pool,
 		Groups: groups, SegmentDuration: cfg.SegmentDuration, SegmentCount: cfg.SegmentCount})
 	if err != nil {
 		return r, err
 	}
 	defer d.Stop()
-	snd, err := channels.NewSender(groups, cfg.SenderCPU, clip)
+	snd, err := sender.New(groups, cfg.SenderCPU, clip)
 	if err != nil {
-		return r, err
+		return r, fmt.Errorf("memory: %w", err)
 	}
 	defer snd.Close()
 
@@ -156,7 +154,7 @@ func measureCase(ctx context.Context, cfg Config, c Case, clip *feed.Buffer, bin
 		return r, err
 	}
 	r.IdleMallocs = uint64(m1.Sum("go_memstats_mallocs_total") - m0.Sum("go_memstats_mallocs_total"))
-	if r.Idle, err = channels.ProcessMemory(d.PID()); err != nil {
+	if r.Idle, err = proc.ProcessMemory(d.PID()); err != nil {
 		return r, err
 	}
 
@@ -165,7 +163,7 @@ func measureCase(ctx context.Context, cfg Config, c Case, clip *feed.Buffer, bin
 	r.Fill = cfg.Window() + 2*cfg.SegmentDuration + time.Second
 	perGroup := clip.Clip().Bitrate() / (feed.DatagramSize * 8)
 	type out struct {
-		res channels.SendResult
+		res sender.Result
 		err error
 	}
 	sent := make(chan out, 1)
@@ -198,7 +196,7 @@ func measureCase(ctx context.Context, cfg Config, c Case, clip *feed.Buffer, bin
 		return r, o.err
 	}
 	time.Sleep(300 * time.Millisecond) // the last datagrams in
-	if r.Mem, err = channels.ProcessMemory(d.PID()); err != nil {
+	if r.Mem, err = proc.ProcessMemory(d.PID()); err != nil {
 		return r, err
 	}
 	e, err := d.Metrics()

@@ -22,10 +22,6 @@
 // process that cannot keep up falls behind for seconds before anything is
 // dropped: its socket buffer and FIFO hold seconds of data).
 //
-// The package also exports the machinery the memory benchmark
-// (bench/memory) shares: the multi-group Sender, the Daemon runner,
-// /proc readers and clip generation.
-//
 // Run sends multicast, so it must run in a private network namespace whose
 // lo carries 224.0.0.0/4 (see internal/testnet); it refuses otherwise.
 // Nothing here is safe for concurrent use: one Run at a time per process.

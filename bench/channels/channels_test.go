@@ -16,35 +16,6 @@ import (
 
 func TestMain(m *testing.M) { testnet.Main(m) }
 
-func TestParseMetrics(t *testing.T) {
-	m, err := ParseMetrics([]byte("# HELP x y\n# TYPE x counter\n" +
-		`slabcast_input_datagrams_total{stream="ch0"} 10` + "\n" +
-		`slabcast_input_datagrams_total{stream="ch1"} 32` + "\n" +
-		`slabcast_ts_errors_total{stream="ch0",indicator="PAT_error_2"} 3` + "\n" +
-		"slabcast_pool_bytes 1.6777216e+07\ngo_memstats_mallocs_total 123\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := func(got, want float64) {
-		t.Helper()
-		if got != want {
-			t.Errorf("got %v, want %v", got, want)
-		}
-	}
-	f(m.Sum("slabcast_input_datagrams_total"), 42)
-	f(m.Stream("slabcast_input_datagrams_total", "ch1", ""), 32)
-	f(m.Stream("slabcast_ts_errors_total", "ch0", `indicator="PAT_error_2"`), 3)
-	f(m.Sum("slabcast_pool_bytes"), 16<<20)
-	f(m.Sum("go_memstats_mallocs_total"), 123)
-	f(m.Sum("slabcast_input"), 0) // a prefix of a name is not the name
-	if n := len(m.Streams("slabcast_input_datagrams_total")); n != 2 {
-		t.Errorf("%d streams, want 2", n)
-	}
-	if _, err := ParseMetrics([]byte("x{a=\"b\"} notanumber\n")); err == nil {
-		t.Error("ParseMetrics accepted a bad value")
-	}
-}
-
 func TestZeroLoss(t *testing.T) {
 	good := Point{System: Slabcast, N: 2, Started: 2, Sent: 100, Received: 100, HaveReceived: true, Alive: 1}
 	f := func(p Point, want bool) {

@@ -3,6 +3,7 @@ package channels
 import (
 	"fmt"
 	"github.com/slabcast/slabcast/bench/internal/benchfmt"
+	"github.com/slabcast/slabcast/bench/internal/clip"
 	"github.com/slabcast/slabcast/bench/internal/sender"
 	"io"
 	"slices"
@@ -74,7 +75,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"Each point: start the headend, send until every channel takes data in, let it drain, then send %s and "+
 		"let it drain again; CPU is utime+stime from /proc/PID/stat (summed over the ffmpeg processes) over "+
 		"that window, sending and draining.\n\n",
-		cfg.SenderCPU, sender.Batch, ClipSeconds, cfg.ReceiverCPU, cfg.ReceiverCPU, cfg.ReceiverCPU,
+		cfg.SenderCPU, sender.Batch, clip.ChannelSeconds, cfg.ReceiverCPU, cfg.ReceiverCPU, cfg.ReceiverCPU,
 		cfg.SegmentDuration, cfg.ReceiverCPU, cfg.SegmentDuration, cfg.ReceiverCPU, benchfmt.OnOff(rep.Steered), cfg.Point)
 
 	b.WriteString("| R, Mbit/s | slabcast: most channels, no loss | Gbit/s | first loss at | ffmpeg: most channels, no loss | Gbit/s | first loss at | × ffmpeg channels | compared at N | slabcast CPU a channel | ffmpeg CPU a channel | ffmpeg ÷ slabcast CPU | slabcast core busy a channel | ffmpeg core busy a channel | ffmpeg ÷ slabcast core |\n")

@@ -9,10 +9,13 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/clip"
+	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/feed"
@@ -64,7 +67,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	bin := cfg.Binary
 	if bin == "" {
 		logf("building slabcast")
-		if bin, err = BuildDaemon(ctx, cfg.Root, scratch); err != nil {
+		if bin, err = daemon.Build(ctx, cfg.Root, scratch); err != nil {
 			return nil, err
 		}
 	}
@@ -88,7 +91,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	for _, r := range cfg.Rates {
-		path, err := MakeClip(ctx, cfg.ClipDir, r.Mbps)
+		path, err := clip.Channel(ctx, cfg.ClipDir, r.Mbps)
 		if err != nil {
 			if cfg.FallbackClip == "" {
 				return nil, err
@@ -117,12 +120,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // runSeries steps the channel count up until loss.
 func runSeries(ctx context.Context, cfg Config, start time.Time, sys System, r Rate, clipPath, bin, scratch string,
 	logf func(string, ...any)) (Series, error) {
-	clip, err := feed.LoadClip(clipPath)
+	fc, err := feed.LoadClip(clipPath)
 	if err != nil {
 		return Series{}, err
 	}
-	buf := feed.NewBuffer(clip)
-	s := Series{System: sys, Rate: r, Mbps: clip.Bitrate() / 1e6}
+	buf := feed.NewBuffer(fc)
+	s := Series{System: sys, Rate: r, Mbps: fc.Bitrate() / 1e6}
 	ns := r.Slabcast
 	if sys == FFmpeg {
 		ns = r.FFmpeg
@@ -224,12 +227,12 @@ func measurePoint(ctx context.Context, cfg Config, sys System, n int, buf *feed.
 		defer os.RemoveAll(dir)
 		// The whole run: warm-up, the point, drains.
 		p.Memory = memoryFor(n, p.Mbps, (cfg.Point + 4*time.Second).Seconds())
-		d, err := StartDaemon(ctx, DaemonConfig{Binary: bin, Dir: dir, CPU: cfg.ReceiverCPU, Memory: p.Memory,
-			Groups: groups, SegmentDuration: cfg.SegmentDuration})
+		d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: dir, CPUs: strconv.Itoa(cfg.ReceiverCPU), Memory: p.Memory,
+			Streams: daemon.Channels(groups), SegmentDuration: cfg.SegmentDuration})
 		if err != nil {
 			return p, err
 		}
-		h = &slabHeadend{d: d, n: n}
+		h = &slabHeadend{ctx: ctx, d: d, n: n}
 	case FFmpeg:
 		dir, err := os.MkdirTemp("/dev/shm", "slabcast-channels-ffmpeg-")
 		if err != nil {
@@ -314,7 +317,7 @@ func measurePoint(ctx context.Context, cfg Config, sys System, n int, buf *feed.
 type snap struct {
 	cpu, busy          time.Duration
 	drops              uint64
-	metrics            Metrics
+	metrics            daemon.Metrics
 	segments, overruns int
 }
 
@@ -336,7 +339,7 @@ func snapshot(cfg Config, h headend, ports map[uint16]bool) (snap, error) {
 	}
 	switch h := h.(type) {
 	case *slabHeadend:
-		if s.metrics, err = h.d.Metrics(); err != nil {
+		if s.metrics, err = h.d.Metrics(h.ctx); err != nil {
 			return s, err
 		}
 	case *fleetHeadend:
@@ -381,14 +384,15 @@ func drain(ctx context.Context, h headend) time.Duration {
 }
 
 type slabHeadend struct {
-	d *Daemon
-	n int
+	ctx context.Context
+	d   *daemon.Daemon
+	n   int
 }
 
 func (h *slabHeadend) cpu() (time.Duration, error) { return proc.ProcessCPU(h.d.PID()) }
 
 func (h *slabHeadend) progress() (uint64, error) {
-	m, err := h.d.Metrics()
+	m, err := h.d.Metrics(h.ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -396,13 +400,13 @@ func (h *slabHeadend) progress() (uint64, error) {
 }
 
 func (h *slabHeadend) ready() (int, error) {
-	m, err := h.d.Metrics()
+	m, err := h.d.Metrics(h.ctx)
 	if err != nil {
 		return 0, err
 	}
 	k := 0
 	for i := range h.n {
-		if m.Stream("slabcast_input_datagrams_total", StreamName(i), "") > 0 {
+		if m.Stream("slabcast_input_datagrams_total", daemon.ChannelName(i), "") > 0 {
 			k++
 		}
 	}

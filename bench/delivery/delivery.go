@@ -1,6 +1,6 @@
 // Package delivery is the third benchmark of slabcast's suite (issue 5,
 // item 3): HLS delivery. slabcast runs as a child process (the real binary,
-// package slabd) with live streams fed over multicast at a realistic
+// bench/internal/daemon) with live streams fed over multicast at a realistic
 // bitrate; once each playlist is full, its playlist and segments are
 // downloaded and written with the same URL layout into a tmpfs directory
 // (/dev/shm) that nginx serves with sendfile. wrk then loads both servers
@@ -87,7 +87,7 @@ func (s Server) String() string {
 type Config struct {
 	Root    string  // module root: slabcast is built from it unless Bin is set
 	Bin     string  // a prebuilt slabcast binary
-	Bitrate float64 // bit/s of each stream's clip (ffmpeg, slabd.MakeClip)
+	Bitrate float64 // bit/s of each stream's clip (ffmpeg, clip.Feed)
 	Streams int     // streams fed side by side
 	// SegmentDuration (s) and SegmentCount are the streams' config; Run
 	// waits until each playlist lists SegmentCount segments.

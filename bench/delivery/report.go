@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/delivery/slabd"
 	"github.com/slabcast/slabcast/bench/internal/benchfmt"
+	"github.com/slabcast/slabcast/bench/internal/clip"
 )
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6) }
@@ -47,7 +47,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"script rotating over the case's URLs. Cases: segments only; one playlist per %d segment(s); "+
 		"playlists only.\n\n",
 		benchfmt.OrUnknown(cfg.ServerCPUs), rep.GoProcs, cfg.Streams, cfg.SegmentDuration, cfg.SegmentCount,
-		slabd.ClipRecipe, rep.Input/1e6, cfg.SegmentCount, rep.Workers, pin, cfg.Connections, cfg.Threads, cfg.Duration, cfg.Mix)
+		clip.FeedRecipe, rep.Input/1e6, cfg.SegmentCount, rep.Workers, pin, cfg.Connections, cfg.Threads, cfg.Duration, cfg.Mix)
 
 	if len(cfg.Env) > 0 {
 		fmt.Fprintf(&b, "slabcast ran with `%s` added to its environment (an experiment, not the default).\n\n", strings.Join(cfg.Env, " "))

@@ -14,8 +14,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/slabcast/slabcast/bench/delivery/slabd"
 	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/clip"
+	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/nic"
 )
@@ -107,12 +108,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	bin := cfg.Bin
 	if bin == "" {
 		logf("building slabcast")
-		if bin, err = slabd.Build(ctx, cfg.Root, work); err != nil {
+		if bin, err = daemon.Build(ctx, cfg.Root, work); err != nil {
 			return nil, err
 		}
 	}
 	logf("encoding a %.1f Mbit/s clip with ffmpeg", cfg.Bitrate/1e6)
-	clip, err := slabd.MakeClip(ctx, work, cfg.Bitrate)
+	feedClip, err := clip.Feed(ctx, work, cfg.Bitrate)
 	if err != nil {
 		return nil, err
 	}
@@ -120,16 +121,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivery: group: %w", err)
 	}
-	var streams []slabd.Stream
+	var streams []daemon.Stream
 	for i := range cfg.Streams {
-		streams = append(streams, slabd.Stream{
+		streams = append(streams, daemon.Stream{
 			Name:  fmt.Sprintf("ch%d", i+1),
-			Group: fmt.Sprintf("%v:%d", group.Addr.Addr(), int(group.Addr.Port())+i),
-			Clip:  clip,
+			Input: fmt.Sprintf("udp://%v:%d", group.Addr.Addr(), int(group.Addr.Port())+i),
+			Feed:  feedClip,
 		})
 	}
-	d, err := slabd.Start(ctx, slabd.Options{Bin: bin, Dir: work, Streams: streams,
-		SegmentDuration: cfg.SegmentDuration, SegmentCount: cfg.SegmentCount,
+	d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: work, Streams: streams,
+		SegmentDuration: time.Duration(cfg.SegmentDuration) * time.Second, SegmentCount: cfg.SegmentCount,
 		CPUs: cfg.ServerCPUs, FeedCPUs: cfg.LoadCPUs, Env: cfg.Env})
 	if err != nil {
 		return nil, err
@@ -226,7 +227,7 @@ func coresBusy(list string) time.Duration {
 
 // snapshot downloads every stream's playlist and segments from slabcast
 // into root with the same URL layout and returns the case's paths.
-func snapshot(ctx context.Context, d *slabd.Daemon, streams []slabd.Stream, root string, c Case, mix int) (Result, error) {
+func snapshot(ctx context.Context, d *daemon.Daemon, streams []daemon.Stream, root string, c Case, mix int) (Result, error) {
 	res := Result{Case: c}
 	var segs [][]string // per stream
 	var pls []string
@@ -244,7 +245,7 @@ func snapshot(ctx context.Context, d *slabd.Daemon, streams []slabd.Stream, root
 		size[plPath] = len(pl)
 		pls = append(pls, plPath)
 		var list []string
-		for _, u := range slabd.SegmentURIs(pl) {
+		for _, u := range daemon.SegmentURIs(pl) {
 			p := u
 			if !strings.HasPrefix(u, "/") {
 				p = "/" + s.Name + "/" + u
@@ -324,11 +325,11 @@ func sameBytes(ctx context.Context, a, b string, paths []string) error {
 		if !strings.HasSuffix(p, ".ts") {
 			continue
 		}
-		x, err := slabd.GetURL(ctx, a+p)
+		x, err := daemon.GetURL(ctx, a+p)
 		if err != nil {
 			return err
 		}
-		y, err := slabd.GetURL(ctx, b+p)
+		y, err := daemon.GetURL(ctx, b+p)
 		if err != nil {
 			return err
 		}

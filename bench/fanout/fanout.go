@@ -1,6 +1,6 @@
 // Package fanout is the fourth benchmark of slabcast's suite (issue 5,
 // item 4): HTTP MPEG-TS fan-out. slabcast runs as a child process (the real
-// binary, package bench/delivery/slabd) pinned to one core, with one channel
+// binary, bench/internal/daemon) pinned to one core, with one channel
 // fed over multicast at a high bitrate; K clients in this process, pinned to
 // the other core, each a goroutine reading /NAME/mpegts as fast as the
 // stream produces, are stepped up (1, 10, 50, 100, …). At each step Run

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/delivery/slabd"
 	"github.com/slabcast/slabcast/bench/internal/benchfmt"
+	"github.com/slabcast/slabcast/bench/internal/clip"
 )
 
 func yesNo(ok bool) string {
@@ -57,7 +57,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"(`slabcast_input_bytes_total`). A client falls behind if it received less than the input minus "+
 		"%s of media over the window, or its connection ended; a step also fails if "+
 		"`slabcast_mpegts_lagged_total` rose. %s\n\n",
-		slabd.ClipRecipe, rep.Idle.InputBps()/1e6, pin, streamName, readBuffer>>10, cfg.Warm, cfg.Window, cfg.Lag,
+		clip.FeedRecipe, rep.Idle.InputBps()/1e6, pin, streamName, readBuffer>>10, cfg.Warm, cfg.Window, cfg.Lag,
 		map[bool]string{true: "Every step is measured.", false: "The run stops after the first step that fails."}[cfg.KeepGoing])
 
 	base := rep.Idle.ServerCores()

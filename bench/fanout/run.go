@@ -11,8 +11,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/delivery/slabd"
 	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/clip"
+	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/nic"
 )
@@ -83,17 +84,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	bin := cfg.Bin
 	if bin == "" {
 		logf("building slabcast")
-		if bin, err = slabd.Build(ctx, cfg.Root, work); err != nil {
+		if bin, err = daemon.Build(ctx, cfg.Root, work); err != nil {
 			return nil, err
 		}
 	}
 	logf("encoding a %.1f Mbit/s clip with ffmpeg", cfg.Bitrate/1e6)
-	clip, err := slabd.MakeClip(ctx, work, cfg.Bitrate)
+	feedClip, err := clip.Feed(ctx, work, cfg.Bitrate)
 	if err != nil {
 		return nil, err
 	}
-	d, err := slabd.Start(ctx, slabd.Options{Bin: bin, Dir: work,
-		Streams: []slabd.Stream{{Name: streamName, Group: cfg.Group, Clip: clip}},
+	d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: work,
+		Streams: []daemon.Stream{{Name: streamName, Input: "udp://" + cfg.Group, Feed: feedClip}},
 		CPUs:    cfg.ServerCPUs, FeedCPUs: cfg.ClientCPUs})
 	if err != nil {
 		return nil, err
@@ -163,7 +164,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // meter measures windows.
 type meter struct {
 	cfg                    Config
-	d                      *slabd.Daemon
+	d                      *daemon.Daemon
 	cs                     *clients
 	serverCPUs, clientCPUs []int
 	a, b                   []sample

@@ -1,62 +1,33 @@
 package latency
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/clip"
 	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/ts"
 )
 
 // makeClip returns the path of c's file, encoding it with ffmpeg into dir
-// first when it is not there yet.
-func makeClip(c Clip, dir string, gop int) (string, error) {
+// first when it is not there yet. CBR with filler NAL units (nal-hrd=cbr)
+// keeps the rate steady without null packets; a PCR every 20 ms; the audio
+// a little shorter than the video so the looped video timeline continues
+// seamlessly (as testdata/make-clips.sh does).
+func makeClip(ctx context.Context, c Clip, dir string, gop int) (string, error) {
 	if c.Path != "" {
 		return c.Path, nil
 	}
 	if c.Kbps <= 0 || gop <= 0 {
 		return "", fmt.Errorf("latency: clip %q needs a Path or a Kbps and a GOP", c.Name)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("latency: %w", err)
-	}
-	path := filepath.Join(dir, fmt.Sprintf("testsrc2-720p24-g%d-%dk.ts", gop, c.Kbps))
-	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
-		return path, nil
-	}
-	ff, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		return "", fmt.Errorf("latency: making clip %q: %w (make deps installs ffmpeg)", c.Name, err)
-	}
-	k := strconv.Itoa(c.Kbps) + "k"
-	tmp := path + ".part"
-	// CBR with filler NAL units (nal-hrd=cbr) keeps the rate steady without
-	// null packets; a PCR every 20 ms; the audio a little shorter than the
-	// video so the looped video timeline continues seamlessly (as
-	// testdata/make-clips.sh does).
-	cmd := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-y",
-		"-t", "10", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=24",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=9.96",
-		"-map", "0:v", "-map", "1:a",
-		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-		"-g", strconv.Itoa(gop), "-keyint_min", strconv.Itoa(gop), "-sc_threshold", "0",
-		"-b:v", k, "-minrate", k, "-maxrate", k, "-bufsize", strconv.Itoa(c.Kbps/2)+"k",
-		"-x264-params", "nal-hrd=cbr",
-		"-c:a", "aac", "-b:a", "128k", "-ac", "2",
-		"-pcr_period", "20", "-f", "mpegts", tmp)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("latency: ffmpeg for clip %q: %v: %s", c.Name, err, out)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return "", fmt.Errorf("latency: %w", err)
-	}
-	return path, nil
+	video := int64(c.Kbps) * 1000
+	return clip.Cached(dir, fmt.Sprintf("testsrc2-720p24-g%d-%dk.ts", gop, c.Kbps), func(tmp string) error {
+		return clip.Encode(ctx, tmp, clip.Recipe{Size: "1280x720", FPS: 24, Seconds: 10, AudioSeconds: 9.96, GOP: gop,
+			Preset: "ultrafast", Video: video, Bufsize: video / 2, X264: "nal-hrd=cbr", Channels: 2, PCRPeriod: 20})
+	})
 }
 
 // plan is what the sender and the matcher know about a looped clip: when

@@ -3,16 +3,12 @@ package latency
 import (
 	"context"
 	"github.com/slabcast/slabcast/bench/internal/benchfmt"
-	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/slabcast/slabcast/ctl"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
 )
@@ -88,27 +84,6 @@ func TestLastSegment(t *testing.T) {
 	}
 	if _, _, ok := lastSegment([]byte("#EXTM3U\n#EXT-X-TARGETDURATION:1\n")); ok {
 		t.Error("lastSegment found a segment in an empty playlist")
-	}
-}
-
-// TestDaemonConfigLoads checks that slabcast accepts the config the
-// benchmark writes, with the values asked for.
-func TestDaemonConfigLoads(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "slabcast.conf")
-	text := daemonConfig(mustAddrPort(t, "127.0.0.1:8123"), "/tmp/x/ctl.sock", 1, 500*time.Millisecond,
-		[]string{"udp://239.9.9.20:5000", "udp://239.9.9.21:5000"})
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := ctl.Load(path, ctl.Options{})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, text)
-	}
-	if len(cfg.Streams) != 2 || len(cfg.CPUs) != 1 || cfg.CPUs[0] != 1 {
-		t.Fatalf("config %+v", cfg)
-	}
-	if s := cfg.Streams[1]; s.Name != "s1" || s.SegmentDuration != 500*time.Millisecond || s.Inputs[0].URL != "udp://239.9.9.21:5000" {
-		t.Errorf("stream %+v", s)
 	}
 }
 
@@ -244,13 +219,4 @@ func checkTable(t *testing.T, md, head string, rows int) {
 			t.Errorf("row %q: p50 is not a figure", row)
 		}
 	}
-}
-
-func mustAddrPort(t *testing.T, s string) netip.AddrPort {
-	t.Helper()
-	a, err := netip.ParseAddrPort(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }

@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/internal/testnet"
@@ -71,7 +73,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	plans := make([]*plan, len(cfg.Clips))
 	for i, c := range cfg.Clips {
-		path, err := makeClip(c, clipDir, cfg.GOP)
+		path, err := makeClip(ctx, c, clipDir, cfg.GOP)
 		if err != nil {
 			return nil, err
 		}
@@ -85,26 +87,28 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Build = "the binary " + bin
 	if bin == "" {
 		logf("building cmd/slabcast")
-		if bin, err = buildSlabcast(cfg.ModuleRoot, dir); err != nil {
+		if bin, err = daemon.Build(ctx, cfg.ModuleRoot, dir); err != nil {
 			return nil, err
 		}
-		rep.Build = describeTree(cfg.ModuleRoot)
+		rep.Build = daemon.DescribeTree(cfg.ModuleRoot)
 	}
-	inputs := make([]string, len(cfg.Clips))
+	// One stream per clip, s0, s1, …
+	streams := make([]daemon.Stream, len(cfg.Clips))
 	for i := range cfg.Clips {
-		inputs[i] = "udp://" + groups[i].String()
+		streams[i] = daemon.Stream{Name: fmt.Sprintf("s%d", i), Input: "udp://" + groups[i].String()}
 	}
-	d, err := startDaemon(bin, dir, cfg.DaemonCPU, cfg.SegmentDuration, inputs, cfg.DaemonEnv)
+	d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: dir, CPUs: strconv.Itoa(cfg.DaemonCPU), Streams: streams,
+		SegmentDuration: cfg.SegmentDuration, SegmentCount: 6, Env: cfg.DaemonEnv})
 	if err != nil {
 		return nil, err
 	}
 	stopped := false
 	defer func() {
 		if !stopped {
-			d.stop()
+			d.Stop()
 		}
 		if cfg.KeepLog != "" {
-			if b, err := os.ReadFile(d.log.Name()); err == nil {
+			if b, err := os.ReadFile(d.LogPath()); err == nil {
 				os.WriteFile(cfg.KeepLog, b, 0o644)
 			}
 		}
@@ -129,7 +133,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		logf("%-10s bare relay: /mpegts p50 %v p99 %v max %v (%d samples)", c.Name,
 			res.Relay.P50, res.Relay.P99, res.Relay.Max, res.Relay.N)
 		if err := measureSlabcast(ctx, cfg, snd, groups[i], d, fmt.Sprintf("/s%d/", i), &res); err != nil {
-			return nil, fmt.Errorf("%w (slabcast log: %s)", err, d.logTail())
+			return nil, fmt.Errorf("%w (slabcast log: %s)", err, d.Log())
 		}
 		logf("%-10s slabcast:   /mpegts p50 %v p99 %v max %v (%d samples); playlist p50 %v p99 %v max %v (%d samples, poll every %v)",
 			c.Name, res.MPEGTS.P50, res.MPEGTS.P99, res.MPEGTS.Max, res.MPEGTS.N,
@@ -137,7 +141,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Results = append(rep.Results, res)
 	}
 	stopped = true
-	if err := d.stop(); err != nil {
+	if err := d.Stop(); err != nil {
 		return nil, err
 	}
 	rep.Took = time.Since(rep.Start)
@@ -191,7 +195,7 @@ func measureRelay(ctx context.Context, cfg Config, snd *pacer, group netip.AddrP
 	return nil
 }
 
-func measureSlabcast(ctx context.Context, cfg Config, snd *pacer, group netip.AddrPort, d *daemon, prefix string, res *Result) error {
+func measureSlabcast(ctx context.Context, cfg Config, snd *pacer, group netip.AddrPort, d *daemon.Daemon, prefix string, res *Result) error {
 	fd, err := sender.Dial(group)
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
@@ -210,7 +214,7 @@ func measureSlabcast(ctx context.Context, cfg Config, snd *pacer, group netip.Ad
 	want := int((startLimit+cfg.Warmup+cfg.Window)/max(cfg.PollInterval, 50*time.Microsecond)) + 1024
 	pol.starts = make([]int64, 0, want)
 	pol.rtts = make([]time.Duration, 0, want)
-	pollDone := pinned(cfg.SenderCPU, func() error { return pol.run(d.http, prefix+"index.m3u8") })
+	pollDone := pinned(cfg.SenderCPU, func() error { return pol.run(d.HTTP(), prefix+"index.m3u8") })
 	cl := &tsClient{clk: snd.clk, seed: snd.seed}
 	cl.log = make([]seen, 0, packetsFor(snd.pl, startLimit+cfg.Warmup+cfg.Window+tail))
 	var clientDone *task
@@ -234,7 +238,7 @@ func measureSlabcast(ctx context.Context, cfg Config, snd *pacer, group netip.Ad
 	if err := waitFor(ctx, pol.ready.Load, pollDone, sendDone); err != nil {
 		return fail(err)
 	}
-	clientDone = pinned(cfg.SenderCPU, func() error { return cl.run(d.http, prefix+"mpegts") })
+	clientDone = pinned(cfg.SenderCPU, func() error { return cl.run(d.HTTP(), prefix+"mpegts") })
 	if err := waitFor(ctx, func() bool { return cl.first.Load() != 0 }, clientDone, pollDone, sendDone); err != nil {
 		return fail(err)
 	}

@@ -50,7 +50,7 @@ type Case struct {
 type Config struct {
 	Root         string // module root: slabcast is built from it, the allocation tests run in it
 	Binary       string // a prebuilt slabcast; "" builds one from Root
-	ClipDir      string // generated clips are cached here (see channels.MakeClip)
+	ClipDir      string // generated clips are cached here (see clip.Channel)
 	FallbackClip string // used when ffmpeg cannot make clips
 	Cases        []Case
 	SenderCPU    int

@@ -7,11 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/channels"
 	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/clip"
+	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/feed"
@@ -43,7 +45,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	bin := cfg.Binary
 	if bin == "" {
 		logf("building slabcast")
-		if bin, err = channels.BuildDaemon(ctx, cfg.Root, scratch); err != nil {
+		if bin, err = daemon.Build(ctx, cfg.Root, scratch); err != nil {
 			return nil, err
 		}
 	}
@@ -51,11 +53,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	logf("no stream: VmRSS %.1f MiB with a %d MiB pool", mib(rep.Base.Mem.VmRSS), rep.Base.Pool>>20)
-	clips := map[float64]*feed.Buffer{}
+	bufs := map[float64]*feed.Buffer{}
 	for _, c := range cfg.Cases {
-		clip := clips[c.Mbps]
-		if clip == nil {
-			path, err := channels.MakeClip(ctx, cfg.ClipDir, c.Mbps)
+		buf := bufs[c.Mbps]
+		if buf == nil {
+			path, err := clip.Channel(ctx, cfg.ClipDir, c.Mbps)
 			if err != nil {
 				if cfg.FallbackClip == "" {
 					return nil, fmt.Errorf("memory: %w", err)
@@ -67,10 +69,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if err != nil {
 				return nil, fmt.Errorf("memory: %w", err)
 			}
-			clip = feed.NewBuffer(fc)
-			clips[c.Mbps] = clip
+			buf = feed.NewBuffer(fc)
+			bufs[c.Mbps] = buf
 		}
-		r, err := measureCase(ctx, cfg, c, clip, bin, scratch)
+		r, err := measureCase(ctx, cfg, c, buf, bin, scratch)
 		if err != nil {
 			return nil, fmt.Errorf("memory: %v Mbit/s × %d: %w", c.Mbps, c.N, err)
 		}
@@ -103,7 +105,7 @@ func measureBase(ctx context.Context, cfg Config, bin, scratch string) (Result, 
 	if err != nil {
 		return r, fmt.Errorf("memory: %w", err)
 	}
-	d, err := channels.StartDaemon(ctx, channels.DaemonConfig{Binary: bin, Dir: dir, CPU: cfg.ReceiverCPU, Memory: r.Pool})
+	d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: dir, CPUs: strconv.Itoa(cfg.ReceiverCPU), Memory: r.Pool})
 	if err != nil {
 		return r, err
 	}
@@ -113,7 +115,7 @@ func measureBase(ctx context.Context, cfg Config, bin, scratch string) (Result, 
 		return r, err
 	}
 	r.Idle = r.Mem
-	m, err := d.Metrics()
+	m, err := d.Metrics(ctx)
 	if err != nil {
 		return r, err
 	}
@@ -123,33 +125,33 @@ func measureBase(ctx context.Context, cfg Config, bin, scratch string) (Result, 
 	return r, nil
 }
 
-func measureCase(ctx context.Context, cfg Config, c Case, clip *feed.Buffer, bin, scratch string) (Result, error) {
-	r := Result{Case: c, Mbps: clip.Clip().Bitrate() / 1e6}
+func measureCase(ctx context.Context, cfg Config, c Case, buf *feed.Buffer, bin, scratch string) (Result, error) {
+	r := Result{Case: c, Mbps: buf.Clip().Bitrate() / 1e6}
 	r.Pool = poolFor(c.N, r.Mbps, cfg.Window())
 	dir, err := os.MkdirTemp(scratch, "case-")
 	if err != nil {
 		return r, fmt.Errorf("memory: %w", err)
 	}
 	groups := sender.Groups(c.N)
-	d, err := channels.StartDaemon(ctx, channels.DaemonConfig{Binary: bin, Dir: dir, CPU: cfg.ReceiverCPU, Memory: r.Pool,
-		Groups: groups, SegmentDuration: cfg.SegmentDuration, SegmentCount: cfg.SegmentCount})
+	d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: dir, CPUs: strconv.Itoa(cfg.ReceiverCPU), Memory: r.Pool,
+		Streams: daemon.Channels(groups), SegmentDuration: cfg.SegmentDuration, SegmentCount: cfg.SegmentCount})
 	if err != nil {
 		return r, err
 	}
 	defer d.Stop()
-	snd, err := sender.New(groups, cfg.SenderCPU, clip)
+	snd, err := sender.New(groups, cfg.SenderCPU, buf)
 	if err != nil {
 		return r, fmt.Errorf("memory: %w", err)
 	}
 	defer snd.Close()
 
 	// The window without traffic.
-	m0, err := d.Metrics()
+	m0, err := d.Metrics(ctx)
 	if err != nil {
 		return r, err
 	}
 	time.Sleep(cfg.Idle)
-	m1, err := d.Metrics()
+	m1, err := d.Metrics(ctx)
 	if err != nil {
 		return r, err
 	}
@@ -161,7 +163,7 @@ func measureCase(ctx context.Context, cfg Config, c Case, clip *feed.Buffer, bin
 	// Fill every window (plus a segment either side and a second for the
 	// first keyframe), then the window with traffic.
 	r.Fill = cfg.Window() + 2*cfg.SegmentDuration + time.Second
-	perGroup := clip.Clip().Bitrate() / (feed.DatagramSize * 8)
+	perGroup := buf.Clip().Bitrate() / (feed.DatagramSize * 8)
 	type out struct {
 		res sender.Result
 		err error
@@ -180,13 +182,13 @@ func measureCase(ctx context.Context, cfg Config, c Case, clip *feed.Buffer, bin
 	case <-ctx.Done():
 		return fail(ctx.Err())
 	}
-	a, err := d.Metrics()
+	a, err := d.Metrics(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	t0 := time.Now()
 	time.Sleep(cfg.Idle)
-	b, err := d.Metrics()
+	b, err := d.Metrics(ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -199,7 +201,7 @@ func measureCase(ctx context.Context, cfg Config, c Case, clip *feed.Buffer, bin
 	if r.Mem, err = proc.ProcessMemory(d.PID()); err != nil {
 		return r, err
 	}
-	e, err := d.Metrics()
+	e, err := d.Metrics(ctx)
 	if err != nil {
 		return r, err
 	}

@@ -32,7 +32,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
 // ErrUnsupported is returned by Run on systems other than Linux.
@@ -236,13 +236,8 @@ type Series struct {
 
 // Report is a whole Run.
 type Report struct {
-	Machine   ingest.Machine
-	LoadAfter string
-	Go        string
+	report.Run
 	FFmpegVer string // first line of ffmpeg -version, "" when not measured
-	Start     time.Time
-	Took      time.Duration
-	Command   string // how to reproduce it, for the results file
 	Steered   bool
 	Config    Config
 	Clips     map[float64]string // nominal rate to clip path

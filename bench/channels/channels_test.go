@@ -2,7 +2,8 @@ package channels
 
 import (
 	"context"
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
+	"github.com/slabcast/slabcast/bench/internal/plot"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"os"
 	"os/exec"
 	"regexp"
@@ -131,7 +132,7 @@ func TestRunTiny(t *testing.T) {
 	}
 	// Both tables: a header, a rule and rows with as many cells.
 	for _, head := range []string{"| R, Mbit/s |", "| system |"} {
-		rows := table(out, head)
+		rows := report.Table(out, head)
 		if len(rows) < 3 {
 			t.Fatalf("table %q has %d lines:\n%s", head, len(rows), out)
 		}
@@ -141,7 +142,7 @@ func TestRunTiny(t *testing.T) {
 			}
 		}
 	}
-	every := table(out, "| system |")
+	every := report.Table(out, "| system |")
 	if len(every) != 2+want {
 		t.Errorf("every-point table has %d rows, want %d", len(every)-2, want)
 	}
@@ -161,27 +162,11 @@ func TestRunTiny(t *testing.T) {
 	if err := rep.WriteSVG(&svg); err != nil {
 		t.Fatal(err)
 	}
-	lines, err := benchfmt.Curves(svg.String())
+	lines, err := plot.Curves(svg.String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if lines != want {
 		t.Errorf("SVG has %d curves, want %d", lines, want)
 	}
-}
-
-// table returns the markdown table whose header line starts with head, as
-// cells per line.
-func table(md, head string) [][]string {
-	var rows [][]string
-	for _, line := range strings.Split(md, "\n") {
-		if strings.HasPrefix(line, head) || len(rows) > 0 && strings.HasPrefix(line, "|") {
-			rows = append(rows, benchfmt.Cells(line))
-			continue
-		}
-		if len(rows) > 0 {
-			break
-		}
-	}
-	return rows
 }

@@ -63,8 +63,8 @@ func StartFleet(root string, groups []netip.AddrPort, cpu int, segmentDuration t
 			return nil, fmt.Errorf("channels: %w", err)
 		}
 		p := &ffmpegProc{dir: dir, log: &lockedBuffer{}, done: make(chan struct{})}
-		args := append([]string{"-c", strconv.Itoa(cpu), "ffmpeg"}, FFmpegArgs(g, dir, segmentDuration)...)
-		p.cmd = exec.Command("taskset", args...)
+		argv := daemon.Pinned(strconv.Itoa(cpu), append([]string{"ffmpeg"}, FFmpegArgs(g, dir, segmentDuration)...)...)
+		p.cmd = exec.Command(argv[0], argv[1:]...)
 		p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 		p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := p.cmd.Start(); err != nil {

@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/ingest"
 	"github.com/slabcast/slabcast/bench/internal/clip"
 	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/internal/testnet"
@@ -57,8 +57,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		runtime.GOMAXPROCS(minGoProcs)
 		defer runtime.GOMAXPROCS(n)
 	}
-	rep := &Report{Machine: ingest.ReadMachine(), Go: runtime.Version(), Start: time.Now(), Config: cfg,
-		Clips: map[float64]string{}}
+	rep := &Report{Run: report.Begin(), Config: cfg, Clips: map[float64]string{}}
 	scratch, err := os.MkdirTemp("", "slabcast-channels-")
 	if err != nil {
 		return nil, fmt.Errorf("channels: %w", err)
@@ -112,8 +111,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Series = append(rep.Series, s)
 		}
 	}
-	rep.Took = time.Since(rep.Start)
-	rep.LoadAfter = ingest.ReadMachine().Load
+	rep.End()
 	return rep, nil
 }
 

@@ -22,7 +22,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
 // Goal is issue 5's target: slabcast at least this many times nginx's
@@ -208,19 +208,14 @@ func (r *Result) Ratios() (rps, gbps float64, ok bool) {
 
 // Report is a whole Run.
 type Report struct {
-	Machine   ingest.Machine
-	LoadAfter string
-	Go        string
-	Nginx     string // nginx -v
-	Wrk       string // wrk -v, first line
-	Start     time.Time
-	Took      time.Duration
-	Command   string // how to reproduce it
-	Config    Config
-	Workers   int     // nginx worker_processes used
-	GoProcs   int     // cores slabcast's Go runtime saw (GOMAXPROCS)
-	Input     float64 // measured input bit/s of one stream (slabcast's metric)
-	Results   []Result
+	report.Run
+	Nginx   string // nginx -v
+	Wrk     string // wrk -v, first line
+	Config  Config
+	Workers int     // nginx worker_processes used
+	GoProcs int     // cores slabcast's Go runtime saw (GOMAXPROCS)
+	Input   float64 // measured input bit/s of one stream (slabcast's metric)
+	Results []Result
 }
 
 // ErrMissingTool is returned (wrapped) when nginx, wrk or ffmpeg is not

@@ -3,7 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"os"
 	"regexp"
 	"strings"
@@ -101,14 +101,7 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
-	var rows [][]string
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "| case | server") || len(rows) > 0 && strings.HasPrefix(line, "|") {
-			rows = append(rows, benchfmt.Cells(line))
-		} else if len(rows) > 0 {
-			break
-		}
-	}
+	rows := report.Table(out, "| case | server")
 	if len(rows) != 2+4 {
 		t.Fatalf("table has %d lines, want 6:\n%s", len(rows), out)
 	}

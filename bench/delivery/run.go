@@ -8,16 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/slabcast/slabcast/bench/ingest"
 	"github.com/slabcast/slabcast/bench/internal/clip"
 	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -78,7 +77,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if _, err := countCPUs(cfg.LoadCPUs); err != nil {
 		return nil, err
 	}
-	rep := &Report{Machine: ingest.ReadMachine(), Go: runtime.Version(), Start: time.Now(), Config: cfg,
+	rep := &Report{Run: report.Begin(), Config: cfg,
 		Workers: cfg.Workers, GoProcs: cores}
 	if rep.Workers <= 0 {
 		rep.Workers = cores
@@ -181,8 +180,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		os.RemoveAll(root)
 		rep.Results = append(rep.Results, res)
 	}
-	rep.Took = time.Since(rep.Start)
-	rep.LoadAfter = ingest.ReadMachine().Load
+	rep.End()
 	return rep, nil
 }
 

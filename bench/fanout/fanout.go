@@ -22,7 +22,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
 // ErrMissingTool is returned (wrapped) when ffmpeg or taskset is missing:
@@ -147,16 +147,11 @@ func (s Step) CoresPerGbps(base float64, marginal bool) float64 {
 
 // Report is a whole Run.
 type Report struct {
-	Machine   ingest.Machine
-	LoadAfter string
-	Go        string
-	Start     time.Time
-	Took      time.Duration
-	Command   string
-	Config    Config
-	GoProcs   int  // cores slabcast's Go runtime saw
-	Idle      Step // no client: slabcast's ingest alone
-	Steps     []Step
+	report.Run
+	Config  Config
+	GoProcs int  // cores slabcast's Go runtime saw
+	Idle    Step // no client: slabcast's ingest alone
+	Steps   []Step
 }
 
 // Largest returns the largest K with no client fallen behind, and whether

@@ -3,7 +3,8 @@ package fanout
 import (
 	"context"
 	"errors"
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
+	"github.com/slabcast/slabcast/bench/internal/plot"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"os"
 	"regexp"
 	"strings"
@@ -74,14 +75,7 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
-	var rows [][]string
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "| K | attached") || len(rows) > 0 && strings.HasPrefix(line, "|") {
-			rows = append(rows, benchfmt.Cells(line))
-		} else if len(rows) > 0 {
-			break
-		}
-	}
+	rows := report.Table(out, "| K | attached")
 	if len(rows) != 2+1+2 {
 		t.Fatalf("table has %d lines, want 5:\n%s", len(rows), out)
 	}
@@ -102,7 +96,7 @@ func TestRunTiny(t *testing.T) {
 	if err := rep.WriteSVG(&svg); err != nil {
 		t.Fatal(err)
 	}
-	lines, err := benchfmt.Curves(svg.String())
+	lines, err := plot.Curves(svg.String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/ingest"
 	"github.com/slabcast/slabcast/bench/internal/clip"
 	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -70,7 +70,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Machine: ingest.ReadMachine(), Go: runtime.Version(), Start: time.Now(), Config: cfg,
+	rep := &Report{Run: report.Begin(), Config: cfg,
 		GoProcs: len(serverCPUs)}
 	if rep.GoProcs == 0 {
 		rep.GoProcs = rep.Machine.CPUs
@@ -147,8 +147,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			break
 		}
 	}
-	rep.Took = time.Since(rep.Start)
-	rep.LoadAfter = ingest.ReadMachine().Load
+	rep.End()
 	return rep, nil
 }
 

@@ -2,7 +2,8 @@ package ingest
 
 import (
 	"context"
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
+	"github.com/slabcast/slabcast/bench/internal/plot"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"regexp"
 	"strings"
 	"testing"
@@ -98,20 +99,7 @@ func TestRunTiny(t *testing.T) {
 	}
 	// The summary table: a header, a rule and one row per receiver with
 	// the same number of cells, and a non-zero saturation rate in each.
-	var rows [][]string
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "| receiver | zero loss") {
-			rows = append(rows, benchfmt.Cells(line))
-			continue
-		}
-		if len(rows) > 0 && strings.HasPrefix(line, "|") {
-			rows = append(rows, benchfmt.Cells(line))
-			continue
-		}
-		if len(rows) > 0 {
-			break
-		}
-	}
+	rows := report.Table(out, "| receiver | zero loss")
 	if len(rows) != 2+3 {
 		t.Fatalf("summary table has %d lines, want 5:\n%s", len(rows), out)
 	}
@@ -133,7 +121,7 @@ func TestRunTiny(t *testing.T) {
 	if err := rep.WriteSVG(&svg); err != nil {
 		t.Fatal(err)
 	}
-	lines, err := benchfmt.Curves(svg.String())
+	lines, err := plot.Curves(svg.String())
 	if err != nil {
 		t.Fatal(err)
 	}

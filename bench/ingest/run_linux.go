@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/bpf"
 	"github.com/slabcast/slabcast/feed"
@@ -71,9 +72,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	rep := &Report{
-		Machine:     ReadMachine(),
-		Go:          runtime.Version(),
-		Start:       time.Now(),
+		Run:         report.Begin(),
 		Config:      cfg,
 		ClipBitrate: clip.Bitrate(),
 		ClipPass:    clip.PassDuration(),
@@ -94,8 +93,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Results = append(rep.Results, res)
 	}
-	rep.Took = time.Since(rep.Start)
-	rep.LoadAfter = readLoad()
+	rep.End()
 	return rep, nil
 }
 

@@ -2,7 +2,7 @@ package latency
 
 import (
 	"context"
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -189,17 +189,7 @@ func TestRunTiny(t *testing.T) {
 // its p50 column.
 func checkTable(t *testing.T, md, head string, rows int) {
 	t.Helper()
-	var tab [][]string
-	for line := range strings.Lines(md) {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, head) || len(tab) > 0 && strings.HasPrefix(line, "|") {
-			tab = append(tab, benchfmt.Cells(line))
-			continue
-		}
-		if len(tab) > 0 {
-			break
-		}
-	}
+	tab := report.Table(md, head)
 	if len(tab) != 2+rows {
 		t.Fatalf("table %q has %d lines, want %d:\n%s", head, len(tab), 2+rows, md)
 	}

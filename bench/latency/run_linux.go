@@ -13,9 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/ingest"
 	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/ts"
@@ -60,7 +60,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		runtime.GOMAXPROCS(minGoProcs)
 		defer runtime.GOMAXPROCS(n)
 	}
-	rep := &Report{Machine: ingest.ReadMachine(), Go: runtime.Version(), Start: time.Now(), Config: cfg}
+	rep := &Report{Run: report.Begin(), Config: cfg}
 
 	dir, err := os.MkdirTemp("", "slabcast-latency-")
 	if err != nil {
@@ -144,8 +144,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := d.Stop(); err != nil {
 		return nil, err
 	}
-	rep.Took = time.Since(rep.Start)
-	rep.LoadAfter = ingest.ReadMachine().Load
+	rep.End()
 	return rep, nil
 }
 

@@ -32,8 +32,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/ingest"
 	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
 // ErrUnsupported is returned by Run on systems other than Linux.
@@ -156,15 +156,10 @@ func (r Result) MallocsPerSegment() float64 {
 
 // Report is a whole Run.
 type Report struct {
-	Machine   ingest.Machine
-	LoadAfter string
-	Go        string
-	Start     time.Time
-	Took      time.Duration
-	Command   string
-	Config    Config
-	Base      Result // the daemon with no stream
-	Results   []Result
+	report.Run
+	Config  Config
+	Base    Result // the daemon with no stream
+	Results []Result
 	// AllocTests is the output of the pipeline's allocation tests, ""
 	// when not run; AllocTestsErr says why they failed.
 	AllocTests, AllocTestsErr string

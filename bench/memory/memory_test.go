@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
 )
@@ -77,7 +78,7 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("report lacks %q", s)
 		}
 	}
-	rows := table(out, "| R, Mbit/s | N | pool")
+	rows := report.Table(out, "| R, Mbit/s | N | pool")
 	if len(rows) != 2+2 {
 		t.Fatalf("memory table has %d lines, want 4:\n%s", len(rows), out)
 	}
@@ -90,22 +91,4 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("row %q: VmRSS %q", r, r[3])
 		}
 	}
-}
-
-func table(md, head string) [][]string {
-	var rows [][]string
-	for _, line := range strings.Split(md, "\n") {
-		if strings.HasPrefix(line, head) || len(rows) > 0 && strings.HasPrefix(line, "|") {
-			parts := strings.Split(strings.Trim(line, "|"), "|")
-			for i := range parts {
-				parts[i] = strings.TrimSpace(parts[i])
-			}
-			rows = append(rows, parts)
-			continue
-		}
-		if len(rows) > 0 {
-			break
-		}
-	}
-	return rows
 }

@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/ingest"
 	"github.com/slabcast/slabcast/bench/internal/clip"
 	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/internal/testnet"
@@ -36,7 +35,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if !testnet.Isolated() {
 		return nil, errors.New("memory: refusing to send multicast outside a private network namespace")
 	}
-	rep := &Report{Machine: ingest.ReadMachine(), Go: runtime.Version(), Start: time.Now(), Config: cfg}
+	rep := &Report{Run: report.Begin(), Config: cfg}
 	scratch, err := os.MkdirTemp("", "slabcast-memory-")
 	if err != nil {
 		return nil, fmt.Errorf("memory: %w", err)
@@ -86,8 +85,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		logf("running the pipeline's allocation tests")
 		rep.AllocTests, rep.AllocTestsErr = allocTests(ctx, cfg.Root)
 	}
-	rep.Took = time.Since(rep.Start)
-	rep.LoadAfter = ingest.ReadMachine().Load
+	rep.End()
 	return rep, nil
 }
 

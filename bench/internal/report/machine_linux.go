@@ -1,4 +1,4 @@
-package ingest
+package report
 
 import (
 	"os"
@@ -25,19 +25,10 @@ func ReadMachine() Machine {
 		m.Kernel = unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:]) +
 			" " + unix.ByteSliceToString(u.Machine[:])
 	}
-	m.Load = readLoad()
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(data)); len(f) >= 3 {
+			m.Load = strings.Join(f[:3], " ")
+		}
+	}
 	return m
-}
-
-// readLoad returns /proc/loadavg's first three fields, "" if unreadable.
-func readLoad() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -2,7 +2,6 @@ package channels
 
 import (
 	"context"
-	"github.com/slabcast/slabcast/bench/internal/plot"
 	"github.com/slabcast/slabcast/bench/internal/report"
 	"os"
 	"os/exec"
@@ -11,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/benchtest"
 	"github.com/slabcast/slabcast/internal/testnet"
-	"github.com/slabcast/slabcast/nic"
 )
 
 func TestMain(m *testing.M) { testnet.Main(m) }
@@ -68,9 +67,7 @@ func TestDistinctWarnings(t *testing.T) {
 // traffic flowed, the counts add up and the files are sound.
 func TestRunTiny(t *testing.T) {
 	testnet.Require(t)
-	if cpus := nic.OnlineCPUs(); len(cpus) < 2 || cpus[0] != 0 || cpus[1] != 1 {
-		t.Skipf("needs CPUs 0 and 1, have %v", cpus)
-	}
+	benchtest.TwoCPUs(t)
 	cfg := DefaultConfig()
 	cfg.Root = "../.."
 	cfg.FallbackClip = "../../testdata/h264_aac.ts"
@@ -116,17 +113,8 @@ func TestRunTiny(t *testing.T) {
 		}
 	}
 
-	var md strings.Builder
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	out := md.String()
-	for _, s := range []string{"# Channels per core", "- Machine: ", "## Goals", "## How loss was judged", "## Every point",
-		"No loss at 1 Gbit/s aggregate"} {
-		if !strings.Contains(out, s) {
-			t.Errorf("report lacks %q", s)
-		}
-	}
+	out := benchtest.Markdown(t, rep, "# Channels per core", "- Machine: ", "## Goals", "## How loss was judged", "## Every point",
+		"No loss at 1 Gbit/s aggregate")
 	if haveFFmpeg && !strings.Contains(out, "fewer CPU-seconds per channel than ffmpeg at") {
 		t.Error("report lacks the CPU ratio goal line")
 	}
@@ -158,15 +146,7 @@ func TestRunTiny(t *testing.T) {
 		}
 	}
 
-	var svg strings.Builder
-	if err := rep.WriteSVG(&svg); err != nil {
-		t.Fatal(err)
-	}
-	lines, err := plot.Curves(svg.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lines != want {
+	if lines := benchtest.Curves(t, rep); lines != want {
 		t.Errorf("SVG has %d curves, want %d", lines, want)
 	}
 }

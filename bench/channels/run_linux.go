@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,7 +18,6 @@ import (
 	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/feed"
-	"github.com/slabcast/slabcast/internal/testnet"
 )
 
 // Bounds on the waits around a measured point.
@@ -47,28 +45,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if err := proc.TwoCores(cfg.SenderCPU, cfg.ReceiverCPU); err != nil {
-		return nil, fmt.Errorf("channels: sender and headend: %w", err)
+	if err := sender.Check(cfg.SenderCPU, cfg.ReceiverCPU); err != nil {
+		return nil, fmt.Errorf("channels: %w", err)
 	}
-	if !testnet.Isolated() {
-		return nil, errors.New("channels: refusing to send multicast outside a private network namespace")
-	}
-	if n := runtime.GOMAXPROCS(0); n < minGoProcs {
-		runtime.GOMAXPROCS(minGoProcs)
-		defer runtime.GOMAXPROCS(n)
-	}
+	defer proc.AtLeastGoProcs(minGoProcs)()
 	rep := &Report{Run: report.Begin(), Config: cfg, Clips: map[float64]string{}}
 	scratch, err := os.MkdirTemp("", "slabcast-channels-")
 	if err != nil {
 		return nil, fmt.Errorf("channels: %w", err)
 	}
 	defer os.RemoveAll(scratch)
-	bin := cfg.Binary
-	if bin == "" {
-		logf("building slabcast")
-		if bin, err = daemon.Build(ctx, cfg.Root, scratch); err != nil {
-			return nil, err
-		}
+	bin, err := daemon.Binary(ctx, cfg.Binary, cfg.Root, scratch, logf)
+	if err != nil {
+		return nil, err
 	}
 	doFFmpeg := cfg.FFmpeg
 	if doFFmpeg {

@@ -18,10 +18,10 @@
 package delivery
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
@@ -220,4 +220,4 @@ type Report struct {
 
 // ErrMissingTool is returned (wrapped) when nginx, wrk or ffmpeg is not
 // installed: tests skip on it.
-var ErrMissingTool = errors.New("delivery: missing tool")
+var ErrMissingTool = daemon.ErrMissingTool

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"github.com/slabcast/slabcast/bench/internal/report"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/benchtest"
 	"github.com/slabcast/slabcast/internal/testnet"
 )
 
@@ -52,10 +52,7 @@ func TestRunTiny(t *testing.T) {
 		cfg.ServerCPUs, cfg.LoadCPUs = "", ""
 	}
 	if err := Tools(cfg); errors.Is(err, ErrMissingTool) {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		benchtest.Tool(t, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -91,16 +88,7 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("%v: %d playlist URLs among %d, %d segments", r.Case, n, len(r.Paths), r.Segs)
 		}
 	}
-	var md strings.Builder
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	out := md.String()
-	for _, want := range []string{"# HLS delivery", "- Machine: ", "## Goals", "## Caveats"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q", want)
-		}
-	}
+	out := benchtest.Markdown(t, rep, "# HLS delivery", "- Machine: ", "## Goals", "## Caveats")
 	rows := report.Table(out, "| case | server")
 	if len(rows) != 2+4 {
 		t.Fatalf("table has %d lines, want 6:\n%s", len(rows), out)

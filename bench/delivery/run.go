@@ -26,19 +26,7 @@ const shmDir = "/dev/shm"
 // Tools returns an error wrapping ErrMissingTool naming the first of the
 // tools a Run needs that is not installed.
 func Tools(cfg Config) error {
-	need := []string{"nginx", "wrk", "ffmpeg"}
-	if cfg.ServerCPUs != "" || cfg.LoadCPUs != "" {
-		need = append(need, "taskset")
-	}
-	if cfg.Bin == "" {
-		need = append(need, "go")
-	}
-	for _, t := range need {
-		if _, err := exec.LookPath(t); err != nil {
-			return fmt.Errorf("%w: %s (make bench-deps installs nginx and wrk, make deps ffmpeg)", ErrMissingTool, t)
-		}
-	}
-	return nil
+	return daemon.Tools(cfg.ServerCPUs != "" || cfg.LoadCPUs != "", cfg.Bin == "", "nginx", "wrk", "ffmpeg")
 }
 
 // countCPUs is the number of cores in a taskset list, or of the machine
@@ -104,12 +92,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
 
-	bin := cfg.Bin
-	if bin == "" {
-		logf("building slabcast")
-		if bin, err = daemon.Build(ctx, cfg.Root, work); err != nil {
-			return nil, err
-		}
+	bin, err := daemon.Binary(ctx, cfg.Bin, cfg.Root, work, logf)
+	if err != nil {
+		return nil, err
 	}
 	logf("encoding a %.1f Mbit/s clip with ffmpeg", cfg.Bitrate/1e6)
 	feedClip, err := clip.Feed(ctx, work, cfg.Bitrate)

@@ -19,15 +19,15 @@
 package fanout
 
 import (
-	"errors"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
 // ErrMissingTool is returned (wrapped) when ffmpeg or taskset is missing:
 // tests skip on it.
-var ErrMissingTool = errors.New("fanout: missing tool")
+var ErrMissingTool = daemon.ErrMissingTool
 
 // Config sets up a Run. Start from DefaultConfig.
 type Config struct {

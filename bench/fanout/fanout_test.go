@@ -3,14 +3,12 @@ package fanout
 import (
 	"context"
 	"errors"
-	"github.com/slabcast/slabcast/bench/internal/plot"
 	"github.com/slabcast/slabcast/bench/internal/report"
-	"os"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/benchtest"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
 )
@@ -34,10 +32,7 @@ func TestRunTiny(t *testing.T) {
 		cfg.ServerCPUs, cfg.ClientCPUs = "", ""
 	}
 	if err := Tools(cfg); errors.Is(err, ErrMissingTool) {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		benchtest.Tool(t, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -65,16 +60,7 @@ func TestRunTiny(t *testing.T) {
 		}
 	}
 
-	var md strings.Builder
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	out := md.String()
-	for _, want := range []string{"# HTTP MPEG-TS fan-out", "- Machine: ", "## Goals", "- Largest K with no client behind: ", "## Caveats"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q", want)
-		}
-	}
+	out := benchtest.Markdown(t, rep, "# HTTP MPEG-TS fan-out", "- Machine: ", "## Goals", "- Largest K with no client behind: ", "## Caveats")
 	rows := report.Table(out, "| K | attached")
 	if len(rows) != 2+1+2 {
 		t.Fatalf("table has %d lines, want 5:\n%s", len(rows), out)
@@ -92,15 +78,7 @@ func TestRunTiny(t *testing.T) {
 		}
 	}
 
-	var svg strings.Builder
-	if err := rep.WriteSVG(&svg); err != nil {
-		t.Fatal(err)
-	}
-	lines, err := plot.Curves(svg.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lines != 3 {
+	if lines := benchtest.Curves(t, rep); lines != 3 {
 		t.Errorf("SVG has %d curves, want 3", lines)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"time"
@@ -23,19 +22,7 @@ const streamName = "ch"
 // Tools returns an error wrapping ErrMissingTool naming the first tool a
 // Run needs that is not installed.
 func Tools(cfg Config) error {
-	need := []string{"ffmpeg"}
-	if cfg.ServerCPUs != "" || cfg.ClientCPUs != "" {
-		need = append(need, "taskset")
-	}
-	if cfg.Bin == "" {
-		need = append(need, "go")
-	}
-	for _, t := range need {
-		if _, err := exec.LookPath(t); err != nil {
-			return fmt.Errorf("%w: %s (make deps installs ffmpeg)", ErrMissingTool, t)
-		}
-	}
-	return nil
+	return daemon.Tools(cfg.ServerCPUs != "" || cfg.ClientCPUs != "", cfg.Bin == "", "ffmpeg")
 }
 
 func cpuList(list string) ([]int, error) {
@@ -81,12 +68,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("fanout: %w", err)
 	}
 	defer os.RemoveAll(work)
-	bin := cfg.Bin
-	if bin == "" {
-		logf("building slabcast")
-		if bin, err = daemon.Build(ctx, cfg.Root, work); err != nil {
-			return nil, err
-		}
+	bin, err := daemon.Binary(ctx, cfg.Bin, cfg.Root, work, logf)
+	if err != nil {
+		return nil, err
 	}
 	logf("encoding a %.1f Mbit/s clip with ffmpeg", cfg.Bitrate/1e6)
 	feedClip, err := clip.Feed(ctx, work, cfg.Bitrate)

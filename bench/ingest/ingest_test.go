@@ -2,15 +2,14 @@ package ingest
 
 import (
 	"context"
-	"github.com/slabcast/slabcast/bench/internal/plot"
 	"github.com/slabcast/slabcast/bench/internal/report"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/benchtest"
 	"github.com/slabcast/slabcast/internal/testnet"
-	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/ts"
 )
 
@@ -24,9 +23,7 @@ const clipPath = "../../testdata/h264_aac.ts"
 // traffic flowed, that the counts add up, and that the files are sound.
 func TestRunTiny(t *testing.T) {
 	testnet.Require(t)
-	if cpus := nic.OnlineCPUs(); len(cpus) < 2 || cpus[0] != 0 || cpus[1] != 1 {
-		t.Skipf("needs CPUs 0 and 1, have %v", cpus)
-	}
+	benchtest.TwoCPUs(t)
 	cfg := DefaultConfig()
 	cfg.Clip = clipPath
 	cfg.Point = 400 * time.Millisecond
@@ -87,16 +84,7 @@ func TestRunTiny(t *testing.T) {
 		t.Error("filter mode not recorded")
 	}
 
-	var md strings.Builder
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	out := md.String()
-	for _, want := range []string{"# Ingest ceiling, one core", "- Machine: ", "- Load average", "## Goals", "## Every point"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q", want)
-		}
-	}
+	out := benchtest.Markdown(t, rep, "# Ingest ceiling, one core", "- Machine: ", "- Load average", "## Goals", "## Every point")
 	// The summary table: a header, a rule and one row per receiver with
 	// the same number of cells, and a non-zero saturation rate in each.
 	rows := report.Table(out, "| receiver | zero loss")
@@ -117,15 +105,7 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("%d goal lines, want 2", n)
 	}
 
-	var svg strings.Builder
-	if err := rep.WriteSVG(&svg); err != nil {
-		t.Fatal(err)
-	}
-	lines, err := plot.Curves(svg.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lines != 3 {
+	if lines := benchtest.Curves(t, rep); lines != 3 {
 		t.Errorf("SVG has %d curves, want 3", lines)
 	}
 }

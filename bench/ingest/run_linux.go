@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"slices"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/bpf"
 	"github.com/slabcast/slabcast/feed"
-	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -43,11 +41,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if err := proc.TwoCores(cfg.SenderCPU, cfg.ReceiverCPU); err != nil {
-		return nil, fmt.Errorf("ingest: sender and receiver: %w", err)
-	}
-	if !testnet.Isolated() {
-		return nil, errors.New("ingest: refusing to send multicast outside a private network namespace")
+	if err := sender.Check(cfg.SenderCPU, cfg.ReceiverCPU); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	clip, err := feed.LoadClip(cfg.Clip)
 	if err != nil {
@@ -66,10 +61,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	defer snd.Close()
-	if n := runtime.GOMAXPROCS(0); n < minGoProcs {
-		runtime.GOMAXPROCS(minGoProcs)
-		defer runtime.GOMAXPROCS(n)
-	}
+	defer proc.AtLeastGoProcs(minGoProcs)()
 
 	rep := &Report{
 		Run:         report.Begin(),
@@ -241,16 +233,7 @@ func measureReceiver(ctx context.Context, cfg Config, kind Receiver, src nic.Sou
 // receiver has drained its queue.
 func measure(ctx context.Context, cfg Config, snd *sender.Sender, rcv receiver, rate float64) (Point, error) {
 	p := Point{Target: rate}
-	r0, d0 := rcv.counts()
-	c0, err := proc.ThreadCPU(cfg.ReceiverCPU)
-	if err != nil {
-		return p, err
-	}
-	b0, err := proc.CoreBusy(cfg.ReceiverCPU)
-	if err != nil {
-		return p, err
-	}
-	q0, err := proc.BacklogDrops()
+	s0, err := sample(cfg, rcv)
 	if err != nil {
 		return p, err
 	}
@@ -259,26 +242,35 @@ func measure(ctx context.Context, cfg Config, snd *sender.Sender, rcv receiver, 
 	if err != nil {
 		return p, err
 	}
-	drain(ctx, rcv, r0+sr.Sent)
+	drain(ctx, rcv, s0.received+sr.Sent)
 	p.Wall = time.Since(t0)
-	r1, d1 := rcv.counts()
-	c1, err := proc.ThreadCPU(cfg.ReceiverCPU)
+	s1, err := sample(cfg, rcv)
 	if err != nil {
 		return p, err
 	}
-	b1, err := proc.CoreBusy(cfg.ReceiverCPU)
-	if err != nil {
-		return p, err
-	}
-	q1, err := proc.BacklogDrops()
-	if err != nil {
-		return p, err
-	}
-	p.BacklogDrops = q1 - q0
+	p.BacklogDrops = s1.backlog - s0.backlog
 	p.Sent, p.Elapsed, p.SendErrors = sr.Sent, sr.Elapsed, sr.Errors
-	p.Received, p.Drops = r1-r0, d1-d0
-	p.ThreadCPU, p.CoreBusy = max(0, c1-c0), max(0, b1-b0)
+	p.Received, p.Drops = s1.received-s0.received, s1.drops-s0.drops
+	p.ThreadCPU, p.CoreBusy = max(0, s1.thread-s0.thread), max(0, s1.busy-s0.busy)
 	return p, nil
+}
+
+// counters is what measure reads at either end of a point.
+type counters struct {
+	received, drops, backlog uint64
+	thread, busy             time.Duration
+}
+
+func sample(cfg Config, rcv receiver) (c counters, err error) {
+	c.received, c.drops = rcv.counts()
+	if c.thread, err = proc.ThreadCPU(cfg.ReceiverCPU); err != nil {
+		return c, err
+	}
+	if c.busy, err = proc.CoreBusy(cfg.ReceiverCPU); err != nil {
+		return c, err
+	}
+	c.backlog, err = proc.BacklogDrops()
+	return c, err
 }
 
 // drain waits until the receiver has counted want datagrams or its count

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/benchtest"
 	"github.com/slabcast/slabcast/internal/testnet"
-	"github.com/slabcast/slabcast/nic"
 )
 
 func TestMain(m *testing.M) { testnet.Main(m) }
@@ -126,9 +126,7 @@ func TestPlan(t *testing.T) {
 // well formed. It asserts no timing.
 func TestRunTiny(t *testing.T) {
 	testnet.Require(t)
-	if cpus := nic.OnlineCPUs(); len(cpus) < 2 || cpus[0] != 0 || cpus[1] != 1 {
-		t.Skipf("needs CPUs 0 and 1, have %v", cpus)
-	}
+	benchtest.TwoCPUs(t)
 	if _, err := exec.LookPath("taskset"); err != nil {
 		t.Skip("no taskset")
 	}
@@ -167,16 +165,7 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("datagrams %d, bitrate %v", r.Datagrams, r.Bitrate)
 	}
 
-	var md strings.Builder
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	out := md.String()
-	for _, want := range []string{"# Latency", "- Machine: ", "## (b) Datagram to /mpegts", "## (a) Keyframe datagram to playlist", "## Goals"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q", want)
-		}
-	}
+	out := benchtest.Markdown(t, rep, "# Latency", "- Machine: ", "## (b) Datagram to /mpegts", "## (a) Keyframe datagram to playlist", "## Goals")
 	checkTable(t, out, "| clip | Mbit/s | server |", 2)
 	checkTable(t, out, "| clip | Mbit/s | segments |", 1)
 	if n := strings.Count(out, " under 5ms: "); n != 2 {

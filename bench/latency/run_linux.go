@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/bench/internal/sender"
-	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/ts"
 	"golang.org/x/sys/unix"
 )
@@ -40,11 +38,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if err := proc.TwoCores(cfg.SenderCPU, cfg.DaemonCPU); err != nil {
-		return nil, fmt.Errorf("latency: sender and daemon: %w", err)
-	}
-	if !testnet.Isolated() {
-		return nil, errors.New("latency: refusing to send multicast outside a private network namespace")
+	if err := sender.Check(cfg.SenderCPU, cfg.DaemonCPU); err != nil {
+		return nil, fmt.Errorf("latency: %w", err)
 	}
 	first, err := netip.ParseAddrPort(cfg.Group)
 	if err != nil || !first.Addr().Is4() || !first.Addr().IsMulticast() {
@@ -56,10 +51,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		groups[i] = netip.AddrPortFrom(a, first.Port())
 		a = a.Next()
 	}
-	if n := runtime.GOMAXPROCS(0); n < minGoProcs {
-		runtime.GOMAXPROCS(minGoProcs)
-		defer runtime.GOMAXPROCS(n)
-	}
+	defer proc.AtLeastGoProcs(minGoProcs)()
 	rep := &Report{Run: report.Begin(), Config: cfg}
 
 	dir, err := os.MkdirTemp("", "slabcast-latency-")
@@ -83,14 +75,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		logf("clip %s: %s, %.2f Mbit/s, %d datagrams a %.2f s loop", c.Name, path,
 			plans[i].bitrate/1e6, plans[i].clip.Datagrams(), plans[i].loop.Seconds())
 	}
-	bin := cfg.Binary
-	rep.Build = "the binary " + bin
-	if bin == "" {
-		logf("building cmd/slabcast")
-		if bin, err = daemon.Build(ctx, cfg.ModuleRoot, dir); err != nil {
-			return nil, err
-		}
+	rep.Build = "the binary " + cfg.Binary
+	if cfg.Binary == "" {
 		rep.Build = daemon.DescribeTree(cfg.ModuleRoot)
+	}
+	bin, err := daemon.Binary(ctx, cfg.Binary, cfg.ModuleRoot, dir, logf)
+	if err != nil {
+		return nil, err
 	}
 	// One stream per clip, s0, s1, …
 	streams := make([]daemon.Stream, len(cfg.Clips))

@@ -16,7 +16,6 @@ import (
 	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/feed"
-	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/ts"
 )
 
@@ -29,11 +28,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if err := proc.TwoCores(cfg.SenderCPU, cfg.ReceiverCPU); err != nil {
-		return nil, fmt.Errorf("memory: sender and daemon: %w", err)
-	}
-	if !testnet.Isolated() {
-		return nil, errors.New("memory: refusing to send multicast outside a private network namespace")
+	if err := sender.Check(cfg.SenderCPU, cfg.ReceiverCPU); err != nil {
+		return nil, fmt.Errorf("memory: %w", err)
 	}
 	rep := &Report{Run: report.Begin(), Config: cfg}
 	scratch, err := os.MkdirTemp("", "slabcast-memory-")
@@ -41,12 +37,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("memory: %w", err)
 	}
 	defer os.RemoveAll(scratch)
-	bin := cfg.Binary
-	if bin == "" {
-		logf("building slabcast")
-		if bin, err = daemon.Build(ctx, cfg.Root, scratch); err != nil {
-			return nil, err
-		}
+	bin, err := daemon.Binary(ctx, cfg.Binary, cfg.Root, scratch, logf)
+	if err != nil {
+		return nil, err
 	}
 	if rep.Base, err = measureBase(ctx, cfg, bin, scratch); err != nil {
 		return nil, err

@@ -425,3 +425,34 @@ func Channels(groups []netip.AddrPort) []Stream {
 	}
 	return out
 }
+
+// Binary returns bin, or, when bin is "", slabcast built from the module
+// at root into dir.
+func Binary(ctx context.Context, bin, root, dir string, logf func(string, ...any)) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
+	logf("building slabcast")
+	return Build(ctx, root, dir)
+}
+
+// ErrMissingTool is returned (wrapped) by Tools; tests skip on it.
+var ErrMissingTool = errors.New("missing tool")
+
+// Tools returns an error wrapping ErrMissingTool naming the first of tools
+// not installed; taskset and go join them when pinned and build say they
+// are needed too.
+func Tools(pinned, build bool, tools ...string) error {
+	if pinned {
+		tools = append(tools, "taskset")
+	}
+	if build {
+		tools = append(tools, "go")
+	}
+	for _, t := range tools {
+		if _, err := exec.LookPath(t); err != nil {
+			return fmt.Errorf("%w: %s (make deps installs ffmpeg, make bench-deps nginx and wrk)", ErrMissingTool, t)
+		}
+	}
+	return nil
+}

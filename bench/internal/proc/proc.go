@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -187,4 +188,15 @@ func TwoCores(a, b int) error {
 		return fmt.Errorf("needs two distinct usable cores, %d and %d; usable: %v", a, b, cpus)
 	}
 	return nil
+}
+
+// AtLeastGoProcs raises GOMAXPROCS to n, so that pinned threads never wait
+// for a P, and returns what sets it back.
+func AtLeastGoProcs(n int) (restore func()) {
+	old := runtime.GOMAXPROCS(0)
+	if old >= n {
+		return func() {}
+	}
+	runtime.GOMAXPROCS(n)
+	return func() { runtime.GOMAXPROCS(old) }
 }

@@ -27,6 +27,15 @@ const maxBacklog = 16 * Batch
 // ErrNotIsolated is returned by Socket outside a private network namespace.
 var ErrNotIsolated = errors.New("refusing to send multicast outside a private network namespace")
 
+// Check reports whether a benchmark may send from cpu to a receiver on
+// other: inside a private network namespace, on two distinct usable cores.
+func Check(cpu, other int) error {
+	if !testnet.Isolated() {
+		return ErrNotIsolated
+	}
+	return proc.TwoCores(cpu, other)
+}
+
 // Socket opens a UDP socket for sending multicast: TTL 1, looped back, a
 // 4 MiB send buffer. Its errors name the failing step ("sender socket: …",
 // "sender IP_MULTICAST_TTL: …") for the caller to prefix.

@@ -2,7 +2,6 @@ package channels
 
 import (
 	"context"
-	"github.com/slabcast/slabcast/bench/internal/report"
 	"os"
 	"os/exec"
 	"regexp"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/benchtest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/internal/testnet"
 )
 

@@ -2,14 +2,15 @@ package channels
 
 import (
 	"fmt"
-	"github.com/slabcast/slabcast/bench/internal/clip"
-	"github.com/slabcast/slabcast/bench/internal/plot"
-	"github.com/slabcast/slabcast/bench/internal/report"
-	"github.com/slabcast/slabcast/bench/internal/sender"
 	"io"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/slabcast/slabcast/bench/internal/clip"
+	"github.com/slabcast/slabcast/bench/internal/plot"
+	"github.com/slabcast/slabcast/bench/internal/report"
+	"github.com/slabcast/slabcast/bench/internal/sender"
 )
 
 // NsPerDatagram is the headend's CPU time per datagram sent.

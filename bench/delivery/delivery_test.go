@@ -3,13 +3,13 @@ package delivery
 import (
 	"context"
 	"errors"
-	"github.com/slabcast/slabcast/bench/internal/report"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/benchtest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/internal/testnet"
 )
 

@@ -3,12 +3,12 @@ package fanout
 import (
 	"context"
 	"errors"
-	"github.com/slabcast/slabcast/bench/internal/report"
 	"regexp"
 	"testing"
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/benchtest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
 )

@@ -2,13 +2,13 @@ package ingest
 
 import (
 	"context"
-	"github.com/slabcast/slabcast/bench/internal/report"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/benchtest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/ts"
 )

@@ -3,13 +3,13 @@ package ingest
 import (
 	"cmp"
 	"fmt"
-	"github.com/slabcast/slabcast/bench/internal/plot"
-	"github.com/slabcast/slabcast/bench/internal/report"
-	"github.com/slabcast/slabcast/bench/internal/sender"
 	"io"
 	"slices"
 	"strings"
 
+	"github.com/slabcast/slabcast/bench/internal/plot"
+	"github.com/slabcast/slabcast/bench/internal/report"
+	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/ts"
 )
 

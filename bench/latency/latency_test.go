@@ -2,7 +2,6 @@ package latency
 
 import (
 	"context"
-	"github.com/slabcast/slabcast/bench/internal/report"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/benchtest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/internal/testnet"
 )
 

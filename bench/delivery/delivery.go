@@ -12,8 +12,8 @@
 // plus the playlist's after it leaves the playlist).
 //
 // Run sends multicast (the feeders), so it must run in a private network
-// namespace whose lo carries 224.0.0.0/4 (internal/testnet); its callers
-// check that. Library code without a main: `go test ./bench/...` runs it
+// namespace whose lo carries 224.0.0.0/4 (internal/testnet); it refuses
+// otherwise. Library code without a main: `go test ./bench/...` runs it
 // tiny and cmd/slabbench full size. One Run at a time.
 package delivery
 

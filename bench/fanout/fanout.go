@@ -12,8 +12,8 @@
 // slab ring jumps to the live edge).
 //
 // Run sends multicast (the feeder), so it must run in a private network
-// namespace whose lo carries 224.0.0.0/4 (internal/testnet); its callers
-// check that. Library code without a main: `go test ./bench/...` runs it
+// namespace whose lo carries 224.0.0.0/4 (internal/testnet); it refuses
+// otherwise. Library code without a main: `go test ./bench/...` runs it
 // tiny and cmd/slabbench full size. One Run at a time per process: it pins
 // every thread of the process to the client cores while it runs.
 package fanout

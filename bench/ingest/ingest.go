@@ -18,8 +18,8 @@
 // socket's kernel drop count beside it.
 //
 // Run sends multicast, so it must run in a private network namespace whose
-// lo carries 224.0.0.0/4 (see internal/testnet); it does not check that
-// itself, its callers do. The package is library code without a main so
+// lo carries 224.0.0.0/4 (see internal/testnet); it refuses otherwise. The
+// package is library code without a main so
 // that `go test ./bench/...` runs it in a tiny configuration and
 // cmd/slabbench runs it full size.
 //

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/slabcast/slabcast/internal/testnet"
 )
 
 // Build compiles cmd/slabcast of the module at root into dir and returns
@@ -148,8 +150,15 @@ func child(argv []string, log io.Writer) *exec.Cmd {
 }
 
 // Start writes the config, starts the daemon, waits until /metrics lists
-// every stream running, then starts a feeder for every stream with a Feed.
+// every stream running, then starts a feeder for every stream with a Feed;
+// feeders send multicast, so Start refuses them outside a private network
+// namespace.
 func Start(ctx context.Context, o Options) (*Daemon, error) {
+	for _, s := range o.Streams {
+		if s.Feed != "" && !testnet.Isolated() {
+			return nil, errors.New("daemon: refusing to feed multicast outside a private network namespace")
+		}
+	}
 	port, err := FreePort()
 	if err != nil {
 		return nil, err

@@ -105,9 +105,6 @@ func NewClip(data []byte) (*Clip, error) {
 	return c, nil
 }
 
-// Packets is the number of TS packets in the clip.
-func (c *Clip) Packets() int { return c.n }
-
 // PCRPID is the PID whose PCR paces the clip.
 func (c *Clip) PCRPID() uint16 { return c.pcrPID }
 

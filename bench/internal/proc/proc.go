@@ -114,7 +114,7 @@ func TreeCPU(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, c := range Children(pid) {
+	for _, c := range children(pid) {
 		if t, err := TreeCPU(c); err == nil {
 			sum += t
 		}
@@ -122,8 +122,8 @@ func TreeCPU(pid int) (time.Duration, error) {
 	return sum, nil
 }
 
-// Children lists the child processes of pid.
-func Children(pid int) []int {
+// children lists the child processes of pid.
+func children(pid int) []int {
 	files, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
 	var out []int
 	for _, f := range files {

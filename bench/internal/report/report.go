@@ -103,8 +103,8 @@ func OrUnknown(s string) string {
 	return s
 }
 
-// Cells splits one markdown table row into its trimmed cells.
-func Cells(line string) []string {
+// cells splits one markdown table row into its trimmed cells.
+func cells(line string) []string {
 	parts := strings.Split(strings.Trim(line, "|"), "|")
 	for i := range parts {
 		parts[i] = strings.TrimSpace(parts[i])
@@ -119,7 +119,7 @@ func Table(md, head string) [][]string {
 	for line := range strings.Lines(md) {
 		line = strings.TrimSpace(line)
 		if strings.HasPrefix(line, head) || len(rows) > 0 && strings.HasPrefix(line, "|") {
-			rows = append(rows, Cells(line))
+			rows = append(rows, cells(line))
 			continue
 		}
 		if len(rows) > 0 {

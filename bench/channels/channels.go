@@ -22,10 +22,6 @@
 // process that cannot keep up falls behind for seconds before anything is
 // dropped: its socket buffer and FIFO hold seconds of data).
 //
-// The package also exports the machinery the memory benchmark
-// (bench/memory) shares: the multi-group Sender, the Daemon runner,
-// /proc readers and clip generation.
-//
 // Run sends multicast, so it must run in a private network namespace whose
 // lo carries 224.0.0.0/4 (see internal/testnet); it refuses otherwise.
 // Nothing here is safe for concurrent use: one Run at a time per process.
@@ -34,10 +30,9 @@ package channels
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
 // ErrUnsupported is returned by Run on systems other than Linux.
@@ -120,16 +115,6 @@ func DefaultConfig() Config {
 		SegmentDuration: 2 * time.Second,
 		Budget:          140 * time.Second,
 	}
-}
-
-// Groups returns n multicast groups on distinct ports: 239.10.x.y:20000+i.
-// Distinct ports let /proc/net/udp tell every channel's socket apart.
-func Groups(n int) []netip.AddrPort {
-	out := make([]netip.AddrPort, n)
-	for i := range n {
-		out[i] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{239, 10, byte(i / 250), byte(i%250 + 1)}), uint16(20000+i))
-	}
-	return out
 }
 
 // Point is one measured channel count.
@@ -251,13 +236,8 @@ type Series struct {
 
 // Report is a whole Run.
 type Report struct {
-	Machine   ingest.Machine
-	LoadAfter string
-	Go        string
+	report.Run
 	FFmpegVer string // first line of ffmpeg -version, "" when not measured
-	Start     time.Time
-	Took      time.Duration
-	Command   string // how to reproduce it, for the results file
 	Steered   bool
 	Config    Config
 	Clips     map[float64]string // nominal rate to clip path

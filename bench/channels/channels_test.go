@@ -2,7 +2,6 @@ package channels
 
 import (
 	"context"
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -10,74 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/benchtest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/internal/testnet"
-	"github.com/slabcast/slabcast/nic"
 )
 
 func TestMain(m *testing.M) { testnet.Main(m) }
-
-func TestProcParsers(t *testing.T) {
-	status := "Name:\tslabcast\nVmHWM:\t  300000 kB\nVmRSS:\t  290000 kB\nRssAnon:\t  280000 kB\nRssFile:\t    9000 kB\nRssShmem:\t    1000 kB\n"
-	m, err := parseMemStatus([]byte(status))
-	if err != nil || m.VmRSS != 290000<<10 || m.RssAnon != 280000<<10 || m.RssFile != 9000<<10 || m.RssShmem != 1000<<10 || m.VmHWM != 300000<<10 {
-		t.Errorf("parseMemStatus = %+v, %v", m, err)
-	}
-	if _, err := parseMemStatus([]byte("VmRSS:\t1 kB\n")); err == nil {
-		t.Error("parseMemStatus accepted a status without RssAnon")
-	}
-	udp := "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n" +
-		" 1: 010A0AEF:4E20 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0000000000000000 5\n" +
-		" 2: 020A0AEF:4E21 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0000000000000000 0\n" +
-		" 3: 00000000:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0000000000000000 9\n" +
-		" 4: 010A0AEF:4E20 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0000000000000000 2\n"
-	d, err := parseUDPDrops([]byte(udp), map[uint16]bool{20000: true, 20001: true})
-	if err != nil || len(d) != 2 || d[20000] != 7 || d[20001] != 0 {
-		t.Errorf("parseUDPDrops = %v, %v; want 20000:7 20001:0", d, err)
-	}
-}
-
-func TestParseMetrics(t *testing.T) {
-	m, err := ParseMetrics([]byte("# HELP x y\n# TYPE x counter\n" +
-		`slabcast_input_datagrams_total{stream="ch0"} 10` + "\n" +
-		`slabcast_input_datagrams_total{stream="ch1"} 32` + "\n" +
-		`slabcast_ts_errors_total{stream="ch0",indicator="PAT_error_2"} 3` + "\n" +
-		"slabcast_pool_bytes 1.6777216e+07\ngo_memstats_mallocs_total 123\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := func(got, want float64) {
-		t.Helper()
-		if got != want {
-			t.Errorf("got %v, want %v", got, want)
-		}
-	}
-	f(m.Sum("slabcast_input_datagrams_total"), 42)
-	f(m.Stream("slabcast_input_datagrams_total", "ch1", ""), 32)
-	f(m.Stream("slabcast_ts_errors_total", "ch0", `indicator="PAT_error_2"`), 3)
-	f(m.Sum("slabcast_pool_bytes"), 16<<20)
-	f(m.Sum("go_memstats_mallocs_total"), 123)
-	f(m.Sum("slabcast_input"), 0) // a prefix of a name is not the name
-	if n := len(m.Streams("slabcast_input_datagrams_total")); n != 2 {
-		t.Errorf("%d streams, want 2", n)
-	}
-	if _, err := ParseMetrics([]byte("x{a=\"b\"} notanumber\n")); err == nil {
-		t.Error("ParseMetrics accepted a bad value")
-	}
-}
-
-func TestGroupsDistinct(t *testing.T) {
-	g := Groups(600)
-	seen := map[string]bool{}
-	for _, a := range g {
-		if !a.Addr().IsMulticast() || seen[a.String()] {
-			t.Fatalf("group %v not multicast or repeated", a)
-		}
-		seen[a.String()] = true
-	}
-	if g[599].Port() != 20599 {
-		t.Errorf("port of group 599 = %d", g[599].Port())
-	}
-}
 
 func TestZeroLoss(t *testing.T) {
 	good := Point{System: Slabcast, N: 2, Started: 2, Sent: 100, Received: 100, HaveReceived: true, Alive: 1}
@@ -130,9 +67,7 @@ func TestDistinctWarnings(t *testing.T) {
 // traffic flowed, the counts add up and the files are sound.
 func TestRunTiny(t *testing.T) {
 	testnet.Require(t)
-	if cpus := nic.OnlineCPUs(); len(cpus) < 2 || cpus[0] != 0 || cpus[1] != 1 {
-		t.Skipf("needs CPUs 0 and 1, have %v", cpus)
-	}
+	benchtest.TwoCPUs(t)
 	cfg := DefaultConfig()
 	cfg.Root = "../.."
 	cfg.FallbackClip = "../../testdata/h264_aac.ts"
@@ -178,23 +113,14 @@ func TestRunTiny(t *testing.T) {
 		}
 	}
 
-	var md strings.Builder
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	out := md.String()
-	for _, s := range []string{"# Channels per core", "- Machine: ", "## Goals", "## How loss was judged", "## Every point",
-		"No loss at 1 Gbit/s aggregate"} {
-		if !strings.Contains(out, s) {
-			t.Errorf("report lacks %q", s)
-		}
-	}
+	out := benchtest.Markdown(t, rep, "# Channels per core", "- Machine: ", "## Goals", "## How loss was judged", "## Every point",
+		"No loss at 1 Gbit/s aggregate")
 	if haveFFmpeg && !strings.Contains(out, "fewer CPU-seconds per channel than ffmpeg at") {
 		t.Error("report lacks the CPU ratio goal line")
 	}
 	// Both tables: a header, a rule and rows with as many cells.
 	for _, head := range []string{"| R, Mbit/s |", "| system |"} {
-		rows := table(out, head)
+		rows := report.Table(out, head)
 		if len(rows) < 3 {
 			t.Fatalf("table %q has %d lines:\n%s", head, len(rows), out)
 		}
@@ -204,7 +130,7 @@ func TestRunTiny(t *testing.T) {
 			}
 		}
 	}
-	every := table(out, "| system |")
+	every := report.Table(out, "| system |")
 	if len(every) != 2+want {
 		t.Errorf("every-point table has %d rows, want %d", len(every)-2, want)
 	}
@@ -220,31 +146,7 @@ func TestRunTiny(t *testing.T) {
 		}
 	}
 
-	var svg strings.Builder
-	if err := rep.WriteSVG(&svg); err != nil {
-		t.Fatal(err)
-	}
-	lines, err := benchfmt.Curves(svg.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lines != want {
+	if lines := benchtest.Curves(t, rep); lines != want {
 		t.Errorf("SVG has %d curves, want %d", lines, want)
 	}
-}
-
-// table returns the markdown table whose header line starts with head, as
-// cells per line.
-func table(md, head string) [][]string {
-	var rows [][]string
-	for _, line := range strings.Split(md, "\n") {
-		if strings.HasPrefix(line, head) || len(rows) > 0 && strings.HasPrefix(line, "|") {
-			rows = append(rows, benchfmt.Cells(line))
-			continue
-		}
-		if len(rows) > 0 {
-			break
-		}
-	}
-	return rows
 }

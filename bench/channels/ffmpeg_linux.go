@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
 )
 
@@ -55,14 +57,14 @@ func FFmpegArgs(group netip.AddrPort, dir string, segmentDuration time.Duration)
 func StartFleet(root string, groups []netip.AddrPort, cpu int, segmentDuration time.Duration) (*Fleet, error) {
 	f := &Fleet{}
 	for i, g := range groups {
-		dir := filepath.Join(root, StreamName(i))
+		dir := filepath.Join(root, daemon.ChannelName(i))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			f.Stop()
 			return nil, fmt.Errorf("channels: %w", err)
 		}
 		p := &ffmpegProc{dir: dir, log: &lockedBuffer{}, done: make(chan struct{})}
-		args := append([]string{"-c", strconv.Itoa(cpu), "ffmpeg"}, FFmpegArgs(g, dir, segmentDuration)...)
-		p.cmd = exec.Command("taskset", args...)
+		argv := daemon.Pinned(strconv.Itoa(cpu), append([]string{"ffmpeg"}, FFmpegArgs(g, dir, segmentDuration)...)...)
+		p.cmd = exec.Command(argv[0], argv[1:]...)
 		p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 		p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := p.cmd.Start(); err != nil {
@@ -172,4 +174,26 @@ func (f *Fleet) exitErr() error {
 		}
 	}
 	return nil
+}
+
+// lockedBuffer collects a child's output, bounded to its last 64 KiB.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	if len(l.b) > 64<<10 {
+		l.b = append(l.b[:0], l.b[len(l.b)-32<<10:]...)
+	}
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
 }

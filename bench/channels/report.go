@@ -2,11 +2,15 @@ package channels
 
 import (
 	"fmt"
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
 	"io"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/slabcast/slabcast/bench/internal/clip"
+	"github.com/slabcast/slabcast/bench/internal/plot"
+	"github.com/slabcast/slabcast/bench/internal/report"
+	"github.com/slabcast/slabcast/bench/internal/sender"
 )
 
 // NsPerDatagram is the headend's CPU time per datagram sent.
@@ -47,20 +51,10 @@ func (s *Series) firstLoss() (Point, bool) {
 // summary with ratios, one line per goal, then every point.
 func (rep *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	m := rep.Machine
 	cfg := rep.Config
-	b.WriteString("# Channels per core\n\n")
-	b.WriteString("Issue 5, item 2: N multicast channels of R Mbit/s each on one core, N stepped up until loss; " +
-		"the CPU time per channel and the largest N with zero loss, for slabcast against ffmpeg `-c copy -f hls` " +
-		"(one process per channel, segments on tmpfs), the do-it-yourself headend.\n\n")
-	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", benchfmt.OrUnknown(m.CPUModel), m.CPUs, benchfmt.OrUnknown(m.Kernel))
-	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after; other work may share the machine\n",
-		benchfmt.OrUnknown(m.Load), benchfmt.OrUnknown(rep.LoadAfter))
-	fmt.Fprintf(&b, "- Run: %s, %s, %s, took %s\n", rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Go,
-		benchfmt.OrUnknown(rep.FFmpegVer), rep.Took.Round(100*time.Millisecond))
-	if rep.Command != "" {
-		fmt.Fprintf(&b, "- Reproduce (as root, from the repository root): `%s`\n", rep.Command)
-	}
+	rep.Header(&b, "Channels per core", "Issue 5, item 2: N multicast channels of R Mbit/s each on one core, N stepped up until loss; "+
+		"the CPU time per channel and the largest N with zero loss, for slabcast against ffmpeg `-c copy -f hls` "+
+		"(one process per channel, segments on tmpfs), the do-it-yourself headend.", rep.FFmpegVer)
 	b.WriteString("\nSetup: a private network namespace; one sender thread pinned to CPU ")
 	fmt.Fprintf(&b, "%d drives all N groups (239.10.x.y, one port each) from one socket with sendmmsg, %d datagrams "+
 		"of 7 × 188 bytes a call, paced by a token bucket so that each channel gets its clip's own rate; the clips "+
@@ -73,11 +67,12 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"Each point: start the headend, send until every channel takes data in, let it drain, then send %s and "+
 		"let it drain again; CPU is utime+stime from /proc/PID/stat (summed over the ffmpeg processes) over "+
 		"that window, sending and draining.\n\n",
-		cfg.SenderCPU, SendBatch, ClipSeconds, cfg.ReceiverCPU, cfg.ReceiverCPU, cfg.ReceiverCPU,
-		cfg.SegmentDuration, cfg.ReceiverCPU, cfg.SegmentDuration, cfg.ReceiverCPU, benchfmt.OnOff(rep.Steered), cfg.Point)
+		cfg.SenderCPU, sender.Batch, clip.ChannelSeconds, cfg.ReceiverCPU, cfg.ReceiverCPU, cfg.ReceiverCPU,
+		cfg.SegmentDuration, cfg.ReceiverCPU, cfg.SegmentDuration, cfg.ReceiverCPU, report.OnOff(rep.Steered), cfg.Point)
 
-	b.WriteString("| R, Mbit/s | slabcast: most channels, no loss | Gbit/s | first loss at | ffmpeg: most channels, no loss | Gbit/s | first loss at | × ffmpeg channels | compared at N | slabcast CPU a channel | ffmpeg CPU a channel | ffmpeg ÷ slabcast CPU | slabcast core busy a channel | ffmpeg core busy a channel | ffmpeg ÷ slabcast core |\n")
-	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	report.TableHead(&b, "rrrrrrrrrrrrrrr", "R, Mbit/s", "slabcast: most channels, no loss", "Gbit/s", "first loss at",
+		"ffmpeg: most channels, no loss", "Gbit/s", "first loss at", "× ffmpeg channels", "compared at N", "slabcast CPU a channel",
+		"ffmpeg CPU a channel", "ffmpeg ÷ slabcast CPU", "slabcast core busy a channel", "ffmpeg core busy a channel", "ffmpeg ÷ slabcast core")
 	cmps := rep.Comparisons()
 	for _, r := range cfg.Rates {
 		s, f := rep.Find(Slabcast, r.Mbps), rep.Find(FFmpeg, r.Mbps)
@@ -122,7 +117,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 			continue
 		}
 		line := fmt.Sprintf("- At least %.0f× fewer CPU-seconds per channel than ffmpeg at %.1f Mbit/s: %.2f× at N = %d (%.2f× counting the core's whole busy time) (%s)",
-			GoalRatio, c.Mbps, c.Ratio, c.N, c.BusyRatio, benchfmt.Met(c.Ratio >= GoalRatio))
+			GoalRatio, c.Mbps, c.Ratio, c.N, c.BusyRatio, report.Met(c.Ratio >= GoalRatio))
 		if c.Ratio < GoalRatio {
 			if sp := rep.pointAt(Slabcast, c.Mbps, c.N); sp != nil {
 				fp := rep.pointAt(FFmpeg, c.Mbps, c.N)
@@ -141,7 +136,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	if bp, ok := rep.goalGbpsPoint(); ok {
 		reach := bp.Offered() >= 0.98*GoalGbps && bp.Target() >= GoalGbps*0.995
 		line := fmt.Sprintf("- No loss at %.0f Gbit/s aggregate on one core: slabcast took %d × %.2f Mbit/s = %.2f Gbit/s without loss (%s)",
-			GoalGbps, bp.N, bp.Mbps, bp.Offered(), benchfmt.Met(reach))
+			GoalGbps, bp.N, bp.Mbps, bp.Offered(), report.Met(reach))
 		for _, s := range rep.Series {
 			if s.System != Slabcast {
 				continue
@@ -208,8 +203,8 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("\n")
 
 	b.WriteString("## Every point\n\n")
-	fmt.Fprintf(&b, "| system | R, Mbit/s | N | target Gbit/s | sent Gbit/s | loss | kernel drops | TS lost / overruns | catch-up | segments | CPU, cores | CPU a channel | CPU µs/datagram | CPU %d busy | pool |\n", cfg.ReceiverCPU)
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	report.TableHead(&b, "lrrrrrrrrrrrrrr", "system", "R, Mbit/s", "N", "target Gbit/s", "sent Gbit/s", "loss", "kernel drops",
+		"TS lost / overruns", "catch-up", "segments", "CPU, cores", "CPU a channel", "CPU µs/datagram", fmt.Sprintf("CPU %d busy", cfg.ReceiverCPU), "pool")
 	for _, s := range rep.Series {
 		for _, p := range s.Points {
 			loss := "none"
@@ -302,11 +297,6 @@ func pct(share float64) string { return fmt.Sprintf("%.2f%%", 100*share) }
 // WriteSVG plots the CPU per channel (share of a core) against the channel
 // count, one line per system and rate; hollow markers lost.
 func (rep *Report) WriteSVG(w io.Writer) error {
-	const (
-		width, height = 680, 440
-		left, right   = 70, 20
-		top, bottom   = 30, 50
-	)
 	colors := map[System][]string{Slabcast: {"#1f77b4", "#17becf"}, FFmpeg: {"#d62728", "#ff7f0e"}}
 	dashes := []string{"", "6 3"}
 	var maxX, maxY float64
@@ -316,76 +306,25 @@ func (rep *Report) WriteSVG(w io.Writer) error {
 			maxY = max(maxY, 100*p.PerChannel())
 		}
 	}
-	maxX, maxY = niceCeil(max(maxX, 1)), niceCeil(max(maxY, 0.1))
-	px := func(v float64) float64 { return left + v/maxX*(width-left-right) }
-	py := func(v float64) float64 { return height - bottom - v/maxY*(height-top-bottom) }
-
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
-	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
-	fmt.Fprintf(&b, `<text x="%d" y="18" font-size="14">Channels on one core: CPU per channel (%% of a core) against channels</text>`+"\n", left)
-	for i := 0; i <= 5; i++ {
-		x, y := maxX*float64(i)/5, maxY*float64(i)/5
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#eee"/>`+"\n", px(x), top, px(x), height-bottom)
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`+"\n", left, py(y), width-right, py(y))
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", px(x), height-bottom+16, num(x))
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s%%</text>`+"\n", left-6, py(y)+4, num(y))
-	}
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, height-bottom, width-right, height-bottom)
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, top, left, height-bottom)
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">channels (N)</text>`+"\n", (left+width-right)/2, height-12)
-	fmt.Fprintf(&b, `<text x="16" y="%d" text-anchor="middle" transform="rotate(-90 16 %d)">CPU per channel, %% of one core</text>`+"\n", (top+height-bottom)/2, (top+height-bottom)/2)
+	pl := plot.Plot{Title: "Channels on one core: CPU per channel (% of a core) against channels", Width: 680, Height: 440,
+		X:       plot.Axis{Label: "channels (N)", Max: plot.NiceCeil(max(maxX, 1)), Tick: num},
+		Y:       plot.Axis{Label: "CPU per channel, % of one core", Max: plot.NiceCeil(max(maxY, 0.1)), Tick: func(v float64) string { return num(v) + "%" }},
+		LegendX: 680 - 20 - 250, Note: "filled: no loss; hollow: loss"}
 	rates := map[float64]int{}
 	for _, r := range rep.Config.Rates {
 		rates[r.Mbps] = len(rates)
 	}
-	for i, s := range rep.Series {
+	for _, s := range rep.Series {
 		ri := rates[s.Rate.Mbps] % 2
-		c := colors[s.System][ri]
 		pts := slices.Clone(s.Points)
 		slices.SortStableFunc(pts, func(a, b Point) int { return a.N - b.N })
-		var line []string
+		ps := plot.Series{Name: fmt.Sprintf("%s, %.1f Mbit/s", s.System.short(), s.Mbps), Color: colors[s.System][ri], Dash: dashes[ri]}
 		for _, p := range pts {
-			line = append(line, fmt.Sprintf("%.1f,%.1f", px(float64(p.N)), py(100*p.PerChannel())))
+			ps.Points = append(ps.Points, plot.Point{X: float64(p.N), Y: 100 * p.PerChannel(), Hollow: !p.ZeroLoss()})
 		}
-		dash := ""
-		if dashes[ri] != "" {
-			dash = ` stroke-dasharray="` + dashes[ri] + `"`
-		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>`+"\n", c, dash, strings.Join(line, " "))
-		for _, p := range pts {
-			fill := c
-			if !p.ZeroLoss() {
-				fill = "white"
-			}
-			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="4" fill="%s" stroke="%s" stroke-width="2"/>`+"\n",
-				px(float64(p.N)), py(100*p.PerChannel()), fill, c)
-		}
-		y := top + 16 + 18*i
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", width-right-250, y-4, width-right-230, y-4, c, dash)
-		fmt.Fprintf(&b, `<text x="%d" y="%d">%s, %.1f Mbit/s</text>`+"\n", width-right-224, y, s.System.short(), s.Mbps)
+		pl.Series = append(pl.Series, ps)
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#666">filled: no loss; hollow: loss</text>`+"\n", width-right-250, top+16+18*len(rep.Series))
-	b.WriteString("</svg>\n")
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
-func niceCeil(v float64) float64 {
-	p := 1.0
-	for p*10 <= v {
-		p *= 10
-	}
-	for p > v {
-		p /= 10
-	}
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*p >= v {
-			return m * p
-		}
-	}
-	return 10 * p
+	return pl.WriteSVG(w)
 }
 
 func num(v float64) string {

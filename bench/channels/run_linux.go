@@ -7,15 +7,17 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/clip"
+	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
-	"github.com/slabcast/slabcast/internal/testnet"
-	"github.com/slabcast/slabcast/nic"
+	"github.com/slabcast/slabcast/bench/internal/report"
+	"github.com/slabcast/slabcast/bench/internal/sender"
+	"github.com/slabcast/slabcast/feed"
 )
 
 // Bounds on the waits around a measured point.
@@ -43,31 +45,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	cpus := nic.OnlineCPUs()
-	if !slices.Contains(cpus, cfg.SenderCPU) || !slices.Contains(cpus, cfg.ReceiverCPU) || cfg.SenderCPU == cfg.ReceiverCPU {
-		return nil, fmt.Errorf("channels: needs two distinct usable cores for sender (%d) and headend (%d); usable: %v",
-			cfg.SenderCPU, cfg.ReceiverCPU, cpus)
+	if err := sender.Check(cfg.SenderCPU, cfg.ReceiverCPU); err != nil {
+		return nil, fmt.Errorf("channels: %w", err)
 	}
-	if !testnet.Isolated() {
-		return nil, errors.New("channels: refusing to send multicast outside a private network namespace")
-	}
-	if n := runtime.GOMAXPROCS(0); n < minGoProcs {
-		runtime.GOMAXPROCS(minGoProcs)
-		defer runtime.GOMAXPROCS(n)
-	}
-	rep := &Report{Machine: ingest.ReadMachine(), Go: runtime.Version(), Start: time.Now(), Config: cfg,
-		Clips: map[float64]string{}}
+	defer proc.AtLeastGoProcs(minGoProcs)()
+	rep := &Report{Run: report.Begin(), Config: cfg, Clips: map[float64]string{}}
 	scratch, err := os.MkdirTemp("", "slabcast-channels-")
 	if err != nil {
 		return nil, fmt.Errorf("channels: %w", err)
 	}
 	defer os.RemoveAll(scratch)
-	bin := cfg.Binary
-	if bin == "" {
-		logf("building slabcast")
-		if bin, err = BuildDaemon(ctx, cfg.Root, scratch); err != nil {
-			return nil, err
-		}
+	bin, err := daemon.Binary(ctx, cfg.Binary, cfg.Root, scratch, logf)
+	if err != nil {
+		return nil, err
 	}
 	doFFmpeg := cfg.FFmpeg
 	if doFFmpeg {
@@ -89,7 +79,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	for _, r := range cfg.Rates {
-		path, err := MakeClip(ctx, cfg.ClipDir, r.Mbps)
+		path, err := clip.Channel(ctx, cfg.ClipDir, r.Mbps)
 		if err != nil {
 			if cfg.FallbackClip == "" {
 				return nil, err
@@ -110,19 +100,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Series = append(rep.Series, s)
 		}
 	}
-	rep.Took = time.Since(rep.Start)
-	rep.LoadAfter = ingest.ReadMachine().Load
+	rep.End()
 	return rep, nil
 }
 
 // runSeries steps the channel count up until loss.
 func runSeries(ctx context.Context, cfg Config, start time.Time, sys System, r Rate, clipPath, bin, scratch string,
 	logf func(string, ...any)) (Series, error) {
-	clip, err := ingest.LoadClip(clipPath)
+	fc, err := feed.LoadClip(clipPath)
 	if err != nil {
 		return Series{}, err
 	}
-	s := Series{System: sys, Rate: r, Mbps: clip.Bitrate() / 1e6}
+	buf := feed.NewBuffer(fc)
+	s := Series{System: sys, Rate: r, Mbps: fc.Bitrate() / 1e6}
 	ns := r.Slabcast
 	if sys == FFmpeg {
 		ns = r.FFmpeg
@@ -138,7 +128,7 @@ func runSeries(ctx context.Context, cfg Config, start time.Time, sys System, r R
 			if try == 1 && (!cfg.Retry || sys == FFmpeg) {
 				break
 			}
-			p, err := measurePoint(ctx, cfg, sys, n, clip, bin, scratch)
+			p, err := measurePoint(ctx, cfg, sys, n, buf, bin, scratch)
 			if err != nil {
 				return s, err
 			}
@@ -200,17 +190,17 @@ func memoryFor(n int, mbps float64, seconds float64) int64 {
 	return (m + 1<<20 - 1) &^ (1<<20 - 1)
 }
 
-func measurePoint(ctx context.Context, cfg Config, sys System, n int, clip *ingest.Clip, bin, scratch string) (Point, error) {
-	groups := Groups(n)
-	p := Point{System: sys, N: n, Mbps: clip.Bitrate() / 1e6}
-	perGroup := clip.Bitrate() / (ingest.DatagramSize * 8)
+func measurePoint(ctx context.Context, cfg Config, sys System, n int, buf *feed.Buffer, bin, scratch string) (Point, error) {
+	groups := sender.Groups(n)
+	p := Point{System: sys, N: n, Mbps: buf.Clip().Bitrate() / 1e6}
+	perGroup := buf.Clip().Bitrate() / (feed.DatagramSize * 8)
 	ports := map[uint16]bool{}
 	for _, g := range groups {
 		ports[g.Port()] = true
 	}
-	snd, err := NewSender(groups, cfg.SenderCPU, clip)
+	snd, err := sender.New(groups, cfg.SenderCPU, buf)
 	if err != nil {
-		return p, err
+		return p, fmt.Errorf("channels: %w", err)
 	}
 	defer snd.Close()
 
@@ -224,12 +214,12 @@ func measurePoint(ctx context.Context, cfg Config, sys System, n int, clip *inge
 		defer os.RemoveAll(dir)
 		// The whole run: warm-up, the point, drains.
 		p.Memory = memoryFor(n, p.Mbps, (cfg.Point + 4*time.Second).Seconds())
-		d, err := StartDaemon(ctx, DaemonConfig{Binary: bin, Dir: dir, CPU: cfg.ReceiverCPU, Memory: p.Memory,
-			Groups: groups, SegmentDuration: cfg.SegmentDuration})
+		d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: dir, CPUs: strconv.Itoa(cfg.ReceiverCPU), Memory: p.Memory,
+			Streams: daemon.Channels(groups), SegmentDuration: cfg.SegmentDuration})
 		if err != nil {
 			return p, err
 		}
-		h = &slabHeadend{d: d, n: n}
+		h = &slabHeadend{ctx: ctx, d: d, n: n}
 	case FFmpeg:
 		dir, err := os.MkdirTemp("/dev/shm", "slabcast-channels-ffmpeg-")
 		if err != nil {
@@ -284,7 +274,7 @@ func measurePoint(ctx context.Context, cfg Config, sys System, n int, clip *inge
 		return p, err
 	}
 	p.Sent, p.Elapsed, p.SendErrors = sr.Sent, sr.Elapsed, sr.Errors
-	p.BytesSent = int64(sr.Sent) * ingest.DatagramSize
+	p.BytesSent = int64(sr.Sent) * feed.DatagramSize
 	p.CPU = max(0, after.cpu-before.cpu)
 	p.CoreBusy = max(0, after.busy-before.busy)
 	p.KernelDrops = after.drops - before.drops
@@ -314,7 +304,7 @@ func measurePoint(ctx context.Context, cfg Config, sys System, n int, clip *inge
 type snap struct {
 	cpu, busy          time.Duration
 	drops              uint64
-	metrics            Metrics
+	metrics            daemon.Metrics
 	segments, overruns int
 }
 
@@ -327,7 +317,7 @@ func snapshot(cfg Config, h headend, ports map[uint16]bool) (snap, error) {
 	if s.busy, err = proc.CoreBusy(cfg.ReceiverCPU); err != nil {
 		return s, err
 	}
-	d, err := UDPDrops(ports)
+	d, err := proc.UDPDrops(ports)
 	if err != nil {
 		return s, err
 	}
@@ -336,7 +326,7 @@ func snapshot(cfg Config, h headend, ports map[uint16]bool) (snap, error) {
 	}
 	switch h := h.(type) {
 	case *slabHeadend:
-		if s.metrics, err = h.d.Metrics(); err != nil {
+		if s.metrics, err = h.d.Metrics(h.ctx); err != nil {
 			return s, err
 		}
 	case *fleetHeadend:
@@ -381,14 +371,15 @@ func drain(ctx context.Context, h headend) time.Duration {
 }
 
 type slabHeadend struct {
-	d *Daemon
-	n int
+	ctx context.Context
+	d   *daemon.Daemon
+	n   int
 }
 
 func (h *slabHeadend) cpu() (time.Duration, error) { return proc.ProcessCPU(h.d.PID()) }
 
 func (h *slabHeadend) progress() (uint64, error) {
-	m, err := h.d.Metrics()
+	m, err := h.d.Metrics(h.ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -396,13 +387,13 @@ func (h *slabHeadend) progress() (uint64, error) {
 }
 
 func (h *slabHeadend) ready() (int, error) {
-	m, err := h.d.Metrics()
+	m, err := h.d.Metrics(h.ctx)
 	if err != nil {
 		return 0, err
 	}
 	k := 0
 	for i := range h.n {
-		if m.Stream("slabcast_input_datagrams_total", StreamName(i), "") > 0 {
+		if m.Stream("slabcast_input_datagrams_total", daemon.ChannelName(i), "") > 0 {
 			k++
 		}
 	}

@@ -1,6 +1,6 @@
 // Package delivery is the third benchmark of slabcast's suite (issue 5,
 // item 3): HLS delivery. slabcast runs as a child process (the real binary,
-// package slabd) with live streams fed over multicast at a realistic
+// bench/internal/daemon) with live streams fed over multicast at a realistic
 // bitrate; once each playlist is full, its playlist and segments are
 // downloaded and written with the same URL layout into a tmpfs directory
 // (/dev/shm) that nginx serves with sendfile. wrk then loads both servers
@@ -12,17 +12,17 @@
 // plus the playlist's after it leaves the playlist).
 //
 // Run sends multicast (the feeders), so it must run in a private network
-// namespace whose lo carries 224.0.0.0/4 (internal/testnet); its callers
-// check that. Library code without a main: `go test ./bench/...` runs it
+// namespace whose lo carries 224.0.0.0/4 (internal/testnet); it refuses
+// otherwise. Library code without a main: `go test ./bench/...` runs it
 // tiny and cmd/slabbench full size. One Run at a time.
 package delivery
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/daemon"
+	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
 // Goal is issue 5's target: slabcast at least this many times nginx's
@@ -87,7 +87,7 @@ func (s Server) String() string {
 type Config struct {
 	Root    string  // module root: slabcast is built from it unless Bin is set
 	Bin     string  // a prebuilt slabcast binary
-	Bitrate float64 // bit/s of each stream's clip (ffmpeg, slabd.MakeClip)
+	Bitrate float64 // bit/s of each stream's clip (ffmpeg, clip.Feed)
 	Streams int     // streams fed side by side
 	// SegmentDuration (s) and SegmentCount are the streams' config; Run
 	// waits until each playlist lists SegmentCount segments.
@@ -208,21 +208,16 @@ func (r *Result) Ratios() (rps, gbps float64, ok bool) {
 
 // Report is a whole Run.
 type Report struct {
-	Machine   ingest.Machine
-	LoadAfter string
-	Go        string
-	Nginx     string // nginx -v
-	Wrk       string // wrk -v, first line
-	Start     time.Time
-	Took      time.Duration
-	Command   string // how to reproduce it
-	Config    Config
-	Workers   int     // nginx worker_processes used
-	GoProcs   int     // cores slabcast's Go runtime saw (GOMAXPROCS)
-	Input     float64 // measured input bit/s of one stream (slabcast's metric)
-	Results   []Result
+	report.Run
+	Nginx   string // nginx -v
+	Wrk     string // wrk -v, first line
+	Config  Config
+	Workers int     // nginx worker_processes used
+	GoProcs int     // cores slabcast's Go runtime saw (GOMAXPROCS)
+	Input   float64 // measured input bit/s of one stream (slabcast's metric)
+	Results []Result
 }
 
 // ErrMissingTool is returned (wrapped) when nginx, wrk or ffmpeg is not
 // installed: tests skip on it.
-var ErrMissingTool = errors.New("delivery: missing tool")
+var ErrMissingTool = daemon.ErrMissingTool

@@ -3,13 +3,13 @@ package delivery
 import (
 	"context"
 	"errors"
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/benchtest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/internal/testnet"
 )
 
@@ -52,10 +52,7 @@ func TestRunTiny(t *testing.T) {
 		cfg.ServerCPUs, cfg.LoadCPUs = "", ""
 	}
 	if err := Tools(cfg); errors.Is(err, ErrMissingTool) {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		benchtest.Tool(t, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -91,24 +88,8 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("%v: %d playlist URLs among %d, %d segments", r.Case, n, len(r.Paths), r.Segs)
 		}
 	}
-	var md strings.Builder
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	out := md.String()
-	for _, want := range []string{"# HLS delivery", "- Machine: ", "## Goals", "## Caveats"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q", want)
-		}
-	}
-	var rows [][]string
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "| case | server") || len(rows) > 0 && strings.HasPrefix(line, "|") {
-			rows = append(rows, benchfmt.Cells(line))
-		} else if len(rows) > 0 {
-			break
-		}
-	}
+	out := benchtest.Markdown(t, rep, "# HLS delivery", "- Machine: ", "## Goals", "## Caveats")
+	rows := report.Table(out, "| case | server")
 	if len(rows) != 2+4 {
 		t.Fatalf("table has %d lines, want 6:\n%s", len(rows), out)
 	}

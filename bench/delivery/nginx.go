@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/delivery/slabd"
+	"github.com/slabcast/slabcast/bench/internal/daemon"
+	"github.com/slabcast/slabcast/bench/internal/proc"
 )
 
 // nginxConf is the baseline's whole config: static files from a tmpfs
@@ -71,7 +72,7 @@ func startNginx(ctx context.Context, dir, root string, workers int, cpus, probe 
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
-	port, err := slabd.FreePort()
+	port, err := daemon.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -79,10 +80,7 @@ func startNginx(ctx context.Context, dir, root string, workers int, cpus, probe 
 	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, workers, dir, port, root), 0o644); err != nil {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
-	argv := []string{bin, "-p", dir, "-c", conf}
-	if cpus != "" {
-		argv = append([]string{"taskset", "-c", cpus}, argv...)
-	}
+	argv := daemon.Pinned(cpus, bin, "-p", dir, "-c", conf)
 	n := &nginx{base: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{}), dir: dir}
 	n.cmd = exec.Command(argv[0], argv[1:]...)
 	logf, err := os.Create(filepath.Join(dir, "stderr.log"))
@@ -105,7 +103,7 @@ func startNginx(ctx context.Context, dir, root string, workers int, cpus, probe 
 			return nil, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
-		if _, err := slabd.GetURL(ctx, n.base+probe); err == nil {
+		if _, err := daemon.GetURL(ctx, n.base+probe); err == nil {
 			return n, nil
 		}
 		if time.Now().After(deadline) {
@@ -129,7 +127,7 @@ func (n *nginx) logs() string {
 func (n *nginx) pid() int { return n.cmd.Process.Pid }
 
 // cpu is the master's and workers' CPU time.
-func (n *nginx) cpu() (time.Duration, error) { return slabd.TreeCPU(n.pid()) }
+func (n *nginx) cpu() (time.Duration, error) { return proc.TreeCPU(n.pid()) }
 
 // stop ends nginx by its master's PID: SIGINT (fast shutdown: the master
 // ends its workers), SIGKILL after 5 s.

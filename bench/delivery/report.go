@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/delivery/slabd"
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
+	"github.com/slabcast/slabcast/bench/internal/clip"
+	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6) }
@@ -16,20 +16,11 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6) }
 // table of figures and ratios, one line per goal, the caveats.
 func (rep *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	m, cfg := rep.Machine, rep.Config
+	cfg := rep.Config
 	loadCores, _ := countCPUs(cfg.LoadCPUs)
-	b.WriteString("# HLS delivery: slabcast against nginx\n\n")
-	b.WriteString("Issue 5, item 3: requests/s and Gbit/s for the same live segments and playlists, " +
-		"fetched with wrk at " + fmt.Sprint(cfg.Connections) + " connections, from slabcast and from nginx " +
-		"serving identical bytes from tmpfs with sendfile.\n\n")
-	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", benchfmt.OrUnknown(m.CPUModel), m.CPUs, benchfmt.OrUnknown(m.Kernel))
-	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after; other work may share the machine\n",
-		benchfmt.OrUnknown(m.Load), benchfmt.OrUnknown(rep.LoadAfter))
-	fmt.Fprintf(&b, "- Run: %s, %s, %s, %s, took %s\n", rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Go,
-		benchfmt.OrUnknown(rep.Nginx), benchfmt.OrUnknown(rep.Wrk), rep.Took.Round(100*time.Millisecond))
-	if rep.Command != "" {
-		fmt.Fprintf(&b, "- Reproduce (as root, from the repository root): `%s`\n", rep.Command)
-	}
+	rep.Header(&b, "HLS delivery: slabcast against nginx", "Issue 5, item 3: requests/s and Gbit/s for the same live segments and playlists, "+
+		"fetched with wrk at "+fmt.Sprint(cfg.Connections)+" connections, from slabcast and from nginx "+
+		"serving identical bytes from tmpfs with sendfile.", rep.Nginx, rep.Wrk)
 	pin := "unpinned"
 	if cfg.ServerCPUs != "" {
 		pin = fmt.Sprintf("both servers pinned with taskset to CPU %s, wrk (and the feeders) to CPU %s", cfg.ServerCPUs, cfg.LoadCPUs)
@@ -46,14 +37,14 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"ingesting), so its figures include its ingest. %s. wrk: `-c %d -t %d -d %s --latency`, a Lua "+
 		"script rotating over the case's URLs. Cases: segments only; one playlist per %d segment(s); "+
 		"playlists only.\n\n",
-		benchfmt.OrUnknown(cfg.ServerCPUs), rep.GoProcs, cfg.Streams, cfg.SegmentDuration, cfg.SegmentCount,
-		slabd.ClipRecipe, rep.Input/1e6, cfg.SegmentCount, rep.Workers, pin, cfg.Connections, cfg.Threads, cfg.Duration, cfg.Mix)
+		report.OrUnknown(cfg.ServerCPUs), rep.GoProcs, cfg.Streams, cfg.SegmentDuration, cfg.SegmentCount,
+		clip.FeedRecipe, rep.Input/1e6, cfg.SegmentCount, rep.Workers, pin, cfg.Connections, cfg.Threads, cfg.Duration, cfg.Mix)
 
 	if len(cfg.Env) > 0 {
 		fmt.Fprintf(&b, "slabcast ran with `%s` added to its environment (an experiment, not the default).\n\n", strings.Join(cfg.Env, " "))
 	}
-	b.WriteString("| case | server | requests/s | Gbit/s | × nginx req/s | × nginx Gbit/s | latency p50 ms | p99 ms | server CPU s | cores | CPU s per Gbit | µs CPU per request | server core busy | wrk core busy | header bytes | errors |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	report.TableHead(&b, "llrrrrrrrrrrrrrr", "case", "server", "requests/s", "Gbit/s", "× nginx req/s", "× nginx Gbit/s", "latency p50 ms", "p99 ms",
+		"server CPU s", "cores", "CPU s per Gbit", "µs CPU per request", "server core busy", "wrk core busy", "header bytes", "errors")
 	for i := range rep.Results {
 		r := &rep.Results[i]
 		rr, gr, ok := r.Ratios()
@@ -99,7 +90,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(&b, "- %v: at least %.1f× nginx — requests/s %.2f× (%s)%s; Gbit/s on the wire %.2f×\n",
-			r.Case, Goal, rr, benchfmt.Met(rr >= Goal), rep.bound(r, loadCores), gr)
+			r.Case, Goal, rr, report.Met(rr >= Goal), rep.bound(r, loadCores), gr)
 	}
 	b.WriteString("\n## Caveats\n\n")
 	b.WriteString("- Two cores: wrk and the servers each get one, so wrk may bound a case rather than the " +

@@ -8,15 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/slabcast/slabcast/bench/delivery/slabd"
-	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/clip"
+	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -26,19 +26,7 @@ const shmDir = "/dev/shm"
 // Tools returns an error wrapping ErrMissingTool naming the first of the
 // tools a Run needs that is not installed.
 func Tools(cfg Config) error {
-	need := []string{"nginx", "wrk", "ffmpeg"}
-	if cfg.ServerCPUs != "" || cfg.LoadCPUs != "" {
-		need = append(need, "taskset")
-	}
-	if cfg.Bin == "" {
-		need = append(need, "go")
-	}
-	for _, t := range need {
-		if _, err := exec.LookPath(t); err != nil {
-			return fmt.Errorf("%w: %s (make bench-deps installs nginx and wrk, make deps ffmpeg)", ErrMissingTool, t)
-		}
-	}
-	return nil
+	return daemon.Tools(cfg.ServerCPUs != "" || cfg.LoadCPUs != "", cfg.Bin == "", "nginx", "wrk", "ffmpeg")
 }
 
 // countCPUs is the number of cores in a taskset list, or of the machine
@@ -77,7 +65,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if _, err := countCPUs(cfg.LoadCPUs); err != nil {
 		return nil, err
 	}
-	rep := &Report{Machine: ingest.ReadMachine(), Go: runtime.Version(), Start: time.Now(), Config: cfg,
+	rep := &Report{Run: report.Begin(), Config: cfg,
 		Workers: cfg.Workers, GoProcs: cores}
 	if rep.Workers <= 0 {
 		rep.Workers = cores
@@ -104,15 +92,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
 
-	bin := cfg.Bin
-	if bin == "" {
-		logf("building slabcast")
-		if bin, err = slabd.Build(ctx, cfg.Root, work); err != nil {
-			return nil, err
-		}
+	bin, err := daemon.Binary(ctx, cfg.Bin, cfg.Root, work, logf)
+	if err != nil {
+		return nil, err
 	}
 	logf("encoding a %.1f Mbit/s clip with ffmpeg", cfg.Bitrate/1e6)
-	clip, err := slabd.MakeClip(ctx, work, cfg.Bitrate)
+	feedClip, err := clip.Feed(ctx, work, cfg.Bitrate)
 	if err != nil {
 		return nil, err
 	}
@@ -120,16 +105,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivery: group: %w", err)
 	}
-	var streams []slabd.Stream
+	var streams []daemon.Stream
 	for i := range cfg.Streams {
-		streams = append(streams, slabd.Stream{
+		streams = append(streams, daemon.Stream{
 			Name:  fmt.Sprintf("ch%d", i+1),
-			Group: fmt.Sprintf("%v:%d", group.Addr.Addr(), int(group.Addr.Port())+i),
-			Clip:  clip,
+			Input: fmt.Sprintf("udp://%v:%d", group.Addr.Addr(), int(group.Addr.Port())+i),
+			Feed:  feedClip,
 		})
 	}
-	d, err := slabd.Start(ctx, slabd.Options{Bin: bin, Dir: work, Streams: streams,
-		SegmentDuration: cfg.SegmentDuration, SegmentCount: cfg.SegmentCount,
+	d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: work, Streams: streams,
+		SegmentDuration: time.Duration(cfg.SegmentDuration) * time.Second, SegmentCount: cfg.SegmentCount,
 		CPUs: cfg.ServerCPUs, FeedCPUs: cfg.LoadCPUs, Env: cfg.Env})
 	if err != nil {
 		return nil, err
@@ -180,8 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		os.RemoveAll(root)
 		rep.Results = append(rep.Results, res)
 	}
-	rep.Took = time.Since(rep.Start)
-	rep.LoadAfter = ingest.ReadMachine().Load
+	rep.End()
 	return rep, nil
 }
 
@@ -221,17 +205,12 @@ func coresBusy(list string) time.Duration {
 		return 0
 	}
 	cpus, _ := nic.ParseCPUList(list)
-	var sum time.Duration
-	for _, c := range cpus {
-		b, _ := proc.CoreBusy(c)
-		sum += b
-	}
-	return sum
+	return proc.CoresBusy(cpus)
 }
 
 // snapshot downloads every stream's playlist and segments from slabcast
 // into root with the same URL layout and returns the case's paths.
-func snapshot(ctx context.Context, d *slabd.Daemon, streams []slabd.Stream, root string, c Case, mix int) (Result, error) {
+func snapshot(ctx context.Context, d *daemon.Daemon, streams []daemon.Stream, root string, c Case, mix int) (Result, error) {
 	res := Result{Case: c}
 	var segs [][]string // per stream
 	var pls []string
@@ -249,7 +228,7 @@ func snapshot(ctx context.Context, d *slabd.Daemon, streams []slabd.Stream, root
 		size[plPath] = len(pl)
 		pls = append(pls, plPath)
 		var list []string
-		for _, u := range slabd.SegmentURIs(pl) {
+		for _, u := range daemon.SegmentURIs(pl) {
 			p := u
 			if !strings.HasPrefix(u, "/") {
 				p = "/" + s.Name + "/" + u
@@ -329,11 +308,11 @@ func sameBytes(ctx context.Context, a, b string, paths []string) error {
 		if !strings.HasSuffix(p, ".ts") {
 			continue
 		}
-		x, err := slabd.GetURL(ctx, a+p)
+		x, err := daemon.GetURL(ctx, a+p)
 		if err != nil {
 			return err
 		}
-		y, err := slabd.GetURL(ctx, b+p)
+		y, err := daemon.GetURL(ctx, b+p)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slabcast/slabcast/bench/internal/daemon"
 )
 
 // wrkScript rotates over a list of paths, one request each, and prints
@@ -76,11 +78,8 @@ func runWrk(ctx context.Context, dir, base string, paths []string, conns, thread
 		return l, fmt.Errorf("delivery: %w", err)
 	}
 	secs := max(1, int(d.Round(time.Second)/time.Second))
-	argv := []string{"wrk", "-c", strconv.Itoa(conns), "-t", strconv.Itoa(threads), "-d", strconv.Itoa(secs) + "s",
-		"--timeout", "5s", "--latency", "-s", script, base}
-	if cpus != "" {
-		argv = append([]string{"taskset", "-c", cpus}, argv...)
-	}
+	argv := daemon.Pinned(cpus, "wrk", "-c", strconv.Itoa(conns), "-t", strconv.Itoa(threads), "-d", strconv.Itoa(secs)+"s",
+		"--timeout", "5s", "--latency", "-s", script, base)
 	cctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(cctx, argv[0], argv[1:]...).CombinedOutput()

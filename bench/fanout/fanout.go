@@ -1,6 +1,6 @@
 // Package fanout is the fourth benchmark of slabcast's suite (issue 5,
 // item 4): HTTP MPEG-TS fan-out. slabcast runs as a child process (the real
-// binary, package bench/delivery/slabd) pinned to one core, with one channel
+// binary, bench/internal/daemon) pinned to one core, with one channel
 // fed over multicast at a high bitrate; K clients in this process, pinned to
 // the other core, each a goroutine reading /NAME/mpegts as fast as the
 // stream produces, are stepped up (1, 10, 50, 100, …). At each step Run
@@ -12,22 +12,22 @@
 // slab ring jumps to the live edge).
 //
 // Run sends multicast (the feeder), so it must run in a private network
-// namespace whose lo carries 224.0.0.0/4 (internal/testnet); its callers
-// check that. Library code without a main: `go test ./bench/...` runs it
+// namespace whose lo carries 224.0.0.0/4 (internal/testnet); it refuses
+// otherwise. Library code without a main: `go test ./bench/...` runs it
 // tiny and cmd/slabbench full size. One Run at a time per process: it pins
 // every thread of the process to the client cores while it runs.
 package fanout
 
 import (
-	"errors"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/daemon"
+	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
 // ErrMissingTool is returned (wrapped) when ffmpeg or taskset is missing:
 // tests skip on it.
-var ErrMissingTool = errors.New("fanout: missing tool")
+var ErrMissingTool = daemon.ErrMissingTool
 
 // Config sets up a Run. Start from DefaultConfig.
 type Config struct {
@@ -147,16 +147,11 @@ func (s Step) CoresPerGbps(base float64, marginal bool) float64 {
 
 // Report is a whole Run.
 type Report struct {
-	Machine   ingest.Machine
-	LoadAfter string
-	Go        string
-	Start     time.Time
-	Took      time.Duration
-	Command   string
-	Config    Config
-	GoProcs   int  // cores slabcast's Go runtime saw
-	Idle      Step // no client: slabcast's ingest alone
-	Steps     []Step
+	report.Run
+	Config  Config
+	GoProcs int  // cores slabcast's Go runtime saw
+	Idle    Step // no client: slabcast's ingest alone
+	Steps   []Step
 }
 
 // Largest returns the largest K with no client fallen behind, and whether

@@ -3,13 +3,12 @@ package fanout
 import (
 	"context"
 	"errors"
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
-	"os"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/benchtest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
 )
@@ -33,10 +32,7 @@ func TestRunTiny(t *testing.T) {
 		cfg.ServerCPUs, cfg.ClientCPUs = "", ""
 	}
 	if err := Tools(cfg); errors.Is(err, ErrMissingTool) {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		benchtest.Tool(t, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -64,24 +60,8 @@ func TestRunTiny(t *testing.T) {
 		}
 	}
 
-	var md strings.Builder
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	out := md.String()
-	for _, want := range []string{"# HTTP MPEG-TS fan-out", "- Machine: ", "## Goals", "- Largest K with no client behind: ", "## Caveats"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q", want)
-		}
-	}
-	var rows [][]string
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "| K | attached") || len(rows) > 0 && strings.HasPrefix(line, "|") {
-			rows = append(rows, benchfmt.Cells(line))
-		} else if len(rows) > 0 {
-			break
-		}
-	}
+	out := benchtest.Markdown(t, rep, "# HTTP MPEG-TS fan-out", "- Machine: ", "## Goals", "- Largest K with no client behind: ", "## Caveats")
+	rows := report.Table(out, "| K | attached")
 	if len(rows) != 2+1+2 {
 		t.Fatalf("table has %d lines, want 5:\n%s", len(rows), out)
 	}
@@ -98,15 +78,7 @@ func TestRunTiny(t *testing.T) {
 		}
 	}
 
-	var svg strings.Builder
-	if err := rep.WriteSVG(&svg); err != nil {
-		t.Fatal(err)
-	}
-	lines, err := benchfmt.Curves(svg.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lines != 3 {
+	if lines := benchtest.Curves(t, rep); lines != 3 {
 		t.Errorf("SVG has %d curves, want 3", lines)
 	}
 }

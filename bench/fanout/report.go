@@ -6,8 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/delivery/slabd"
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
+	"github.com/slabcast/slabcast/bench/internal/clip"
+	"github.com/slabcast/slabcast/bench/internal/plot"
+	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
 func yesNo(ok bool) string {
@@ -29,19 +30,11 @@ func busyShare(d, w time.Duration, cores int) float64 {
 // table of steps, the goal lines, the caveats.
 func (rep *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	m, cfg := rep.Machine, rep.Config
+	cfg := rep.Config
 	sc, _ := cpuList(cfg.ServerCPUs)
 	cc, _ := cpuList(cfg.ClientCPUs)
-	b.WriteString("# HTTP MPEG-TS fan-out\n\n")
-	b.WriteString("Issue 5, item 4: K clients on one channel's `/NAME/mpegts`, slabcast's CPU per client-Gbit/s " +
-		"delivered and the largest K with no client falling behind.\n\n")
-	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", benchfmt.OrUnknown(m.CPUModel), m.CPUs, benchfmt.OrUnknown(m.Kernel))
-	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after; other work may share the machine\n",
-		benchfmt.OrUnknown(m.Load), benchfmt.OrUnknown(rep.LoadAfter))
-	fmt.Fprintf(&b, "- Run: %s, %s, took %s\n", rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Go, rep.Took.Round(100*time.Millisecond))
-	if rep.Command != "" {
-		fmt.Fprintf(&b, "- Reproduce (as root, from the repository root): `%s`\n", rep.Command)
-	}
+	rep.Header(&b, "HTTP MPEG-TS fan-out", "Issue 5, item 4: K clients on one channel's `/NAME/mpegts`, slabcast's CPU per client-Gbit/s "+
+		"delivered and the largest K with no client falling behind.")
 	pin := "unpinned"
 	if cfg.ServerCPUs != "" {
 		pin = fmt.Sprintf("slabcast pinned with taskset to CPU %s (config `cpus %s;`, Go runtime on %d core(s)); "+
@@ -57,13 +50,13 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"(`slabcast_input_bytes_total`). A client falls behind if it received less than the input minus "+
 		"%s of media over the window, or its connection ended; a step also fails if "+
 		"`slabcast_mpegts_lagged_total` rose. %s\n\n",
-		slabd.ClipRecipe, rep.Idle.InputBps()/1e6, pin, streamName, readBuffer>>10, cfg.Warm, cfg.Window, cfg.Lag,
+		clip.FeedRecipe, rep.Idle.InputBps()/1e6, pin, streamName, readBuffer>>10, cfg.Warm, cfg.Window, cfg.Lag,
 		map[bool]string{true: "Every step is measured.", false: "The run stops after the first step that fails."}[cfg.KeepGoing])
 
 	base := rep.Idle.ServerCores()
-	fmt.Fprintf(&b, "| K | attached | client Gbit/s | least client / input | behind | lagged | slabcast cores | CPU s per client-Gbit | above idle, per Gbit | clients' cores | CPU %s busy | CPU %s busy | no client behind |\n",
-		benchfmt.OrUnknown(cfg.ServerCPUs), benchfmt.OrUnknown(cfg.ClientCPUs))
-	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+	report.TableHead(&b, "rrrrrrrrrrrrl", "K", "attached", "client Gbit/s", "least client / input", "behind", "lagged", "slabcast cores",
+		"CPU s per client-Gbit", "above idle, per Gbit", "clients' cores", "CPU "+report.OrUnknown(cfg.ServerCPUs)+" busy",
+		"CPU "+report.OrUnknown(cfg.ClientCPUs)+" busy", "no client behind")
 	i := rep.Idle
 	fmt.Fprintf(&b, "| 0 | %d | 0 | – | 0 | %d | %.3f | – | – | %.2f | %.2f | %.2f | idle: ingest alone |\n",
 		i.Attached, i.Lagged, i.ServerCores(), i.ClientCores(), busyShare(i.ServerBusy, i.Window, len(sc)), busyShare(i.ClientBusy, i.Window, len(cc)))
@@ -145,92 +138,33 @@ func (rep *Report) bound(s Step) string {
 // WriteSVG plots slabcast's and the clients' CPU (cores) against K, with
 // the client Gbit/s on a second axis; hollow marks are failing steps.
 func (rep *Report) WriteSVG(w io.Writer) error {
-	const (
-		width, height = 640, 420
-		left, right   = 60, 70
-		top, bottom   = 40, 50
-	)
-	maxK := 1.0
-	maxC, maxG := 1.0, 0.0
+	maxK, maxC, maxG := 1.0, 1.0, 0.0
 	for _, s := range rep.Steps {
 		maxK = max(maxK, float64(s.K))
 		maxC = max(maxC, s.ServerCores(), s.ClientCores())
 		maxG = max(maxG, s.Gbps())
 	}
-	maxK, maxC, maxG = niceCeil(maxK), niceCeil(maxC), niceCeil(max(maxG, 0.1))
-	px := func(k float64) float64 { return left + k/maxK*(width-left-right) }
-	py := func(v, top0 float64) float64 { return height - bottom - v/top0*(height-top-bottom) }
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
-	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
-	fmt.Fprintf(&b, `<text x="%d" y="18" font-size="14">HTTP MPEG-TS fan-out: CPU and client Gbit/s against K clients (%.1f Mbit/s channel)</text>`+"\n",
-		left, rep.Idle.InputBps()/1e6)
-	for i := 0; i <= 5; i++ {
-		k, c, g := maxK*float64(i)/5, maxC*float64(i)/5, maxG*float64(i)/5
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#eee"/>`+"\n", px(k), top, px(k), height-bottom)
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`+"\n", left, py(c, maxC), width-right, py(c, maxC))
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%.0f</text>`+"\n", px(k), height-bottom+16, k)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%.2g</text>`+"\n", left-6, py(c, maxC)+4, c)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="start" fill="#2ca02c">%.3g</text>`+"\n", width-right+6, py(g, maxG)+4, g)
-	}
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, height-bottom, width-right, height-bottom)
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, top, left, height-bottom)
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", width-right, top, width-right, height-bottom)
-	if float64(rep.GoProcs) <= maxC {
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#999" stroke-dasharray="4 4"/>`+"\n",
-			left, py(float64(rep.GoProcs), maxC), width-right, py(float64(rep.GoProcs), maxC))
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" fill="#666">slabcast's cores</text>`+"\n", left+6, py(float64(rep.GoProcs), maxC)-4)
-	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">K clients on one channel</text>`+"\n", (left+width-right)/2, height-12)
-	fmt.Fprintf(&b, `<text x="16" y="%d" text-anchor="middle" transform="rotate(-90 16 %d)">CPU (cores)</text>`+"\n", (top+height-bottom)/2, (top+height-bottom)/2)
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#2ca02c" transform="rotate(90 %d %d)">client Gbit/s</text>`+"\n",
-		width-14, (top+height-bottom)/2, width-14, (top+height-bottom)/2)
-	series := []struct {
+	pl := plot.Plot{Title: fmt.Sprintf("HTTP MPEG-TS fan-out: CPU and client Gbit/s against K clients (%.1f Mbit/s channel)", rep.Idle.InputBps()/1e6),
+		Left: 60, Right: 70, Top: 40,
+		X:     plot.Axis{Label: "K clients on one channel", Max: plot.NiceCeil(maxK), Tick: func(v float64) string { return fmt.Sprintf("%.0f", v) }},
+		Y:     plot.Axis{Label: "CPU (cores)", Max: plot.NiceCeil(maxC), Tick: func(v float64) string { return fmt.Sprintf("%.2g", v) }},
+		Y2:    &plot.Axis{Label: "client Gbit/s", Max: plot.NiceCeil(max(maxG, 0.1)), Tick: func(v float64) string { return fmt.Sprintf("%.3g", v) }, Color: "#2ca02c"},
+		Guide: &plot.Guide{Y: float64(rep.GoProcs), Label: "slabcast's cores"},
+		Note:  "filled: no client behind; hollow: a client behind"}
+	for _, se := range []struct {
 		name, color string
 		v           func(Step) float64
-		top         float64
+		right       bool
 	}{
-		{"slabcast CPU", "#1f77b4", Step.ServerCores, maxC},
-		{"clients' CPU", "#d62728", Step.ClientCores, maxC},
-		{"client Gbit/s", "#2ca02c", Step.Gbps, maxG},
-	}
-	for n, se := range series {
-		var pts []string
+		{"slabcast CPU", "#1f77b4", Step.ServerCores, false},
+		{"clients' CPU", "#d62728", Step.ClientCores, false},
+		{"client Gbit/s", "#2ca02c", Step.Gbps, true},
+	} {
+		ps := plot.Series{Name: se.name, Color: se.color, Right: se.right}
 		for _, s := range rep.Steps {
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(float64(s.K)), py(se.v(s), se.top)))
+			ps.Points = append(ps.Points, plot.Point{X: float64(s.K), Y: se.v(s), Hollow: !s.OK()})
 		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", se.color, strings.Join(pts, " "))
-		for _, s := range rep.Steps {
-			fill := se.color
-			if !s.OK() {
-				fill = "white"
-			}
-			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="4" fill="%s" stroke="%s" stroke-width="2"/>`+"\n",
-				px(float64(s.K)), py(se.v(s), se.top), fill, se.color)
-		}
-		y := top + 14 + 18*n
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", left+14, y-4, left+34, y-4, se.color)
-		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", left+40, y, se.name)
+		pl.Series = append(pl.Series, ps)
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#666">filled: no client behind; hollow: a client behind</text>`+"\n", left+14, top+14+18*len(series))
-	b.WriteString("</svg>\n")
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
-func niceCeil(v float64) float64 {
-	p := 1.0
-	for p*10 <= v {
-		p *= 10
-	}
-	for p > v {
-		p /= 10
-	}
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*p >= v {
-			return m * p
-		}
-	}
-	return 10 * p
+	return pl.WriteSVG(w)
 }

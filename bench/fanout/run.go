@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/delivery/slabd"
-	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/clip"
+	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -22,19 +22,7 @@ const streamName = "ch"
 // Tools returns an error wrapping ErrMissingTool naming the first tool a
 // Run needs that is not installed.
 func Tools(cfg Config) error {
-	need := []string{"ffmpeg"}
-	if cfg.ServerCPUs != "" || cfg.ClientCPUs != "" {
-		need = append(need, "taskset")
-	}
-	if cfg.Bin == "" {
-		need = append(need, "go")
-	}
-	for _, t := range need {
-		if _, err := exec.LookPath(t); err != nil {
-			return fmt.Errorf("%w: %s (make deps installs ffmpeg)", ErrMissingTool, t)
-		}
-	}
-	return nil
+	return daemon.Tools(cfg.ServerCPUs != "" || cfg.ClientCPUs != "", cfg.Bin == "", "ffmpeg")
 }
 
 func cpuList(list string) ([]int, error) {
@@ -69,7 +57,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Machine: ingest.ReadMachine(), Go: runtime.Version(), Start: time.Now(), Config: cfg,
+	rep := &Report{Run: report.Begin(), Config: cfg,
 		GoProcs: len(serverCPUs)}
 	if rep.GoProcs == 0 {
 		rep.GoProcs = rep.Machine.CPUs
@@ -80,20 +68,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("fanout: %w", err)
 	}
 	defer os.RemoveAll(work)
-	bin := cfg.Bin
-	if bin == "" {
-		logf("building slabcast")
-		if bin, err = slabd.Build(ctx, cfg.Root, work); err != nil {
-			return nil, err
-		}
-	}
-	logf("encoding a %.1f Mbit/s clip with ffmpeg", cfg.Bitrate/1e6)
-	clip, err := slabd.MakeClip(ctx, work, cfg.Bitrate)
+	bin, err := daemon.Binary(ctx, cfg.Bin, cfg.Root, work, logf)
 	if err != nil {
 		return nil, err
 	}
-	d, err := slabd.Start(ctx, slabd.Options{Bin: bin, Dir: work,
-		Streams: []slabd.Stream{{Name: streamName, Group: cfg.Group, Clip: clip}},
+	logf("encoding a %.1f Mbit/s clip with ffmpeg", cfg.Bitrate/1e6)
+	feedClip, err := clip.Feed(ctx, work, cfg.Bitrate)
+	if err != nil {
+		return nil, err
+	}
+	d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: work,
+		Streams: []daemon.Stream{{Name: streamName, Input: "udp://" + cfg.Group, Feed: feedClip}},
 		CPUs:    cfg.ServerCPUs, FeedCPUs: cfg.ClientCPUs})
 	if err != nil {
 		return nil, err
@@ -105,7 +90,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	logf("slabcast pid %d on %s, stream /%s/mpegts", d.PID(), d.Base(), streamName)
 
 	if len(clientCPUs) > 0 {
-		restore, err := pinProcess(clientCPUs)
+		restore, err := proc.Confine(clientCPUs...)
 		if err != nil {
 			return nil, err
 		}
@@ -146,8 +131,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			break
 		}
 	}
-	rep.Took = time.Since(rep.Start)
-	rep.LoadAfter = ingest.ReadMachine().Load
+	rep.End()
 	return rep, nil
 }
 
@@ -163,7 +147,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // meter measures windows.
 type meter struct {
 	cfg                    Config
-	d                      *slabd.Daemon
+	d                      *daemon.Daemon
 	cs                     *clients
 	serverCPUs, clientCPUs []int
 	a, b                   []sample
@@ -192,7 +176,7 @@ func (m *meter) read(ctx context.Context, dst []sample) (point, []sample, error)
 	if p.self, err = proc.ProcessCPU(os.Getpid()); err != nil {
 		return p, dst, err
 	}
-	p.serverBusy, p.selfBusy = busy(m.serverCPUs), busy(m.clientCPUs)
+	p.serverBusy, p.selfBusy = proc.CoresBusy(m.serverCPUs), proc.CoresBusy(m.clientCPUs)
 	var ok bool
 	if p.input, ok = met[`slabcast_input_bytes_total{stream="`+streamName+`"}`]; !ok {
 		return p, dst, errors.New("fanout: /metrics has no slabcast_input_bytes_total for the stream")
@@ -200,15 +184,6 @@ func (m *meter) read(ctx context.Context, dst []sample) (point, []sample, error)
 	p.lagged = met["slabcast_mpegts_lagged_total"]
 	p.attached = met[`slabcast_mpegts_clients{stream="`+streamName+`"}`]
 	return p, dst, nil
-}
-
-func busy(cpus []int) time.Duration {
-	var sum time.Duration
-	for _, c := range cpus {
-		b, _ := proc.CoreBusy(c)
-		sum += b
-	}
-	return sum
 }
 
 // window measures one step of k clients over cfg.Window.

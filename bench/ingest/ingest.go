@@ -18,8 +18,8 @@
 // socket's kernel drop count beside it.
 //
 // Run sends multicast, so it must run in a private network namespace whose
-// lo carries 224.0.0.0/4 (see internal/testnet); it does not check that
-// itself, its callers do. The package is library code without a main so
+// lo carries 224.0.0.0/4 (see internal/testnet); it refuses otherwise. The
+// package is library code without a main so
 // that `go test ./bench/...` runs it in a tiny configuration and
 // cmd/slabbench runs it full size.
 //
@@ -31,8 +31,13 @@ import (
 	"errors"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/report"
+	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/pipeline"
 )
+
+// DatagramSize is the UDP payload of one datagram in bytes.
+const DatagramSize = feed.DatagramSize
 
 // ErrUnsupported is returned by Run on systems other than Linux.
 var ErrUnsupported = errors.New("ingest: needs Linux")
@@ -194,23 +199,10 @@ type Result struct {
 // out: then its ceiling is above what this sender can offer.
 func (r *Result) SenderBound() bool { return r.Saturation.ZeroLoss() }
 
-// Machine describes where a Run ran.
-type Machine struct {
-	CPUModel string
-	CPUs     int    // cores this process may use
-	Kernel   string // uname: system, release, machine
-	Load     string // /proc/loadavg's 1, 5 and 15 minute averages
-}
-
 // Report is a whole Run.
 type Report struct {
-	Machine     Machine
-	LoadAfter   string
-	Go          string
-	Start       time.Time
-	Took        time.Duration
-	Command     string // how to reproduce it, for the results file
-	Steered     bool   // Config.Steer took effect
+	report.Run
+	Steered     bool // Config.Steer took effect
 	Config      Config
 	ClipBitrate float64       // bit/s of the clip's media
 	ClipPass    time.Duration // media time of one pass of the clip

@@ -2,14 +2,14 @@ package ingest
 
 import (
 	"context"
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/benchtest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/internal/testnet"
-	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/ts"
 
 	"github.com/slabcast/slabcast/pipeline"
@@ -19,105 +19,13 @@ func TestMain(m *testing.M) { testnet.Main(m) }
 
 const clipPath = "../../testdata/h264_aac.ts"
 
-// TestClipLoopsSeamlessly sends the looped clip's buffer three times over
-// (Advance between) through a continuity checker and checks that no
-// counter breaks and that the video's DTS and the PCR only go forward, one
-// pass length per copy.
-func TestClipLoopsSeamlessly(t *testing.T) {
-	c, err := LoadClip(clipPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Datagrams()*DatagramSize != len(c.buf) {
-		t.Fatalf("buffer of %d bytes is not whole datagrams", len(c.buf))
-	}
-	if d := c.PassDuration(); d < 9*time.Second || d > 11*time.Second {
-		t.Errorf("pass of the 10 s clip lasts %v", d)
-	}
-	var cc ts.ContinuityChecker
-	var pes ts.PESHeader
-	var lastPCR uint64
-	var lastDTS [ts.MaxPID + 1]uint64
-	var havePCR bool
-	var haveDTS [ts.MaxPID + 1]bool
-	timed := 0
-	for round := range 3 {
-		for i := range c.Datagrams() {
-			d := c.Datagram(i)
-			for off := 0; off < len(d); off += ts.PacketSize {
-				p := d[off : off+ts.PacketSize]
-				if e, _ := cc.Check(p); e != 0 {
-					t.Fatalf("round %d datagram %d: continuity error on PID %d", round, i, ts.PID(p))
-				}
-				if pcr, ok := ts.PCR(p); ok {
-					if havePCR && ts.PCRDiff(pcr, lastPCR) <= 0 {
-						t.Fatalf("round %d datagram %d: PCR went from %d to %d", round, i, lastPCR, pcr)
-					}
-					lastPCR, havePCR = pcr, true
-				}
-				if !ts.PUSI(p) || ts.ParsePESHeader(ts.Payload(p), &pes) != nil || !pes.HasPTS {
-					continue
-				}
-				dts := pes.PTS
-				if pes.HasDTS {
-					dts = pes.DTS
-				}
-				pid := ts.PID(p)
-				if haveDTS[pid] && ts.PTSDiff(dts, lastDTS[pid]) <= 0 {
-					t.Fatalf("round %d datagram %d: PID %d timestamp went from %d to %d", round, i, pid, lastDTS[pid], dts)
-				}
-				lastDTS[pid], haveDTS[pid] = dts, true
-				timed++
-			}
-		}
-		c.Advance()
-	}
-	if timed == 0 || !havePCR {
-		t.Fatal("no timestamps checked")
-	}
-}
-
-func TestAdvanceAllocs(t *testing.T) {
-	c, err := LoadClip(clipPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := testing.AllocsPerRun(3, c.Advance); n != 0 {
-		t.Errorf("Advance allocates %v times", n)
-	}
-}
-
-func TestNewClipRefuses(t *testing.T) {
-	f := func(data []byte) {
-		t.Helper()
-		if _, err := NewClip(data); err == nil {
-			t.Errorf("NewClip accepted %d bytes", len(data))
-		}
-	}
-	f(nil)
-	f(make([]byte, 100))
-	f(make([]byte, 188))                                            // no sync byte
-	f(append([]byte{0x47, 0x1F, 0xFF, 0x10}, make([]byte, 184)...)) // a null packet: no PCR, no PES
-}
-
-func TestProcParsers(t *testing.T) {
-	if got := allowedList([]byte("Name:\tx\nCpus_allowed_list:\t1\n")); got != "1" {
-		t.Errorf("allowedList = %q", got)
-	}
-	if n, err := parseBacklogDrops([]byte("0000ffff 00000002 0\n00000001 0000000a 0\n")); err != nil || n != 12 {
-		t.Errorf("parseBacklogDrops = %d, %v; want 12", n, err)
-	}
-}
-
 // TestRunTiny runs the whole harness in a tiny configuration (a few
 // half-second points per receiver) and checks that it produces a
 // well-formed report with figures in it. It asserts no timing: only that
 // traffic flowed, that the counts add up, and that the files are sound.
 func TestRunTiny(t *testing.T) {
 	testnet.Require(t)
-	if cpus := nic.OnlineCPUs(); len(cpus) < 2 || cpus[0] != 0 || cpus[1] != 1 {
-		t.Skipf("needs CPUs 0 and 1, have %v", cpus)
-	}
+	benchtest.TwoCPUs(t)
 	cfg := DefaultConfig()
 	cfg.Clip = clipPath
 	cfg.Point = 400 * time.Millisecond
@@ -178,32 +86,10 @@ func TestRunTiny(t *testing.T) {
 		t.Error("filter mode not recorded")
 	}
 
-	var md strings.Builder
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	out := md.String()
-	for _, want := range []string{"# Ingest ceiling, one core", "- Machine: ", "- Load average", "## Goals", "## Every point"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q", want)
-		}
-	}
+	out := benchtest.Markdown(t, rep, "# Ingest ceiling, one core", "- Machine: ", "- Load average", "## Goals", "## Every point")
 	// The summary table: a header, a rule and one row per receiver with
 	// the same number of cells, and a non-zero saturation rate in each.
-	var rows [][]string
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "| receiver | zero loss") {
-			rows = append(rows, benchfmt.Cells(line))
-			continue
-		}
-		if len(rows) > 0 && strings.HasPrefix(line, "|") {
-			rows = append(rows, benchfmt.Cells(line))
-			continue
-		}
-		if len(rows) > 0 {
-			break
-		}
-	}
+	rows := report.Table(out, "| receiver | zero loss")
 	if len(rows) != 2+3 {
 		t.Fatalf("summary table has %d lines, want 5:\n%s", len(rows), out)
 	}
@@ -221,15 +107,7 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("%d goal lines, want 2", n)
 	}
 
-	var svg strings.Builder
-	if err := rep.WriteSVG(&svg); err != nil {
-		t.Fatal(err)
-	}
-	lines, err := benchfmt.Curves(svg.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lines != 3 {
+	if lines := benchtest.Curves(t, rep); lines != 3 {
 		t.Errorf("SVG has %d curves, want 3", lines)
 	}
 }

@@ -179,4 +179,4 @@ func (r *pipelineReceiver) close() error {
 	return nil
 }
 
-var errNoTraffic = errors.New("ingest: the receiver got nothing; is lo carrying 224.0.0.0/4 (run under netns-run)?")
+var errNoTraffic = errors.New("ingest: the receiver got nothing; is lo carrying 224.0.0.0/4 (slabbench routes it when it makes the namespace; see make netns)?")

@@ -1,12 +1,15 @@
 package ingest
 
 import (
+	"cmp"
 	"fmt"
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
 	"io"
 	"slices"
 	"strings"
 
+	"github.com/slabcast/slabcast/bench/internal/plot"
+	"github.com/slabcast/slabcast/bench/internal/report"
+	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/ts"
 
 	"github.com/slabcast/slabcast/pipeline"
@@ -41,19 +44,10 @@ func (rep *Report) Ratios(r *Result) (zeroLoss, saturation float64, ok bool) {
 // table of figures and ratios, one line per goal, then every point.
 func (rep *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	m := rep.Machine
 	cfg := rep.Config
-	fmt.Fprintf(&b, "# Ingest ceiling, one core\n\n")
-	fmt.Fprintf(&b, "Issue 5, item 1: the datagrams/s and Gbit/s that slabcast's receive path "+
+	rep.Header(&b, "Ingest ceiling, one core", "Issue 5, item 1: the datagrams/s and Gbit/s that slabcast's receive path "+
 		"sustains on one core with zero loss and at saturation, against a bare recvmmsg loop "+
-		"that only discards, on the same socket setup and core.\n\n")
-	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", benchfmt.OrUnknown(m.CPUModel), m.CPUs, benchfmt.OrUnknown(m.Kernel))
-	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after; other work may share the machine\n",
-		benchfmt.OrUnknown(m.Load), benchfmt.OrUnknown(rep.LoadAfter))
-	fmt.Fprintf(&b, "- Run: %s, %s, took %s\n", rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Go, rep.Took.Round(100e6))
-	if rep.Command != "" {
-		fmt.Fprintf(&b, "- Reproduce (as root, from the repository root): `%s`\n", rep.Command)
-	}
+		"that only discards, on the same socket setup and core.")
 	fmt.Fprintf(&b, "\nSetup: a private network namespace; `%s` looped without a seam (%.0f kbit/s, %.2f s a pass; "+
 		"PCR, PTS and DTS shifted a pass length and continuity counters carried on at every loop, so the "+
 		"receive path does its full work: PSI, PES, keyframes, a segment cut every 2 s of media) in "+
@@ -61,11 +55,11 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"paced by a token bucket or flat out, on a thread pinned to CPU %d; each receiver runs on a thread "+
 		"pinned to CPU %d with SO_RCVBUF %d MiB, recvmmsg 64 × 9024 bytes; receive packet steering to CPU %d: %v. %s a point; paced rates are "+
 		"fractions %v of the first receiver's saturation rate, stepped up until loss (a rate that loses is measured once more and passes if that run is clean: other work shares this machine), then %d bisections.\n\n",
-		cfg.Clip, rep.ClipBitrate/1e3, rep.ClipPass.Seconds(), DatagramSize, cfg.Group, SendBatch,
-		cfg.SenderCPU, cfg.ReceiverCPU, cfg.RecvBuffer>>20, cfg.ReceiverCPU, benchfmt.OnOff(rep.Steered), cfg.Point, cfg.Steps, cfg.Refine)
+		cfg.Clip, rep.ClipBitrate/1e3, rep.ClipPass.Seconds(), DatagramSize, cfg.Group, sender.Batch,
+		cfg.SenderCPU, cfg.ReceiverCPU, cfg.RecvBuffer>>20, cfg.ReceiverCPU, report.OnOff(rep.Steered), cfg.Point, cfg.Steps, cfg.Refine)
 
-	fmt.Fprintf(&b, "| receiver | zero loss: datagrams/s | Gbit/s | × bare | saturation: offered/s | received/s | Gbit/s | lost | × bare | CPU %d busy at zero loss | receiver thread | thread ns/datagram |\n", cfg.ReceiverCPU)
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	report.TableHead(&b, "lrrrrrrrrrrr", "receiver", "zero loss: datagrams/s", "Gbit/s", "× bare", "saturation: offered/s", "received/s",
+		"Gbit/s", "lost", "× bare", fmt.Sprintf("CPU %d busy at zero loss", cfg.ReceiverCPU), "receiver thread", "thread ns/datagram")
 	for i := range rep.Results {
 		r := &rep.Results[i]
 		zr, sr, haveBare := rep.Ratios(r)
@@ -118,7 +112,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(&b, "- %v: at least %.2f of the bare loop — zero loss %.2f (%s), saturation %.2f (%s)\n",
-			r.Receiver, Goal, zr, benchfmt.Met(r.HaveBest && zr >= Goal), sr, benchfmt.Met(sr >= Goal))
+			r.Receiver, Goal, zr, report.Met(r.HaveBest && zr >= Goal), sr, report.Met(sr >= Goal))
 	}
 	b.WriteString("\n")
 
@@ -170,9 +164,8 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	}
 
 	b.WriteString("## Every point\n\n")
-	fmt.Fprintf(&b, "| receiver | target/s | sent/s | received/s | lost | socket drops | backlog drops | CPU %d busy | receiver thread |\n",
-		cfg.ReceiverCPU)
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	report.TableHead(&b, "lrrrrrrrr", "receiver", "target/s", "sent/s", "received/s", "lost", "socket drops", "backlog drops",
+		fmt.Sprintf("CPU %d busy", cfg.ReceiverCPU), "receiver thread")
 	for i := range rep.Results {
 		r := &rep.Results[i]
 		for _, p := range append([]Point{r.Saturation}, r.Points...) {
@@ -191,11 +184,6 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 // WriteSVG writes a plot of the rate received against the rate offered,
 // one line per receiver, every point measured (saturation included).
 func (rep *Report) WriteSVG(w io.Writer) error {
-	const (
-		width, height = 640, 420
-		left, right   = 70, 20
-		top, bottom   = 30, 50
-	)
 	colors := []string{"#444444", "#1f77b4", "#d62728", "#2ca02c"}
 	var maxX float64
 	for _, r := range rep.Results {
@@ -203,76 +191,21 @@ func (rep *Report) WriteSVG(w io.Writer) error {
 			maxX = max(maxX, p.Offered(), p.Rate())
 		}
 	}
-	if maxX == 0 {
-		maxX = 1
-	}
-	maxX = niceCeil(maxX)
-	px := func(v float64) float64 { return left + v/maxX*(width-left-right) }
-	py := func(v float64) float64 { return height - bottom - v/maxX*(height-top-bottom) }
-
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
-	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
-	fmt.Fprintf(&b, `<text x="%d" y="18" font-size="14">Ingest on one core: received vs offered (datagrams/s, 1316 B each)</text>`+"\n", left)
-	// Axes, grid and ticks.
-	for i := 0; i <= 5; i++ {
-		v := maxX * float64(i) / 5
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#eee"/>`+"\n", px(v), top, px(v), height-bottom)
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`+"\n", left, py(v), width-right, py(v))
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", px(v), height-bottom+16, kilo(v))
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left-6, py(v)+4, kilo(v))
-	}
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, height-bottom, width-right, height-bottom)
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", left, top, left, height-bottom)
-	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#bbb" stroke-dasharray="4 4"/>`+"\n", px(0), py(0), px(maxX), py(maxX))
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">offered (sent) per second</text>`+"\n", (left+width-right)/2, height-12)
-	fmt.Fprintf(&b, `<text x="16" y="%d" text-anchor="middle" transform="rotate(-90 16 %d)">received per second</text>`+"\n", (top+height-bottom)/2, (top+height-bottom)/2)
+	maxX = plot.NiceCeil(max(maxX, 1))
+	pl := plot.Plot{Title: "Ingest on one core: received vs offered (datagrams/s, 1316 B each)",
+		X:        plot.Axis{Label: "offered (sent) per second", Max: maxX, Tick: kilo},
+		Y:        plot.Axis{Label: "received per second", Max: maxX, Tick: kilo},
+		Diagonal: true, Note: "filled: no loss; hollow: loss"}
 	for i, r := range rep.Results {
-		c := colors[i%len(colors)]
 		pts := append([]Point{r.Saturation}, r.Points...)
-		slices.SortFunc(pts, func(a, b Point) int {
-			switch {
-			case a.Offered() < b.Offered():
-				return -1
-			case a.Offered() > b.Offered():
-				return 1
-			}
-			return 0
-		})
-		var line []string
+		slices.SortFunc(pts, func(a, b Point) int { return cmp.Compare(a.Offered(), b.Offered()) })
+		s := plot.Series{Name: r.Receiver.String(), Color: colors[i%len(colors)]}
 		for _, p := range pts {
-			line = append(line, fmt.Sprintf("%.1f,%.1f", px(p.Offered()), py(p.Rate())))
+			s.Points = append(s.Points, plot.Point{X: p.Offered(), Y: p.Rate(), Hollow: !p.ZeroLoss()})
 		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", c, strings.Join(line, " "))
-		for _, p := range pts {
-			fill := c
-			if !p.ZeroLoss() {
-				fill = "white"
-			}
-			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="4" fill="%s" stroke="%s" stroke-width="2"/>`+"\n", px(p.Offered()), py(p.Rate()), fill, c)
-		}
-		y := top + 16 + 18*i
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"/>`+"\n", left+14, y-4, left+34, y-4, c)
-		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", left+40, y, r.Receiver)
+		pl.Series = append(pl.Series, s)
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#666">filled: no loss; hollow: loss</text>`+"\n", left+14, top+16+18*len(rep.Results))
-	b.WriteString("</svg>\n")
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
-func niceCeil(v float64) float64 {
-	p := 1.0
-	for p*10 <= v {
-		p *= 10
-	}
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*p >= v {
-			return m * p
-		}
-	}
-	return 10 * p
+	return pl.WriteSVG(w)
 }
 
 func kilo(v float64) string {

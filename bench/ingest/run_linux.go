@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
+	"net/netip"
 	"slices"
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/report"
+	"github.com/slabcast/slabcast/bench/internal/sender"
 	"github.com/slabcast/slabcast/bpf"
-	"github.com/slabcast/slabcast/internal/testnet"
+	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -39,15 +41,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	cpus := nic.OnlineCPUs()
-	if !slices.Contains(cpus, cfg.SenderCPU) || !slices.Contains(cpus, cfg.ReceiverCPU) || cfg.SenderCPU == cfg.ReceiverCPU {
-		return nil, fmt.Errorf("ingest: needs two distinct usable cores for sender (%d) and receiver (%d); usable: %v",
-			cfg.SenderCPU, cfg.ReceiverCPU, cpus)
+	if err := sender.Check(cfg.SenderCPU, cfg.ReceiverCPU); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	if !testnet.Isolated() {
-		return nil, errors.New("ingest: refusing to send multicast outside a private network namespace")
-	}
-	clip, err := LoadClip(cfg.Clip)
+	clip, err := feed.LoadClip(cfg.Clip)
 	if err != nil {
 		return nil, err
 	}
@@ -59,20 +56,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if !src.Multicast {
 		return nil, fmt.Errorf("ingest: group %s is not multicast", cfg.Group)
 	}
-	snd, err := newSender(src.Addr, cfg.SenderCPU, clip)
+	snd, err := sender.New([]netip.AddrPort{src.Addr}, cfg.SenderCPU, feed.NewBuffer(clip))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	defer snd.close()
-	if n := runtime.GOMAXPROCS(0); n < minGoProcs {
-		runtime.GOMAXPROCS(minGoProcs)
-		defer runtime.GOMAXPROCS(n)
-	}
+	defer snd.Close()
+	defer proc.AtLeastGoProcs(minGoProcs)()
 
 	rep := &Report{
-		Machine:     ReadMachine(),
-		Go:          runtime.Version(),
-		Start:       time.Now(),
+		Run:         report.Begin(),
 		Config:      cfg,
 		ClipBitrate: clip.Bitrate(),
 		ClipPass:    clip.PassDuration(),
@@ -93,8 +85,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Results = append(rep.Results, res)
 	}
-	rep.Took = time.Since(rep.Start)
-	rep.LoadAfter = readLoad()
+	rep.End()
 	return rep, nil
 }
 
@@ -120,7 +111,7 @@ func openReceiver(cfg Config, kind Receiver, src nic.Source, url string, logf fu
 }
 
 func measureReceiver(ctx context.Context, cfg Config, kind Receiver, src nic.Source, url string,
-	snd *sender, base *float64, logf func(string, ...any)) (Result, error) {
+	snd *sender.Sender, base *float64, logf func(string, ...any)) (Result, error) {
 	res := Result{Receiver: kind}
 	rcv, mode, err := openReceiver(cfg, kind, src, url, logf)
 	if err != nil {
@@ -133,7 +124,7 @@ func measureReceiver(ctx context.Context, cfg Config, kind Receiver, src nic.Sou
 	// segmenter needs PSI and a keyframe before it stores anything.
 	got := false
 	for range warmTries {
-		if _, err := snd.run(ctx, warmRate, warmPoint); err != nil {
+		if _, err := snd.Run(ctx, warmRate, warmPoint); err != nil {
 			return res, err
 		}
 		if n, _ := rcv.counts(); n > 0 {
@@ -240,46 +231,46 @@ func measureReceiver(ctx context.Context, cfg Config, kind Receiver, src nic.Sou
 
 // measure sends at rate (0: flat out) for cfg.Point and waits until the
 // receiver has drained its queue.
-func measure(ctx context.Context, cfg Config, snd *sender, rcv receiver, rate float64) (Point, error) {
+func measure(ctx context.Context, cfg Config, snd *sender.Sender, rcv receiver, rate float64) (Point, error) {
 	p := Point{Target: rate}
-	r0, d0 := rcv.counts()
-	c0, err := threadCPU(cfg.ReceiverCPU)
-	if err != nil {
-		return p, err
-	}
-	b0, err := proc.CoreBusy(cfg.ReceiverCPU)
-	if err != nil {
-		return p, err
-	}
-	q0, err := backlogDrops()
+	s0, err := sample(cfg, rcv)
 	if err != nil {
 		return p, err
 	}
 	t0 := time.Now()
-	sr, err := snd.run(ctx, rate, cfg.Point)
+	sr, err := snd.Run(ctx, rate, cfg.Point)
 	if err != nil {
 		return p, err
 	}
-	drain(ctx, rcv, r0+sr.sent)
+	drain(ctx, rcv, s0.received+sr.Sent)
 	p.Wall = time.Since(t0)
-	r1, d1 := rcv.counts()
-	c1, err := threadCPU(cfg.ReceiverCPU)
+	s1, err := sample(cfg, rcv)
 	if err != nil {
 		return p, err
 	}
-	b1, err := proc.CoreBusy(cfg.ReceiverCPU)
-	if err != nil {
-		return p, err
-	}
-	q1, err := backlogDrops()
-	if err != nil {
-		return p, err
-	}
-	p.BacklogDrops = q1 - q0
-	p.Sent, p.Elapsed, p.SendErrors = sr.sent, sr.elapsed, sr.errors
-	p.Received, p.Drops = r1-r0, d1-d0
-	p.ThreadCPU, p.CoreBusy = max(0, c1-c0), max(0, b1-b0)
+	p.BacklogDrops = s1.backlog - s0.backlog
+	p.Sent, p.Elapsed, p.SendErrors = sr.Sent, sr.Elapsed, sr.Errors
+	p.Received, p.Drops = s1.received-s0.received, s1.drops-s0.drops
+	p.ThreadCPU, p.CoreBusy = max(0, s1.thread-s0.thread), max(0, s1.busy-s0.busy)
 	return p, nil
+}
+
+// counters is what measure reads at either end of a point.
+type counters struct {
+	received, drops, backlog uint64
+	thread, busy             time.Duration
+}
+
+func sample(cfg Config, rcv receiver) (c counters, err error) {
+	c.received, c.drops = rcv.counts()
+	if c.thread, err = proc.ThreadCPU(cfg.ReceiverCPU); err != nil {
+		return c, err
+	}
+	if c.busy, err = proc.CoreBusy(cfg.ReceiverCPU); err != nil {
+		return c, err
+	}
+	c.backlog, err = proc.BacklogDrops()
+	return c, err
 }
 
 // drain waits until the receiver has counted want datagrams or its count

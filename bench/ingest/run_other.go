@@ -6,6 +6,3 @@ import "context"
 
 // Run needs Linux (sendmmsg, recvmmsg, CPU pinning, /proc).
 func Run(ctx context.Context, cfg Config) (*Report, error) { return nil, ErrUnsupported }
-
-// ReadMachine knows nothing outside Linux.
-func ReadMachine() Machine { return Machine{} }

@@ -39,7 +39,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
 // Goal is issue 5's target for both latencies at the 99th percentile.
@@ -147,18 +147,9 @@ type Result struct {
 	Polls               int
 }
 
-// Machine is the same description as the ingest benchmark's.
-type Machine = ingest.Machine
-
 // Report is a whole Run.
 type Report struct {
-	Machine   Machine
-	LoadAfter string
-	Go        string
-	Start     time.Time
-	Took      time.Duration
-	Command   string // how to reproduce it
-	Build     string // what the measured binary was built from
-	Config    Config
-	Results   []Result
+	report.Run
+	Config  Config
+	Results []Result
 }

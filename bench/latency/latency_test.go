@@ -2,19 +2,15 @@ package latency
 
 import (
 	"context"
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
-	"github.com/slabcast/slabcast/config"
-	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/benchtest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/internal/testnet"
-	"github.com/slabcast/slabcast/nic"
 )
 
 func TestMain(m *testing.M) { testnet.Main(m) }
@@ -91,27 +87,6 @@ func TestLastSegment(t *testing.T) {
 	}
 }
 
-// TestDaemonConfigLoads checks that slabcast accepts the config the
-// benchmark writes, with the values asked for.
-func TestDaemonConfigLoads(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "slabcast.conf")
-	text := daemonConfig(mustAddrPort(t, "127.0.0.1:8123"), "/tmp/x/ctl.sock", 1, 500*time.Millisecond,
-		[]string{"udp://239.9.9.20:5000", "udp://239.9.9.21:5000"})
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path, config.Options{})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, text)
-	}
-	if len(cfg.Streams) != 2 || len(cfg.CPUs) != 1 || cfg.CPUs[0] != 1 {
-		t.Fatalf("config %+v", cfg)
-	}
-	if s := cfg.Streams[1]; s.Name != "s1" || s.SegmentDuration != 500*time.Millisecond || s.Inputs[0].URL != "udp://239.9.9.21:5000" {
-		t.Errorf("stream %+v", s)
-	}
-}
-
 // TestPlan checks what the sender knows about the committed clip: markers
 // in almost every datagram, a keyframe each second, due times that rise
 // within the loop.
@@ -151,9 +126,7 @@ func TestPlan(t *testing.T) {
 // well formed. It asserts no timing.
 func TestRunTiny(t *testing.T) {
 	testnet.Require(t)
-	if cpus := nic.OnlineCPUs(); len(cpus) < 2 || cpus[0] != 0 || cpus[1] != 1 {
-		t.Skipf("needs CPUs 0 and 1, have %v", cpus)
-	}
+	benchtest.TwoCPUs(t)
 	if _, err := exec.LookPath("taskset"); err != nil {
 		t.Skip("no taskset")
 	}
@@ -192,16 +165,7 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("datagrams %d, bitrate %v", r.Datagrams, r.Bitrate)
 	}
 
-	var md strings.Builder
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	out := md.String()
-	for _, want := range []string{"# Latency", "- Machine: ", "## (b) Datagram to /mpegts", "## (a) Keyframe datagram to playlist", "## Goals"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q", want)
-		}
-	}
+	out := benchtest.Markdown(t, rep, "# Latency", "- Machine: ", "## (b) Datagram to /mpegts", "## (a) Keyframe datagram to playlist", "## Goals")
 	checkTable(t, out, "| clip | Mbit/s | server |", 2)
 	checkTable(t, out, "| clip | Mbit/s | segments |", 1)
 	if n := strings.Count(out, " under 5ms: "); n != 2 {
@@ -214,17 +178,7 @@ func TestRunTiny(t *testing.T) {
 // its p50 column.
 func checkTable(t *testing.T, md, head string, rows int) {
 	t.Helper()
-	var tab [][]string
-	for line := range strings.Lines(md) {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, head) || len(tab) > 0 && strings.HasPrefix(line, "|") {
-			tab = append(tab, benchfmt.Cells(line))
-			continue
-		}
-		if len(tab) > 0 {
-			break
-		}
-	}
+	tab := report.Table(md, head)
 	if len(tab) != 2+rows {
 		t.Fatalf("table %q has %d lines, want %d:\n%s", head, len(tab), 2+rows, md)
 	}
@@ -244,13 +198,4 @@ func checkTable(t *testing.T, md, head string, rows int) {
 			t.Errorf("row %q: p50 is not a figure", row)
 		}
 	}
-}
-
-func mustAddrPort(t *testing.T, s string) netip.AddrPort {
-	t.Helper()
-	a, err := netip.ParseAddrPort(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }

@@ -2,10 +2,7 @@ package latency
 
 import (
 	"bytes"
-	"fmt"
-	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/slabcast/slabcast/ts"
@@ -131,16 +128,4 @@ func attribute(kfs []keyframe, seen []appearance, w window) (lat []time.Duration
 		}
 	}
 	return lat, consistent, ambiguous
-}
-
-// daemonConfig is the config file the benchmark runs slabcast with: one
-// stream per input URL, streams named s0, s1, ….
-func daemonConfig(http netip.AddrPort, ctlPath string, cpu int, seg time.Duration, inputs []string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "http %s;\nctl %s;\ncpus %d;\nmemory 256M;\n", http, ctlPath, cpu)
-	for i, in := range inputs {
-		fmt.Fprintf(&b, "stream s%d {\n  input %s;\n  segment_duration %s;\n  segment_count 6;\n}\n",
-			i, in, strconv.FormatFloat(seg.Seconds(), 'f', -1, 64))
-	}
-	return b.String()
 }

@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/slabcast/slabcast/nic"
+	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/ts"
 )
 
@@ -76,19 +75,12 @@ func (t *task) wait() error {
 }
 
 // pinned runs f on a goroutine locked to a thread pinned to cpu (none if cpu
-// < 0). The goroutine ends locked, so a pinned thread is not reused.
+// < 0), the thread's affinity given back afterwards (proc.OnCPU).
 func pinned(cpu int, f func() error) *task {
 	t := &task{done: make(chan struct{})}
 	go func() {
 		defer close(t.done)
-		runtime.LockOSThread()
-		if cpu >= 0 {
-			if err := nic.PinThread(cpu); err != nil {
-				t.err = fmt.Errorf("latency: %w", err)
-				return
-			}
-		}
-		t.err = f()
+		t.err = proc.OnCPU(cpu, f)
 	}()
 	return t
 }

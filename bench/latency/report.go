@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
+	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
 // ms formats d in milliseconds, three decimals.
@@ -24,22 +24,11 @@ func ratio(a, b time.Duration) string {
 // relay, and one line per goal.
 func (rep *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	m, cfg := rep.Machine, rep.Config
-	b.WriteString("# Latency: segment to playlist, datagram to /mpegts\n\n")
-	b.WriteString("Issue 5, item 5: (a) from the arrival of the datagram that completes a segment to that segment " +
-		"being listed in the playlist served over HTTP, and (b) from the arrival of a datagram to its bytes " +
-		"leaving on `/NAME/mpegts`, against a bare UDP-to-HTTP relay (udpxy's core) as the floor. " +
-		"Goal: p99 under " + Goal.String() + " for both.\n\n")
-	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", benchfmt.OrUnknown(m.CPUModel), m.CPUs, benchfmt.OrUnknown(m.Kernel))
-	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after; other work may share the machine\n",
-		benchfmt.OrUnknown(m.Load), benchfmt.OrUnknown(rep.LoadAfter))
-	fmt.Fprintf(&b, "- Run: %s, %s, took %s\n", rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Go, rep.Took.Round(100*time.Millisecond))
-	if rep.Build != "" {
-		fmt.Fprintf(&b, "- slabcast built from %s\n", rep.Build)
-	}
-	if rep.Command != "" {
-		fmt.Fprintf(&b, "- Reproduce (as root, from the repository root): `%s`\n", rep.Command)
-	}
+	cfg := rep.Config
+	rep.Header(&b, "Latency: segment to playlist, datagram to /mpegts", "Issue 5, item 5: (a) from the arrival of the datagram that completes a segment to that segment "+
+		"being listed in the playlist served over HTTP, and (b) from the arrival of a datagram to its bytes "+
+		"leaving on `/NAME/mpegts`, against a bare UDP-to-HTTP relay (udpxy's core) as the floor. "+
+		"Goal: p99 under "+Goal.String()+" for both.")
 	period, rtt := time.Duration(0), time.Duration(0)
 	for _, r := range rep.Results {
 		period, rtt = max(period, r.PollPeriod.P50), max(rtt, r.PollRTT.P50)
@@ -80,8 +69,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		cfg.DaemonCPU, cfg.Window, cfg.RelayWindow, cfg.Warmup)
 
 	b.WriteString("## (b) Datagram to /mpegts\n\n")
-	b.WriteString("| clip | Mbit/s | server | samples | p50 ms | p90 ms | p99 ms | max ms | p99 ÷ goal | p50 × relay | p99 × relay |\n")
-	b.WriteString("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	report.TableHead(&b, "lrlrrrrrrrr", "clip", "Mbit/s", "server", "samples", "p50 ms", "p90 ms", "p99 ms", "max ms", "p99 ÷ goal", "p50 × relay", "p99 × relay")
 	for _, r := range rep.Results {
 		mb := fmt.Sprintf("%.2f", r.Bitrate/1e6)
 		row := func(server string, d Dist) {
@@ -98,8 +86,8 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("\n")
 
 	b.WriteString("## (a) Keyframe datagram to playlist\n\n")
-	b.WriteString("| clip | Mbit/s | segments | p50 ms | p90 ms | p99 ms | max ms | p99 ÷ goal | poll period p50 / p99 ms | poll round trip p50 ms | EXTINF checks passed |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	report.TableHead(&b, "lrrrrrrrrrr", "clip", "Mbit/s", "segments", "p50 ms", "p90 ms", "p99 ms", "max ms", "p99 ÷ goal",
+		"poll period p50 / p99 ms", "poll round trip p50 ms", "EXTINF checks passed")
 	for _, r := range rep.Results {
 		d := r.Playlist
 		fmt.Fprintf(&b, "| %s | %.2f | %d | %s | %s | %s | %s | %s | %s / %s | %s | %d of %d |\n",
@@ -114,9 +102,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 
 	b.WriteString("## Goals\n\n")
 	for _, r := range rep.Results {
-		fmt.Fprintf(&b, "- %s, (a) playlist p99 %s ms under %v: %s\n", r.Clip.Name, ms(r.Playlist.P99), Goal, benchfmt.Met(r.Playlist.N > 0 && r.Playlist.P99 < Goal))
+		fmt.Fprintf(&b, "- %s, (a) playlist p99 %s ms under %v: %s\n", r.Clip.Name, ms(r.Playlist.P99), Goal, report.Met(r.Playlist.N > 0 && r.Playlist.P99 < Goal))
 		fmt.Fprintf(&b, "- %s, (b) /mpegts p99 %s ms under %v: %s (bare relay %s ms)\n", r.Clip.Name, ms(r.MPEGTS.P99), Goal,
-			benchfmt.Met(r.MPEGTS.N > 0 && r.MPEGTS.P99 < Goal), ms(r.Relay.P99))
+			report.Met(r.MPEGTS.N > 0 && r.MPEGTS.P99 < Goal), ms(r.Relay.P99))
 	}
 	b.WriteString("\n")
 

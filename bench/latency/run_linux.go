@@ -8,16 +8,17 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/ingest"
-	"github.com/slabcast/slabcast/internal/testnet"
-	"github.com/slabcast/slabcast/nic"
-	"github.com/slabcast/slabcast/ts"
 	"golang.org/x/sys/unix"
+
+	"github.com/slabcast/slabcast/bench/internal/daemon"
+	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/report"
+	"github.com/slabcast/slabcast/bench/internal/sender"
+	"github.com/slabcast/slabcast/ts"
 )
 
 const (
@@ -38,13 +39,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	cpus := nic.OnlineCPUs()
-	if !slices.Contains(cpus, cfg.SenderCPU) || !slices.Contains(cpus, cfg.DaemonCPU) || cfg.SenderCPU == cfg.DaemonCPU {
-		return nil, fmt.Errorf("latency: needs two distinct usable cores for the sender (%d) and the daemon (%d); usable: %v",
-			cfg.SenderCPU, cfg.DaemonCPU, cpus)
-	}
-	if !testnet.Isolated() {
-		return nil, errors.New("latency: refusing to send multicast outside a private network namespace")
+	if err := sender.Check(cfg.SenderCPU, cfg.DaemonCPU); err != nil {
+		return nil, fmt.Errorf("latency: %w", err)
 	}
 	first, err := netip.ParseAddrPort(cfg.Group)
 	if err != nil || !first.Addr().Is4() || !first.Addr().IsMulticast() {
@@ -56,11 +52,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		groups[i] = netip.AddrPortFrom(a, first.Port())
 		a = a.Next()
 	}
-	if n := runtime.GOMAXPROCS(0); n < minGoProcs {
-		runtime.GOMAXPROCS(minGoProcs)
-		defer runtime.GOMAXPROCS(n)
-	}
-	rep := &Report{Machine: ingest.ReadMachine(), Go: runtime.Version(), Start: time.Now(), Config: cfg}
+	defer proc.AtLeastGoProcs(minGoProcs)()
+	rep := &Report{Run: report.Begin(), Config: cfg}
 
 	dir, err := os.MkdirTemp("", "slabcast-latency-")
 	if err != nil {
@@ -73,7 +66,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	plans := make([]*plan, len(cfg.Clips))
 	for i, c := range cfg.Clips {
-		path, err := makeClip(c, clipDir, cfg.GOP)
+		path, err := makeClip(ctx, c, clipDir, cfg.GOP)
 		if err != nil {
 			return nil, err
 		}
@@ -83,30 +76,31 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		logf("clip %s: %s, %.2f Mbit/s, %d datagrams a %.2f s loop", c.Name, path,
 			plans[i].bitrate/1e6, plans[i].clip.Datagrams(), plans[i].loop.Seconds())
 	}
-	bin := cfg.Binary
-	rep.Build = "the binary " + bin
-	if bin == "" {
-		logf("building cmd/slabcast")
-		if bin, err = buildSlabcast(cfg.ModuleRoot, dir); err != nil {
-			return nil, err
-		}
-		rep.Build = describeTree(cfg.ModuleRoot)
+	rep.Build = "the binary " + cfg.Binary
+	if cfg.Binary == "" {
+		rep.Build = daemon.DescribeTree(cfg.ModuleRoot)
 	}
-	inputs := make([]string, len(cfg.Clips))
+	bin, err := daemon.Binary(ctx, cfg.Binary, cfg.ModuleRoot, dir, logf)
+	if err != nil {
+		return nil, err
+	}
+	// One stream per clip, s0, s1, …
+	streams := make([]daemon.Stream, len(cfg.Clips))
 	for i := range cfg.Clips {
-		inputs[i] = "udp://" + groups[i].String()
+		streams[i] = daemon.Stream{Name: fmt.Sprintf("s%d", i), Input: "udp://" + groups[i].String()}
 	}
-	d, err := startDaemon(bin, dir, cfg.DaemonCPU, cfg.SegmentDuration, inputs, cfg.DaemonEnv)
+	d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: dir, CPUs: strconv.Itoa(cfg.DaemonCPU), Streams: streams,
+		SegmentDuration: cfg.SegmentDuration, SegmentCount: 6, Env: cfg.DaemonEnv})
 	if err != nil {
 		return nil, err
 	}
 	stopped := false
 	defer func() {
 		if !stopped {
-			d.stop()
+			d.Stop()
 		}
 		if cfg.KeepLog != "" {
-			if b, err := os.ReadFile(d.log.Name()); err == nil {
+			if b, err := os.ReadFile(d.LogPath()); err == nil {
 				os.WriteFile(cfg.KeepLog, b, 0o644)
 			}
 		}
@@ -114,7 +108,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	// Threads this process does not pin keep off the daemon's core (the
 	// pinned ones, the relay's included, set their own affinity).
-	restore, err := confine(cfg.SenderCPU)
+	restore, err := proc.Confine(cfg.SenderCPU)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +117,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	clk := clock{epoch: time.Now()}
 	seed := maphash.MakeSeed()
 	for i, c := range cfg.Clips {
-		snd := newSender(plans[i], clk, seed, cfg.SenderCPU)
+		snd := newPacer(plans[i], clk, seed, cfg.SenderCPU)
 		res := Result{Clip: c, Bitrate: plans[i].bitrate}
 		if err := measureRelay(ctx, cfg, snd, groups[len(groups)-1], &res); err != nil {
 			return nil, err
@@ -131,7 +125,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		logf("%-10s bare relay: /mpegts p50 %v p99 %v max %v (%d samples)", c.Name,
 			res.Relay.P50, res.Relay.P99, res.Relay.Max, res.Relay.N)
 		if err := measureSlabcast(ctx, cfg, snd, groups[i], d, fmt.Sprintf("/s%d/", i), &res); err != nil {
-			return nil, fmt.Errorf("%w (slabcast log: %s)", err, d.logTail())
+			return nil, fmt.Errorf("%w (slabcast log: %s)", err, d.Log())
 		}
 		logf("%-10s slabcast:   /mpegts p50 %v p99 %v max %v (%d samples); playlist p50 %v p99 %v max %v (%d samples, poll every %v)",
 			c.Name, res.MPEGTS.P50, res.MPEGTS.P99, res.MPEGTS.Max, res.MPEGTS.N,
@@ -139,23 +133,22 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Results = append(rep.Results, res)
 	}
 	stopped = true
-	if err := d.stop(); err != nil {
+	if err := d.Stop(); err != nil {
 		return nil, err
 	}
-	rep.Took = time.Since(rep.Start)
-	rep.LoadAfter = ingest.ReadMachine().Load
+	rep.End()
 	return rep, nil
 }
 
-func measureRelay(ctx context.Context, cfg Config, snd *sender, group netip.AddrPort, res *Result) error {
+func measureRelay(ctx context.Context, cfg Config, snd *pacer, group netip.AddrPort, res *Result) error {
 	r, err := newRelay(group)
 	if err != nil {
 		return err
 	}
 	defer r.close()
-	fd, err := dial(group)
+	fd, err := sender.Dial(group)
 	if err != nil {
-		return err
+		return fmt.Errorf("latency: %w", err)
 	}
 	defer unix.Close(fd)
 	relayDone := pinned(cfg.DaemonCPU, r.serve)
@@ -193,10 +186,10 @@ func measureRelay(ctx context.Context, cfg Config, snd *sender, group netip.Addr
 	return nil
 }
 
-func measureSlabcast(ctx context.Context, cfg Config, snd *sender, group netip.AddrPort, d *daemon, prefix string, res *Result) error {
-	fd, err := dial(group)
+func measureSlabcast(ctx context.Context, cfg Config, snd *pacer, group netip.AddrPort, d *daemon.Daemon, prefix string, res *Result) error {
+	fd, err := sender.Dial(group)
 	if err != nil {
-		return err
+		return fmt.Errorf("latency: %w", err)
 	}
 	defer unix.Close(fd)
 	var end atomic.Int64
@@ -212,7 +205,7 @@ func measureSlabcast(ctx context.Context, cfg Config, snd *sender, group netip.A
 	want := int((startLimit+cfg.Warmup+cfg.Window)/max(cfg.PollInterval, 50*time.Microsecond)) + 1024
 	pol.starts = make([]int64, 0, want)
 	pol.rtts = make([]time.Duration, 0, want)
-	pollDone := pinned(cfg.SenderCPU, func() error { return pol.run(d.http, prefix+"index.m3u8") })
+	pollDone := pinned(cfg.SenderCPU, func() error { return pol.run(d.HTTP(), prefix+"index.m3u8") })
 	cl := &tsClient{clk: snd.clk, seed: snd.seed}
 	cl.log = make([]seen, 0, packetsFor(snd.pl, startLimit+cfg.Warmup+cfg.Window+tail))
 	var clientDone *task
@@ -236,7 +229,7 @@ func measureSlabcast(ctx context.Context, cfg Config, snd *sender, group netip.A
 	if err := waitFor(ctx, pol.ready.Load, pollDone, sendDone); err != nil {
 		return fail(err)
 	}
-	clientDone = pinned(cfg.SenderCPU, func() error { return cl.run(d.http, prefix+"mpegts") })
+	clientDone = pinned(cfg.SenderCPU, func() error { return cl.run(d.HTTP(), prefix+"mpegts") })
 	if err := waitFor(ctx, func() bool { return cl.first.Load() != 0 }, clientDone, pollDone, sendDone); err != nil {
 		return fail(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
-	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -13,10 +12,10 @@ import (
 	"github.com/slabcast/slabcast/ts"
 )
 
-// sender sends a plan's datagrams one send(2) each, paced by the clip's PCR,
+// pacer sends a plan's datagrams one send(2) each, paced by the clip's PCR,
 // and logs when it sent each marker and keyframe. Used by one goroutine at
 // a time; run pins that goroutine's thread for the length of the run.
-type sender struct {
+type pacer struct {
 	pl    *plan
 	clk   clock
 	seed  maphash.Seed
@@ -30,33 +29,14 @@ type sender struct {
 	late      time.Duration // the most a datagram was sent after it was due
 }
 
-func newSender(pl *plan, clk clock, seed maphash.Seed, cpu int) *sender {
-	return &sender{pl: pl, clk: clk, seed: seed, cpu: cpu}
-}
-
-// dial opens a UDP socket connected to group, for run.
-func dial(group netip.AddrPort) (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
-	if err != nil {
-		return -1, fmt.Errorf("latency: sender socket: %w", err)
-	}
-	for _, o := range [][2]int{{unix.IP_MULTICAST_TTL, 1}, {unix.IP_MULTICAST_LOOP, 1}} {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, o[0], o[1]); err != nil {
-			unix.Close(fd)
-			return -1, fmt.Errorf("latency: sender setsockopt: %w", err)
-		}
-	}
-	if err := unix.Connect(fd, &unix.SockaddrInet4{Port: int(group.Port()), Addr: group.Addr().As4()}); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("latency: sender connect %s: %w", group, err)
-	}
-	return fd, nil
+func newPacer(pl *plan, clk clock, seed maphash.Seed, cpu int) *pacer {
+	return &pacer{pl: pl, clk: clk, seed: seed, cpu: cpu}
 }
 
 // run sends to fd until the clock passes end (which others may move while
 // it runs), continuing the clip where the last run left it. The logs are
 // reset first; capacity is for d of sending.
-func (s *sender) run(ctx context.Context, fd int, end *atomic.Int64, d time.Duration) error {
+func (s *pacer) run(ctx context.Context, fd int, end *atomic.Int64, d time.Duration) error {
 	rate := float64(s.pl.clip.Datagrams()) / s.pl.loop.Seconds()
 	want := int(rate*d.Seconds()*1.1) + 64
 	s.markers = slices0(s.markers, want)
@@ -76,11 +56,11 @@ func slices0(b []sent, n int) []sent {
 	return b[:0]
 }
 
-func (s *sender) offset() time.Duration {
+func (s *pacer) offset() time.Duration {
 	return time.Duration(s.loops)*s.pl.loop + s.pl.due[s.next]
 }
 
-func (s *sender) loop(ctx context.Context, fd int, end *atomic.Int64) error {
+func (s *pacer) loop(ctx context.Context, fd int, end *atomic.Int64) error {
 	pl := s.pl
 	origin := s.clk.now() - int64(s.offset()) // clock time of offset 0
 	done := ctx.Done()

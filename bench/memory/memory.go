@@ -4,7 +4,7 @@
 //
 // For a few channel counts N and rates R, one slabcast daemon (`cpus 1;`,
 // under `taskset -c 1`) takes N channels of R Mbit/s from a sendmmsg sender
-// pinned to the other core (bench/channels' Sender) until every stream's
+// pinned to the other core (bench/internal/sender) until every stream's
 // window is full: segment_duration × the segments a stream retains
 // (2 × segment_count + 1: the playlist, and as many again kept fetchable
 // after they leave it, RFC 8216 §6.2.2). Then it reads the process's
@@ -32,8 +32,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/channels"
-	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
 // ErrUnsupported is returned by Run on systems other than Linux.
@@ -50,7 +50,7 @@ type Case struct {
 type Config struct {
 	Root         string // module root: slabcast is built from it, the allocation tests run in it
 	Binary       string // a prebuilt slabcast; "" builds one from Root
-	ClipDir      string // generated clips are cached here (see channels.MakeClip)
+	ClipDir      string // generated clips are cached here (see clip.Channel)
 	FallbackClip string // used when ffmpeg cannot make clips
 	Cases        []Case
 	SenderCPU    int
@@ -100,7 +100,7 @@ type Result struct {
 	PoolFree int64   // slabcast_pool_free_bytes at the end
 	// Mem is the process's resident memory after the window filled; Idle
 	// right after start, before any traffic.
-	Mem, Idle channels.MemStatus
+	Mem, Idle proc.MemStatus
 	HeapInuse float64 // go_memstats_heap_inuse_bytes at the end
 	Segments  int     // segments cut, all streams, the whole run
 	// WindowSegments are the segments cut during the window with traffic.
@@ -156,15 +156,10 @@ func (r Result) MallocsPerSegment() float64 {
 
 // Report is a whole Run.
 type Report struct {
-	Machine   ingest.Machine
-	LoadAfter string
-	Go        string
-	Start     time.Time
-	Took      time.Duration
-	Command   string
-	Config    Config
-	Base      Result // the daemon with no stream
-	Results   []Result
+	report.Run
+	Config  Config
+	Base    Result // the daemon with no stream
+	Results []Result
 	// AllocTests is the output of the pipeline's allocation tests, ""
 	// when not run; AllocTestsErr says why they failed.
 	AllocTests, AllocTestsErr string

@@ -3,12 +3,12 @@ package memory
 import (
 	"context"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/benchtest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/internal/testnet"
-	"github.com/slabcast/slabcast/nic"
 )
 
 func TestMain(m *testing.M) { testnet.Main(m) }
@@ -32,9 +32,7 @@ func TestWindowAndPool(t *testing.T) {
 // no timing and no memory size beyond what must hold.
 func TestRunTiny(t *testing.T) {
 	testnet.Require(t)
-	if cpus := nic.OnlineCPUs(); len(cpus) < 2 || cpus[0] != 0 || cpus[1] != 1 {
-		t.Skipf("needs CPUs 0 and 1, have %v", cpus)
-	}
+	benchtest.TwoCPUs(t)
 	cfg := DefaultConfig()
 	cfg.Root = "../.."
 	cfg.FallbackClip = "../../testdata/h264_aac.ts"
@@ -66,18 +64,9 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("with no stream the pool has %d bytes held", rep.Base.Held())
 	}
 
-	var md strings.Builder
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	out := md.String()
-	for _, s := range []string{"# Memory", "- Machine: ", "## Goals", "Resident memory per channel follows bitrate × window",
-		"Allocations per packet: 0", "not run"} {
-		if !strings.Contains(out, s) {
-			t.Errorf("report lacks %q", s)
-		}
-	}
-	rows := table(out, "| R, Mbit/s | N | pool")
+	out := benchtest.Markdown(t, rep, "# Memory", "- Machine: ", "## Goals", "Resident memory per channel follows bitrate × window",
+		"Allocations per packet: 0", "not run")
+	rows := report.Table(out, "| R, Mbit/s | N | pool")
 	if len(rows) != 2+2 {
 		t.Fatalf("memory table has %d lines, want 4:\n%s", len(rows), out)
 	}
@@ -90,22 +79,4 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("row %q: VmRSS %q", r, r[3])
 		}
 	}
-}
-
-func table(md, head string) [][]string {
-	var rows [][]string
-	for _, line := range strings.Split(md, "\n") {
-		if strings.HasPrefix(line, head) || len(rows) > 0 && strings.HasPrefix(line, "|") {
-			parts := strings.Split(strings.Trim(line, "|"), "|")
-			for i := range parts {
-				parts[i] = strings.TrimSpace(parts[i])
-			}
-			rows = append(rows, parts)
-			continue
-		}
-		if len(rows) > 0 {
-			break
-		}
-	}
-	return rows
 }

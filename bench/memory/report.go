@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/internal/benchfmt"
+	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
 // WriteMarkdown writes the results file: the machine, the command, the
@@ -14,18 +14,9 @@ import (
 // allocation tests.
 func (rep *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	m := rep.Machine
 	cfg := rep.Config
 	win := cfg.Window()
-	b.WriteString("# Memory\n\n")
-	b.WriteString("Issue 5, item 6: slabcast's resident memory per channel against bitrate × window, and allocations per packet.\n\n")
-	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s\n", benchfmt.OrUnknown(m.CPUModel), m.CPUs, benchfmt.OrUnknown(m.Kernel))
-	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s before, %s after; other work may share the machine\n",
-		benchfmt.OrUnknown(m.Load), benchfmt.OrUnknown(rep.LoadAfter))
-	fmt.Fprintf(&b, "- Run: %s, %s, took %s\n", rep.Start.UTC().Format("2006-01-02 15:04 MST"), rep.Go, rep.Took.Round(100*time.Millisecond))
-	if rep.Command != "" {
-		fmt.Fprintf(&b, "- Reproduce (as root, from the repository root): `%s`\n", rep.Command)
-	}
+	rep.Header(&b, "Memory", "Issue 5, item 6: slabcast's resident memory per channel against bitrate × window, and allocations per packet.")
 	fmt.Fprintf(&b, "\nSetup: a private network namespace; one slabcast daemon per case with `cpus %d;` under `taskset -c %d`, "+
 		"N streams with `segment_duration %v; segment_count %d;`, so each stream retains %d segments (the playlist's %d, "+
 		"as many again fetchable after they leave it, and the one being written): a window of %v of media. `memory` is "+
@@ -36,8 +27,8 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		cfg.ReceiverCPU, cfg.ReceiverCPU, cfg.SegmentDuration, cfg.SegmentCount, Retained(cfg.SegmentCount), cfg.SegmentCount,
 		win, cfg.SenderCPU, fillOf(rep), cfg.Idle)
 
-	b.WriteString("| R, Mbit/s | N | pool (preallocated) | VmRSS | RssAnon | RssFile | RssShmem | slabs held a channel | bitrate × window | × bitrate × window | beyond the pool | beyond the pool a channel | Go heap in use | mallocs / TS packet |\n")
-	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	report.TableHead(&b, "rrrrrrrrrrrrrr", "R, Mbit/s", "N", "pool (preallocated)", "VmRSS", "RssAnon", "RssFile", "RssShmem", "slabs held a channel",
+		"bitrate × window", "× bitrate × window", "beyond the pool", "beyond the pool a channel", "Go heap in use", "mallocs / TS packet")
 	base := rep.Base
 	fmt.Fprintf(&b, "| – | 0 | %s | %s | %s | %s | %s | – | – | – | %s | – | %s | – |\n",
 		mibs(base.Pool), mibs(base.Mem.VmRSS), mibs(base.Mem.RssAnon), mibs(base.Mem.RssFile), mibs(base.Mem.RssShmem),
@@ -60,8 +51,8 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"traffic on the same daemon (timers and the /metrics scrapes themselves allocate), over the TS packets received " +
 		"in the window.\n\n")
 
-	b.WriteString("| R, Mbit/s | N | datagrams in the window | TS packets | segments cut in the window | mallocs, traffic window | mallocs, idle window | mallocs / segment cut | segments, whole run | datagrams lost (whole run) | kernel drops |\n")
-	b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	report.TableHead(&b, "rrrrrrrrrrr", "R, Mbit/s", "N", "datagrams in the window", "TS packets", "segments cut in the window", "mallocs, traffic window",
+		"mallocs, idle window", "mallocs / segment cut", "segments, whole run", "datagrams lost (whole run)", "kernel drops")
 	for _, r := range rep.Results {
 		fmt.Fprintf(&b, "| %.2f | %d | %d | %d | %d | %d | %d | %.1f | %d | %d | %d |\n", r.Mbps, r.Case.N, r.Datagrams, r.Packets,
 			r.WindowSegments, r.Mallocs, r.IdleMallocs, r.MallocsPerSegment(), r.Segments, r.Lost, r.KernelDrops)
@@ -78,7 +69,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	// rounding adds at most one chunk per segment.
 	fmt.Fprintf(&b, "- Resident memory per channel follows bitrate × window: slab memory held is at most %.2f × bitrate × window "+
 		"across the cases (%s: within 1.5×, the headroom `memory` is sized with); the pool itself is fixed at start and "+
-		"does not grow with traffic\n", worstHeld, benchfmt.Met(worstHeld > 0 && worstHeld <= 1.5))
+		"does not grow with traffic\n", worstHeld, report.Met(worstHeld > 0 && worstHeld <= 1.5))
 	var minSeg, maxSeg float64
 	for i, r := range rep.Results {
 		if i == 0 {

@@ -6,15 +6,16 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
-	"slices"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/slabcast/slabcast/bench/channels"
-	"github.com/slabcast/slabcast/bench/ingest"
-	"github.com/slabcast/slabcast/internal/testnet"
-	"github.com/slabcast/slabcast/nic"
+	"github.com/slabcast/slabcast/bench/internal/clip"
+	"github.com/slabcast/slabcast/bench/internal/daemon"
+	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/bench/internal/report"
+	"github.com/slabcast/slabcast/bench/internal/sender"
+	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/ts"
 )
 
@@ -27,36 +28,28 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	cpus := nic.OnlineCPUs()
-	if !slices.Contains(cpus, cfg.SenderCPU) || !slices.Contains(cpus, cfg.ReceiverCPU) || cfg.SenderCPU == cfg.ReceiverCPU {
-		return nil, fmt.Errorf("memory: needs two distinct usable cores for sender (%d) and daemon (%d); usable: %v",
-			cfg.SenderCPU, cfg.ReceiverCPU, cpus)
+	if err := sender.Check(cfg.SenderCPU, cfg.ReceiverCPU); err != nil {
+		return nil, fmt.Errorf("memory: %w", err)
 	}
-	if !testnet.Isolated() {
-		return nil, errors.New("memory: refusing to send multicast outside a private network namespace")
-	}
-	rep := &Report{Machine: ingest.ReadMachine(), Go: runtime.Version(), Start: time.Now(), Config: cfg}
+	rep := &Report{Run: report.Begin(), Config: cfg}
 	scratch, err := os.MkdirTemp("", "slabcast-memory-")
 	if err != nil {
 		return nil, fmt.Errorf("memory: %w", err)
 	}
 	defer os.RemoveAll(scratch)
-	bin := cfg.Binary
-	if bin == "" {
-		logf("building slabcast")
-		if bin, err = channels.BuildDaemon(ctx, cfg.Root, scratch); err != nil {
-			return nil, err
-		}
+	bin, err := daemon.Binary(ctx, cfg.Binary, cfg.Root, scratch, logf)
+	if err != nil {
+		return nil, err
 	}
 	if rep.Base, err = measureBase(ctx, cfg, bin, scratch); err != nil {
 		return nil, err
 	}
 	logf("no stream: VmRSS %.1f MiB with a %d MiB pool", mib(rep.Base.Mem.VmRSS), rep.Base.Pool>>20)
-	clips := map[float64]*ingest.Clip{}
+	bufs := map[float64]*feed.Buffer{}
 	for _, c := range cfg.Cases {
-		clip := clips[c.Mbps]
-		if clip == nil {
-			path, err := channels.MakeClip(ctx, cfg.ClipDir, c.Mbps)
+		buf := bufs[c.Mbps]
+		if buf == nil {
+			path, err := clip.Channel(ctx, cfg.ClipDir, c.Mbps)
 			if err != nil {
 				if cfg.FallbackClip == "" {
 					return nil, fmt.Errorf("memory: %w", err)
@@ -64,12 +57,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				logf("%v; using %s", err, cfg.FallbackClip)
 				path = cfg.FallbackClip
 			}
-			if clip, err = ingest.LoadClip(path); err != nil {
+			fc, err := feed.LoadClip(path)
+			if err != nil {
 				return nil, fmt.Errorf("memory: %w", err)
 			}
-			clips[c.Mbps] = clip
+			buf = feed.NewBuffer(fc)
+			bufs[c.Mbps] = buf
 		}
-		r, err := measureCase(ctx, cfg, c, clip, bin, scratch)
+		r, err := measureCase(ctx, cfg, c, buf, bin, scratch)
 		if err != nil {
 			return nil, fmt.Errorf("memory: %v Mbit/s × %d: %w", c.Mbps, c.N, err)
 		}
@@ -83,8 +78,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		logf("running the pipeline's allocation tests")
 		rep.AllocTests, rep.AllocTestsErr = allocTests(ctx, cfg.Root)
 	}
-	rep.Took = time.Since(rep.Start)
-	rep.LoadAfter = ingest.ReadMachine().Load
+	rep.End()
 	return rep, nil
 }
 
@@ -102,17 +96,17 @@ func measureBase(ctx context.Context, cfg Config, bin, scratch string) (Result, 
 	if err != nil {
 		return r, fmt.Errorf("memory: %w", err)
 	}
-	d, err := channels.StartDaemon(ctx, channels.DaemonConfig{Binary: bin, Dir: dir, CPU: cfg.ReceiverCPU, Memory: r.Pool})
+	d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: dir, CPUs: strconv.Itoa(cfg.ReceiverCPU), Memory: r.Pool})
 	if err != nil {
 		return r, err
 	}
 	defer d.Stop()
 	time.Sleep(cfg.Idle)
-	if r.Mem, err = channels.ProcessMemory(d.PID()); err != nil {
+	if r.Mem, err = proc.ProcessMemory(d.PID()); err != nil {
 		return r, err
 	}
 	r.Idle = r.Mem
-	m, err := d.Metrics()
+	m, err := d.Metrics(ctx)
 	if err != nil {
 		return r, err
 	}
@@ -122,47 +116,47 @@ func measureBase(ctx context.Context, cfg Config, bin, scratch string) (Result, 
 	return r, nil
 }
 
-func measureCase(ctx context.Context, cfg Config, c Case, clip *ingest.Clip, bin, scratch string) (Result, error) {
-	r := Result{Case: c, Mbps: clip.Bitrate() / 1e6}
+func measureCase(ctx context.Context, cfg Config, c Case, buf *feed.Buffer, bin, scratch string) (Result, error) {
+	r := Result{Case: c, Mbps: buf.Clip().Bitrate() / 1e6}
 	r.Pool = poolFor(c.N, r.Mbps, cfg.Window())
 	dir, err := os.MkdirTemp(scratch, "case-")
 	if err != nil {
 		return r, fmt.Errorf("memory: %w", err)
 	}
-	groups := channels.Groups(c.N)
-	d, err := channels.StartDaemon(ctx, channels.DaemonConfig{Binary: bin, Dir: dir, CPU: cfg.ReceiverCPU, Memory: r.Pool,
-		Groups: groups, SegmentDuration: cfg.SegmentDuration, SegmentCount: cfg.SegmentCount})
+	groups := sender.Groups(c.N)
+	d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: dir, CPUs: strconv.Itoa(cfg.ReceiverCPU), Memory: r.Pool,
+		Streams: daemon.Channels(groups), SegmentDuration: cfg.SegmentDuration, SegmentCount: cfg.SegmentCount})
 	if err != nil {
 		return r, err
 	}
 	defer d.Stop()
-	snd, err := channels.NewSender(groups, cfg.SenderCPU, clip)
+	snd, err := sender.New(groups, cfg.SenderCPU, buf)
 	if err != nil {
-		return r, err
+		return r, fmt.Errorf("memory: %w", err)
 	}
 	defer snd.Close()
 
 	// The window without traffic.
-	m0, err := d.Metrics()
+	m0, err := d.Metrics(ctx)
 	if err != nil {
 		return r, err
 	}
 	time.Sleep(cfg.Idle)
-	m1, err := d.Metrics()
+	m1, err := d.Metrics(ctx)
 	if err != nil {
 		return r, err
 	}
 	r.IdleMallocs = uint64(m1.Sum("go_memstats_mallocs_total") - m0.Sum("go_memstats_mallocs_total"))
-	if r.Idle, err = channels.ProcessMemory(d.PID()); err != nil {
+	if r.Idle, err = proc.ProcessMemory(d.PID()); err != nil {
 		return r, err
 	}
 
 	// Fill every window (plus a segment either side and a second for the
 	// first keyframe), then the window with traffic.
 	r.Fill = cfg.Window() + 2*cfg.SegmentDuration + time.Second
-	perGroup := clip.Bitrate() / (ingest.DatagramSize * 8)
+	perGroup := buf.Clip().Bitrate() / (feed.DatagramSize * 8)
 	type out struct {
-		res channels.SendResult
+		res sender.Result
 		err error
 	}
 	sent := make(chan out, 1)
@@ -179,13 +173,13 @@ func measureCase(ctx context.Context, cfg Config, c Case, clip *ingest.Clip, bin
 	case <-ctx.Done():
 		return fail(ctx.Err())
 	}
-	a, err := d.Metrics()
+	a, err := d.Metrics(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	t0 := time.Now()
 	time.Sleep(cfg.Idle)
-	b, err := d.Metrics()
+	b, err := d.Metrics(ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -195,10 +189,10 @@ func measureCase(ctx context.Context, cfg Config, c Case, clip *ingest.Clip, bin
 		return r, o.err
 	}
 	time.Sleep(300 * time.Millisecond) // the last datagrams in
-	if r.Mem, err = channels.ProcessMemory(d.PID()); err != nil {
+	if r.Mem, err = proc.ProcessMemory(d.PID()); err != nil {
 		return r, err
 	}
-	e, err := d.Metrics()
+	e, err := d.Metrics(ctx)
 	if err != nil {
 		return r, err
 	}
@@ -207,7 +201,7 @@ func measureCase(ctx context.Context, cfg Config, c Case, clip *ingest.Clip, bin
 	r.Packets = uint64(b.Sum("slabcast_input_packets_total") - a.Sum("slabcast_input_packets_total"))
 	r.WindowSegments = int(b.Sum("slabcast_segments_total") - a.Sum("slabcast_segments_total"))
 	if r.Packets == 0 {
-		r.Packets = r.Datagrams * ingest.DatagramSize / ts.PacketSize
+		r.Packets = r.Datagrams * feed.DatagramSize / ts.PacketSize
 	}
 	r.Pool = int64(e.Sum("slabcast_pool_bytes")) // whole chunks of what was asked
 	r.PoolFree = int64(e.Sum("slabcast_pool_free_bytes"))

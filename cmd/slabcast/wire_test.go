@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/internal/hlstest"
 	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/ts"
@@ -122,11 +123,11 @@ func sendClip(t *testing.T, fw *faultWriter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clip, err := newFeedClip(data)
+	clip, err := feed.NewClip(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sendPaced(context.Background(), fw, newFeedLooper(clip, false)); err != nil {
+	if err := feed.Send(context.Background(), fw, feed.NewLooper(clip, false)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -19,8 +19,8 @@ import (
 
 const envMarker = "SLABCAST_TESTNET"
 
-// setup brings lo up as a multicast interface; it is the same script
-// ../shared/tools/netns-run uses.
+// setup brings lo up as a multicast interface, in the namespace unshare
+// made.
 const setup = `set -e
 ip link set lo up
 ip link set lo multicast on

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 
 	"github.com/slabcast/slabcast/bench/delivery"
@@ -27,26 +28,18 @@ func runDelivery(args []string) error {
 	fs.StringVar(&cfg.Bin, "bin", "", "a prebuilt slabcast binary (default: go build ./cmd/slabcast)")
 	cases := fs.String("cases", "segments,mixed,playlists", "cases to measure, comma-separated")
 	env := fs.String("slabcast-env", "", "space-separated VAR=value pairs added to slabcast's environment (experiments)")
-	if err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	cfg.Cases = nil
-	for _, c := range strings.Split(*cases, ",") {
-		k, err := delivery.ParseCase(strings.TrimSpace(c))
-		if err != nil {
-			return err
+	return runBenchmark(fs, out, args, []string{"bin"}, func(ctx context.Context) (results, error) {
+		cfg.Cases = nil
+		for _, c := range strings.Split(*cases, ",") {
+			k, err := delivery.ParseCase(strings.TrimSpace(c))
+			if err != nil {
+				return nil, err
+			}
+			cfg.Cases = append(cfg.Cases, k)
 		}
-		cfg.Cases = append(cfg.Cases, k)
-	}
-	cfg.Env = strings.Fields(*env)
-	cfg.Root = root
-	cfg.Logf = logf
-	ctx, stop := interruptible()
-	defer stop()
-	rep, err := delivery.Run(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	rep.Command = rerun + "delivery" + setFlags(fs, "out", "bin")
-	return writeResults(*out, "delivery", rep)
+		cfg.Env = strings.Fields(*env)
+		cfg.Root = root
+		cfg.Logf = logf
+		return delivery.Run(ctx, cfg)
+	})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -51,18 +52,10 @@ func runFanout(args []string) error {
 	fs.StringVar(&cfg.ClientCPUs, "client-cpus", def.ClientCPUs, "cores for the clients and the feeder (empty: unpinned)")
 	fs.BoolVar(&cfg.KeepGoing, "keep-going", def.KeepGoing, "measure every step, not only up to the first failing one")
 	fs.StringVar(&cfg.Bin, "bin", "", "a prebuilt slabcast binary (default: go build ./cmd/slabcast)")
-	if err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	cfg.Steps = steps
-	cfg.Root = root
-	cfg.Logf = logf
-	ctx, stop := interruptible()
-	defer stop()
-	rep, err := fanout.Run(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	rep.Command = rerun + "fanout" + setFlags(fs, "out", "bin")
-	return writeResults(*out, "fanout", rep)
+	return runBenchmark(fs, out, args, []string{"bin"}, func(ctx context.Context) (results, error) {
+		cfg.Steps = steps
+		cfg.Root = root
+		cfg.Logf = logf
+		return fanout.Run(ctx, cfg)
+	})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 
 	"github.com/slabcast/slabcast/bench/latency"
@@ -14,37 +15,14 @@ func runLatency(args []string) error {
 	cfg := latency.DefaultConfig()
 	root := moduleRoot()
 	fs, out := flagSet("latency", root, "latency.md")
-	window := fs.Duration("window", cfg.Window, "measured sending time per clip against slabcast")
-	relayWindow := fs.Duration("relay-window", cfg.RelayWindow, "measured sending time per clip against the bare relay")
-	poll := fs.Duration("poll", cfg.PollInterval, "pause between playlist requests")
-	bin := fs.String("binary", "", "a built slabcast to measure (default: go build ./cmd/slabcast into a temporary directory)")
+	fs.DurationVar(&cfg.Window, "window", cfg.Window, "measured sending time per clip against slabcast")
+	fs.DurationVar(&cfg.RelayWindow, "relay-window", cfg.RelayWindow, "measured sending time per clip against the bare relay")
+	fs.DurationVar(&cfg.PollInterval, "poll", cfg.PollInterval, "pause between playlist requests")
+	fs.StringVar(&cfg.Binary, "binary", "", "a built slabcast to measure (default: go build ./cmd/slabcast into a temporary directory)")
 	env := fs.String("daemon-env", "", "extra environment for the daemon, space-separated (GODEBUG=gctrace=1 …), for experiments")
-	keep := fs.String("keep-log", "", "copy the daemon's log to this file")
-	if err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	cfg.ModuleRoot = root
-	cfg.Binary = *bin
-	cfg.DaemonEnv = strings.Fields(*env)
-	cfg.KeepLog = *keep
-	cfg.Window, cfg.RelayWindow, cfg.PollInterval = *window, *relayWindow, *poll
-	cfg.Logf = logf
-	ctx, stop := interruptible()
-	defer stop()
-	rep, err := latency.Run(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	def := latency.DefaultConfig()
-	rep.Command = rerun + "latency"
-	if *window != def.Window {
-		rep.Command += " -window " + window.String()
-	}
-	if *relayWindow != def.RelayWindow {
-		rep.Command += " -relay-window " + relayWindow.String()
-	}
-	if *poll != def.PollInterval {
-		rep.Command += " -poll " + poll.String()
-	}
-	return writeResults(*out, "latency", rep)
+	fs.StringVar(&cfg.KeepLog, "keep-log", "", "copy the daemon's log to this file")
+	return runBenchmark(fs, out, args, []string{"binary", "keep-log"}, func(ctx context.Context) (results, error) {
+		cfg.ModuleRoot, cfg.DaemonEnv, cfg.Logf = root, strings.Fields(*env), logf
+		return latency.Run(ctx, cfg)
+	})
 }

@@ -5,15 +5,15 @@
 //	slabbench all
 //
 // Each benchmark lives in its own package under bench/ and registers itself
-// here from its own file. They send multicast, so they refuse to run
-// outside a private network namespace:
-// run it as root under /work/shared/tools/netns-run, or under
-// `unshare --net` with lo up and carrying 224.0.0.0/4, as the Makefile's
-// NETNS does.
+// here from its own file. They send multicast, so they run only in a
+// private network namespace whose lo carries 224.0.0.0/4. Run as root,
+// slabbench makes one: it re-executes itself under `unshare --net`, as
+// internal/testnet does for the tests. In a namespace made otherwise (make
+// netns CMD="go run ./bench/cmd/slabbench ingest") it routes multicast over
+// lo and runs in place.
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bench/ingest"
+	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/internal/testnet"
 )
 
@@ -50,7 +51,7 @@ func init() {
 
 func usageText() string {
 	var b strings.Builder
-	b.WriteString("usage: slabbench NAME [FLAGS]   (slabbench NAME -h for its flags)\n\nBenchmarks (run as root inside a private network namespace; results in bench/results/):\n")
+	b.WriteString("usage: slabbench NAME [FLAGS]   (slabbench NAME -h for its flags)\n\nBenchmarks (run as root: they run in a private network namespace; results in bench/results/):\n")
 	for _, x := range benchmarks {
 		fmt.Fprintf(&b, "  %-10s %s\n", x.name, x.summary)
 	}
@@ -58,14 +59,23 @@ func usageText() string {
 	return b.String()
 }
 
-// netnsHint tells how to get a private namespace whose lo carries multicast.
-const netnsHint = `run it in a private network namespace, as root:
-  /work/shared/tools/netns-run go run ./bench/cmd/slabbench ingest
+// netnsHint tells how else to get a private namespace whose lo carries
+// multicast.
+const netnsHint = `run it as root, and it runs itself in a private network namespace; or run it in one, from the repository root:
+  make netns CMD="go run ./bench/cmd/slabbench ingest"
 or
   unshare --net -- sh -c 'ip link set lo up; ip link set lo multicast on; ip route add 224.0.0.0/4 dev lo; exec "$@"' netns go run ./bench/cmd/slabbench ingest`
 
+// rerun starts the command line a report quotes to rerun a benchmark.
+const rerun = "go run ./bench/cmd/slabbench "
+
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	err := run(os.Args[1:])
+	var code exitCode
+	switch {
+	case errors.As(err, &code):
+		os.Exit(int(code))
+	case err != nil:
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "slabbench:", err)
 		}
@@ -96,21 +106,64 @@ func run(args []string) error {
 	return fmt.Errorf("unknown benchmark %q", args[0])
 }
 
-// requireNetns refuses to run outside a private network namespace and makes
-// sure its lo carries multicast.
-func requireNetns() error {
-	if !testnet.Isolated() {
-		return fmt.Errorf("refusing to send multicast outside a private network namespace (this one has interfaces besides lo);\n%s", netnsHint)
-	}
-	setup := "ip link set lo up && ip link set lo multicast on && ip route replace 224.0.0.0/4 dev lo"
-	if b, err := exec.Command("sh", "-c", setup).CombinedOutput(); err != nil {
-		return fmt.Errorf("cannot route 224.0.0.0/4 over lo: %v: %s\n%s", err, strings.TrimSpace(string(b)), netnsHint)
-	}
-	return nil
-}
+// exitCode is how slabbench, re-executed in a namespace of its own, ended.
+type exitCode int
 
-// rerun starts the command line a report quotes to rerun a benchmark.
-const rerun = "/work/shared/tools/netns-run go run ./bench/cmd/slabbench "
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+
+// netnsEnv marks the re-executed slabbench.
+const netnsEnv = "SLABBENCH_NETNS"
+
+// enterNetns makes sure the benchmarks run in a private network namespace
+// whose lo carries multicast. In one already, it routes 224.0.0.0/4 over lo
+// and returns nil. Elsewhere, as root, it runs this same command again under
+// `unshare --net`, passing on SIGINT and SIGTERM, and returns its exit
+// status as an exitCode once it ends; without root it refuses.
+func enterNetns() error {
+	if testnet.Isolated() {
+		setup := "ip link set lo up && ip link set lo multicast on && ip route replace 224.0.0.0/4 dev lo"
+		if b, err := exec.Command("sh", "-c", setup).CombinedOutput(); err != nil {
+			return fmt.Errorf("cannot route 224.0.0.0/4 over lo: %v: %s\n%s", err, strings.TrimSpace(string(b)), netnsHint)
+		}
+		return nil
+	}
+	switch {
+	case os.Getenv(netnsEnv) != "":
+		return errors.New("re-executed under unshare --net but still not in a private network namespace")
+	case os.Geteuid() != 0:
+		return fmt.Errorf("refusing to send multicast outside a private network namespace, and making one needs root;\n%s", netnsHint)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this program to re-execute it: %w", err)
+	}
+	cmd := exec.Command("unshare", append([]string{"--net", "--", exe}, os.Args[1:]...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), netnsEnv+"=1")
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("unshare --net: %w\n%s", err, netnsHint)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case s := <-sigs:
+			cmd.Process.Signal(s)
+		case err := <-done:
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return exitCode(max(1, ee.ExitCode()))
+			}
+			if err != nil {
+				return fmt.Errorf("unshare --net: %w", err)
+			}
+			return exitCode(0)
+		}
+	}
+}
 
 // flagSet starts benchmark name's flags with the -out flag they all have:
 // the results directory (bench/results under root), which receives files.
@@ -121,28 +174,42 @@ func flagSet(name, root, files string) (fs *flag.FlagSet, out *string) {
 	return fs, out
 }
 
-// parseArgs parses a benchmark's flags, refuses stray arguments and, since
-// every benchmark sends multicast, any but a private network namespace.
-func parseArgs(fs *flag.FlagSet, args []string) error {
+// results is what a benchmark's Run returns.
+type results interface {
+	WriteMarkdown(io.Writer) error
+	Info() *report.Run
+}
+
+// runBenchmark parses a benchmark's flags, refusing stray arguments, makes
+// sure it runs in a private network namespace, runs it until it ends or
+// SIGINT or SIGTERM, and writes its results to the -out directory with the
+// command line that reproduces it (the flags set, but those named in
+// local: paths on this machine).
+func runBenchmark(fs *flag.FlagSet, out *string, args []string, local []string, bench func(context.Context) (results, error)) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
 	}
-	return requireNetns()
-}
-
-// setFlags is " -name=value" for every flag set on the command line but
-// those skipped (local paths), to quote in a report's command.
-func setFlags(fs *flag.FlagSet, skip ...string) string {
-	var b strings.Builder
+	if err := enterNetns(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench(ctx)
+	if err != nil {
+		return err
+	}
+	var cmd strings.Builder
+	cmd.WriteString(rerun + fs.Name())
 	fs.Visit(func(f *flag.Flag) {
-		if !slices.Contains(skip, f.Name) {
-			fmt.Fprintf(&b, " -%s=%s", f.Name, f.Value)
+		if f.Name != "out" && !slices.Contains(local, f.Name) {
+			fmt.Fprintf(&cmd, " -%s=%s", f.Name, f.Value)
 		}
 	})
-	return b.String()
+	rep.Info().Command = cmd.String()
+	return writeResults(*out, fs.Name(), rep)
 }
 
 // logf is the benchmarks' progress log: timestamped lines on stderr.
@@ -150,20 +217,12 @@ func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", a...)
 }
 
-// interruptible returns a context that ends on SIGINT or SIGTERM.
-func interruptible() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-}
-
-// A report renders a benchmark's results as markdown; those with a plot
-// are also svgReports.
-type report interface{ WriteMarkdown(io.Writer) error }
-
+// svgReport is a benchmark's results with a plot.
 type svgReport interface{ WriteSVG(io.Writer) error }
 
 // writeResults prints rep's markdown and writes it to out/NAME.md, and its
 // plot, if it has one, to out/NAME.svg.
-func writeResults(out, name string, rep report) error {
+func writeResults(out, name string, rep results) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -181,11 +240,11 @@ func writeResults(out, name string, rep report) error {
 		fmt.Fprintf(os.Stderr, "wrote %s\n", path)
 		return nil
 	}
-	var svg bytes.Buffer
+	var svg strings.Builder
 	if err := plot.WriteSVG(&svg); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(out, name+".svg"), svg.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out, name+".svg"), []byte(svg.String()), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s and %s.svg\n", path, name)
@@ -196,31 +255,18 @@ func runIngest(args []string) error {
 	cfg := ingest.DefaultConfig()
 	root := moduleRoot()
 	fs, out := flagSet("ingest", root, "ingest.md and ingest.svg")
-	duration := fs.Duration("duration", cfg.Point, "sending time of each measured rate (about 25 points in all)")
-	clip := fs.String("clip", filepath.Join(root, cfg.Clip), "MPEG-TS clip to loop")
-	steer := fs.Bool("steer", cfg.Steer, "move the kernel's receive half onto the receiver's core (receive packet steering on the namespace's lo)")
-	if err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	cfg.Point = *duration
-	cfg.Steer = *steer
-	cfg.Clip = *clip
-	cfg.Logf = logf
-	ctx, stop := interruptible()
-	defer stop()
-	rep, err := ingest.Run(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	rep.Command = rerun + "ingest"
-	if *duration != ingest.DefaultConfig().Point {
-		rep.Command += " -duration " + duration.String()
-	}
-	if *steer != ingest.DefaultConfig().Steer {
-		rep.Command += fmt.Sprintf(" -steer=%v", *steer)
-	}
-	rep.Config.Clip = relTo(root, cfg.Clip)
-	return writeResults(*out, "ingest", rep)
+	fs.DurationVar(&cfg.Point, "duration", cfg.Point, "sending time of each measured rate (about 25 points in all)")
+	fs.StringVar(&cfg.Clip, "clip", filepath.Join(root, cfg.Clip), "MPEG-TS clip to loop")
+	fs.BoolVar(&cfg.Steer, "steer", cfg.Steer, "move the kernel's receive half onto the receiver's core (receive packet steering on the namespace's lo)")
+	return runBenchmark(fs, out, args, []string{"clip"}, func(ctx context.Context) (results, error) {
+		cfg.Logf = logf
+		rep, err := ingest.Run(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		rep.Config.Clip = relTo(root, cfg.Clip)
+		return rep, nil
+	})
 }
 
 // moduleRoot finds the directory of slabcast's go.mod from the working

@@ -3,10 +3,40 @@ package proc
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/slabcast/slabcast/nic"
 )
+
+// OnCPU runs f on the calling goroutine locked to its thread, the thread
+// pinned to cpu (left as it is when cpu < 0), and afterwards gives the
+// thread its former affinity back and unlocks it. The thread does not end
+// with the goroutine: a thread that ends fires the Pdeathsig of every child
+// process it happened to fork (the daemons under test). Should restoring
+// fail, the goroutine stays locked, and the runtime drops the pinned thread
+// when the goroutine ends.
+func OnCPU(cpu int, f func() error) error {
+	runtime.LockOSThread()
+	var old unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("proc: sched_getaffinity: %w", err)
+	}
+	if cpu >= 0 {
+		if err := nic.PinThread(cpu); err != nil {
+			runtime.UnlockOSThread()
+			return err
+		}
+	}
+	err := f()
+	if unix.SchedSetaffinity(0, &old) == nil {
+		runtime.UnlockOSThread()
+	}
+	return err
+}
 
 // Confine moves every thread of this process onto cpus, so that threads a
 // benchmark does not pin itself (the Go runtime's, the garbage collector's)

@@ -1,14 +1,21 @@
-// Package proc reads the CPU times the benchmarks measure from Linux's
-// /proc: a process's user+system time, a core's busy time.
+// Package proc reads and sets what the benchmarks measure and pin through
+// Linux's /proc and sched_setaffinity: CPU times of processes, threads and
+// cores, resident memory, the kernel's drop counters, thread and process
+// affinity, and receive packet steering on lo.
 package proc
 
 import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slabcast/slabcast/nic"
 )
 
 // userHZ is the kernel's USER_HZ, the unit of /proc times: 100 on every
@@ -87,4 +94,109 @@ func ParseCoreBusy(data []byte, cpu int) (time.Duration, error) {
 		return Ticks(sum), nil
 	}
 	return 0, fmt.Errorf("proc: /proc/stat has no line for cpu%d", cpu)
+}
+
+// CoresBusy sums CoreBusy over cpus; a core that cannot be read counts 0.
+func CoresBusy(cpus []int) time.Duration {
+	var sum time.Duration
+	for _, c := range cpus {
+		b, _ := CoreBusy(c)
+		sum += b
+	}
+	return sum
+}
+
+// TreeCPU returns the user+system CPU time of pid and of its children
+// (recursively, as listed by /proc/PID/task/*/children): nginx's master and
+// workers.
+func TreeCPU(pid int) (time.Duration, error) {
+	sum, err := ProcessCPU(pid)
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range children(pid) {
+		if t, err := TreeCPU(c); err == nil {
+			sum += t
+		}
+	}
+	return sum, nil
+}
+
+// children lists the child processes of pid.
+func children(pid int) []int {
+	files, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
+	var out []int
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, w := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(w); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// ThreadCPU returns the user+system CPU time of this process's threads whose
+// affinity is exactly {cpu} (a pinned receiver), from
+// /proc/self/task/*/stat, in USER_HZ resolution.
+func ThreadCPU(cpu int) (time.Duration, error) {
+	dirs, err := filepath.Glob("/proc/self/task/*")
+	if err != nil {
+		return 0, fmt.Errorf("proc: %w", err)
+	}
+	want := strconv.Itoa(cpu)
+	var sum uint64
+	for _, d := range dirs {
+		st, err := os.ReadFile(filepath.Join(d, "status"))
+		if err != nil {
+			continue // the thread ended
+		}
+		if allowedList(st) != want {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join(d, "stat"))
+		if err != nil {
+			continue
+		}
+		u, s, err := StatTimes(stat)
+		if err != nil {
+			return 0, err
+		}
+		sum += u + s
+	}
+	return Ticks(sum), nil
+}
+
+// allowedList returns the Cpus_allowed_list of a /proc status file.
+func allowedList(status []byte) string {
+	for line := range bytes.Lines(status) {
+		if v, ok := bytes.CutPrefix(line, []byte("Cpus_allowed_list:")); ok {
+			return string(bytes.TrimSpace(v))
+		}
+	}
+	return ""
+}
+
+// TwoCores checks that a and b are distinct cores this process may use.
+func TwoCores(a, b int) error {
+	cpus := nic.OnlineCPUs()
+	if !slices.Contains(cpus, a) || !slices.Contains(cpus, b) || a == b {
+		return fmt.Errorf("needs two distinct usable cores, %d and %d; usable: %v", a, b, cpus)
+	}
+	return nil
+}
+
+// AtLeastGoProcs raises GOMAXPROCS to n, so that pinned threads never wait
+// for a P, and returns what sets it back.
+func AtLeastGoProcs(n int) (restore func()) {
+	old := runtime.GOMAXPROCS(0)
+	if old >= n {
+		return func() {}
+	}
+	runtime.GOMAXPROCS(n)
+	return func() { runtime.GOMAXPROCS(old) }
 }

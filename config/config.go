@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 )
@@ -31,15 +32,28 @@ const (
 	maxSockPath = 107 // sun_path less its NUL
 )
 
-// Config is a parsed config file with defaults applied.
+// Config is a parsed config file, with the files it includes, and its
+// defaults applied.
 type Config struct {
-	HTTP     string   // listen address, "addr:port"; a bare port becomes ":port"
-	Ctl      string   // control socket path
-	CPUs     []int    // cores for the receive workers, ascending, no repeats; nil = all
-	Memory   int64    // bytes of slab pool
-	Streams  []Stream // in file order
-	Warnings []string // "FILE:LINE:COL: …" for directives accepted but ignored
+	HTTP     []Listener // HTTP listeners, in file order; one (DefaultHTTP) when none is given
+	Ctl      string     // control socket path
+	CPUs     []int      // cores for the receive workers, ascending, no repeats; nil = all
+	Memory   int64      // bytes of slab pool
+	Streams  []Stream   // in file order, an included file's where it is included
+	Files    []string   // the files read: the one given first, then those included, in order
+	Warnings []string   // "FILE:LINE:COL: …" for what is accepted but ignored, or will not run
 }
+
+// Listener is one http directive: `http 8080;` or `http 80 { api false; }`.
+type Listener struct {
+	Addr string // "addr:port"; a bare port becomes ":port"
+	API  bool   // serves the HTTP API and console here; api false turns them off
+}
+
+// Never is the duration of a timeout written false: clients_timeout false
+// keeps an ondemand stream running, source_timeout false never gives up on
+// a source.
+const Never = time.Duration(1<<63 - 1)
 
 // Stream is one stream or ondemand block, with defaults applied.
 type Stream struct {
@@ -50,8 +64,19 @@ type Stream struct {
 	SegmentCount    int
 	SourceTimeout   time.Duration // the stream's source_timeout; each Input has its effective one
 	ClientsTimeout  time.Duration
-	Line, Col       int  // where the stream or ondemand keyword is
-	Span            Span // where the whole statement is in the source
+	Disabled        bool // configured but switched off: not started
+	// Problem, when set, says why the stream is configured but cannot be
+	// started: no input slabcast can read, or a directive that narrows who
+	// may watch or publish that slabcast does not enforce yet (it is not
+	// served to anyone rather than to everyone).
+	Problem string
+	// Extra holds, as written, the statements of the block slabcast keeps
+	// but does not act on (ignored directives, inputs of schemes it cannot
+	// read yet), so that rewriting the stream keeps them (FormatStream).
+	Extra     []string
+	File      string // the file the stream is in
+	Line, Col int    // where the stream or ondemand keyword is
+	Span      Span   // where the whole statement is in File
 }
 
 // Span is a byte range of the config source: Start is the offset of the
@@ -73,15 +98,29 @@ type Input struct {
 	// RecvBuffer is the rcvbuf= option: the socket receive buffer in bytes;
 	// 0 means the daemon's default.
 	RecvBuffer int
+	// PIDs is the pids= option, the PIDs to take, ascending ("256,257"):
+	// a PMT PID among them picks its program, and only the listed streams
+	// are stored; "" takes the program's every stream.
+	PIDs string
+	// Extra holds, as written and space-separated, the options of the
+	// input line slabcast keeps but does not act on (user_agent="…").
+	Extra string
 }
 
 // Options adjust Parse.
 type Options struct {
-	// CheckInput, if set, validates each input URL; its error is reported
-	// at the URL's line and column and wrapped by the returned *Error. When
-	// nil, any udp:// or rtp:// URL that net/url accepts with a port 1..65535
-	// is accepted.
+	// CheckInput, if set, validates each input URL of a scheme slabcast
+	// reads (InputSchemes); its error is reported at the URL's line and
+	// column and wrapped by the returned *Error. When nil, any such URL that
+	// net/url accepts with a port 1..65535 is accepted. Inputs of other
+	// schemes are skipped with a warning, whatever CheckInput says.
 	CheckInput func(url string) error
+	// ReadFile reads an included file (and, for Load, the file itself);
+	// nil means os.ReadFile. The daemon checks an edit of one file of a
+	// config by loading the config with that file's new content.
+	ReadFile func(path string) ([]byte, error)
+
+	noInclude bool // include statements are kept as they are, not read (the writer's edits of one file)
 }
 
 // Error is a config error at a place in the file. Parse and Load return it
@@ -98,9 +137,41 @@ func (e *Error) Error() string { return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Li
 // Unwrap returns the cause, if any.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Load reads and parses the config file at path. Errors in the file are
-// *Error; others say what went wrong reading it.
+// Load reads and parses the config file at path, with the files it
+// includes (`include PATTERN;`, relative to the including file) and, after
+// them, every PATH.d/*.conf (flussonic.conf.d/ beside flussonic.conf), as
+// Flussonic reads its configuration. Errors in a file are *Error; others say
+// what went wrong reading it.
 func Load(path string, opt Options) (*Config, error) {
+	p := newParser(opt)
+	if err := p.file(path, nil, nil); err != nil {
+		return nil, err
+	}
+	matches, _ := filepath.Glob(path + ".d/*.conf")
+	slices.Sort(matches)
+	for _, m := range matches {
+		if !slices.Contains(p.cfg.Files, m) {
+			if err := p.file(m, nil, nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return p.finish()
+}
+
+// Parse parses one config file's content; file names it in errors and
+// warnings. It returns the first error found, as an *Error. An include in
+// it is read (Options.ReadFile) relative to file's directory.
+func Parse(file string, src []byte, opt Options) (*Config, error) {
+	p := newParser(opt)
+	if err := p.file(file, src, nil); err != nil {
+		return nil, err
+	}
+	return p.finish()
+}
+
+// readFile reads a config file of at most MaxSize bytes.
+func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -110,20 +181,7 @@ func Load(path string, opt Options) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: read %s: %w", path, err)
 	}
-	return Parse(path, src, opt)
-}
-
-// Parse parses a config; file names it in errors and warnings. It returns
-// the first error found, as an *Error.
-func Parse(file string, src []byte, opt Options) (*Config, error) {
-	if len(src) > MaxSize {
-		return nil, &Error{File: file, Line: 1, Col: 1, Msg: fmt.Sprintf("config is larger than %d MiB", MaxSize>>20)}
-	}
-	p := &parser{lx: newLexer(file, string(src)), opt: opt, names: map[string]int{}}
-	if err := p.parse(); err != nil {
-		return nil, err
-	}
-	return &p.cfg, nil
+	return src, nil
 }
 
 // Stream returns the stream called name.
@@ -136,10 +194,11 @@ func (c *Config) Stream(name string) (Stream, bool) {
 	return Stream{}, false
 }
 
-// Equal reports whether s and o have the same effective settings; where they
-// are written (Line, Col, Span) does not count.
+// Equal reports whether s and o have the same effective settings and keep
+// the same statements they do not act on; where they are written (File,
+// Line, Col, Span) does not count, nor Problem, which follows from the rest.
 func (s Stream) Equal(o Stream) bool {
-	if s.Name != o.Name || s.OnDemand != o.OnDemand || !slices.Equal(s.Inputs, o.Inputs) {
+	if s.Name != o.Name || s.OnDemand != o.OnDemand || !slices.Equal(s.Inputs, o.Inputs) || !slices.Equal(s.Extra, o.Extra) {
 		return false
 	}
 	for _, st := range Settings {

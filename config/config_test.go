@@ -35,13 +35,16 @@ func stream(name string, urls ...string) Stream {
 	return s
 }
 
+// httpText is the config's listeners as Diff compares them.
+func httpText(c *Config) string { return Lookup(Global, "http").GlobalText(c) }
+
 func TestParseGlobals(t *testing.T) {
 	f := func(src, http, ctl string, cpus []int, memory int64) {
 		t.Helper()
 		c := mustParse(t, src)
-		if c.HTTP != http || c.Ctl != ctl || !reflect.DeepEqual(c.CPUs, cpus) || c.Memory != memory {
+		if httpText(c) != http || c.Ctl != ctl || !reflect.DeepEqual(c.CPUs, cpus) || c.Memory != memory {
 			t.Errorf("Parse(%q) = http %q ctl %q cpus %v memory %d; want %q %q %v %d",
-				src, c.HTTP, c.Ctl, c.CPUs, c.Memory, http, ctl, cpus, memory)
+				src, httpText(c), c.Ctl, c.CPUs, c.Memory, http, ctl, cpus, memory)
 		}
 		if len(c.Streams) != 0 || len(c.Warnings) != 0 {
 			t.Errorf("Parse(%q): streams %v warnings %v", src, c.Streams, c.Warnings)
@@ -216,7 +219,9 @@ func TestParseErrors(t *testing.T) {
 	// The brief's examples.
 	f("http 1;\n\nstream a { segment_duration abc; }", `t.conf:3:29: segment_duration: "abc" is not a number of seconds`)
 	f("\n\n\n\nstream ch1 {\n  input udp://239.0.0.1:1234;\n", `t.conf:7:1: unexpected end of file: block "stream ch1" opened at 5:1 is not closed`)
-	f("\nstream a/b udp://239.0.0.1:1234;", `t.conf:2:8: stream name "a/b" has characters other than letters, digits, '.', '-', '_'`)
+	f("\nstream a//b udp://239.0.0.1:1234;", `t.conf:2:8: stream name "a//b" has an empty, '.' or '..' segment`)
+	f("\nstream a/../b udp://239.0.0.1:1234;", `t.conf:2:8: stream name "a/../b" has an empty, '.' or '..' segment`)
+	f("\nstream /a udp://239.0.0.1:1234;", `t.conf:2:8: stream name "/a" has an empty, '.' or '..' segment`)
 
 	// Lexical.
 	f("http 1;\x00", "t.conf:1:8: NUL byte in config")
@@ -247,12 +252,14 @@ func TestParseErrors(t *testing.T) {
 	f("stream a { input udp://239.0.0.1:1234; \"x\"", `t.conf:1:40: expected a directive name, found quoted value "x"`)
 	f("foo 1;", `t.conf:1:1: unknown directive "foo"`)
 	f("stream a { input udp://239.0.0.1:1234; foo; }", `t.conf:1:40: unknown directive "foo"`)
-	f("include /etc/x/*.conf;", "t.conf:1:1: include is not supported by slabcast; put the streams in this file")
-	f("stream a { include x; }", "t.conf:1:12: include is not supported by slabcast; put the streams in this file")
+	f("include /nonexistent/x.conf;", "t.conf:1:9: include: config: open /nonexistent/x.conf: no such file or directory")
+	f("stream a { include x; }", "t.conf:1:12: include is only allowed at the top level, not inside a stream block")
 	f("http 1 2;", `t.conf:1:8: http: unexpected value "2"`)
 	f("http;", "t.conf:1:5: http: missing value")
-	f("http 1 { }", "t.conf:1:8: http does not take a block")
-	f("http 1;\nhttp 2;", "t.conf:2:1: http is already set at line 1")
+	f("ctl /x { }", "t.conf:1:8: ctl does not take a block")
+	f("http 1 { foo; }", `t.conf:1:10: unknown directive "foo"`)
+	f("http 1 { api maybe; }", `t.conf:1:14: api: "maybe" is neither true nor false`)
+	f("http 1;\nhttp :1;", `t.conf:2:6: http: ":1" is listed twice`)
 	f("ctl a;\nctl a;", "t.conf:2:1: ctl is already set at line 1")
 	f("input udp://239.0.0.1:1234;", "t.conf:1:1: input is only allowed inside a stream block")
 	f("segment_count 3;", "t.conf:1:1: segment_count is only allowed inside a stream block")
@@ -299,8 +306,8 @@ func TestParseErrors(t *testing.T) {
 	f(`stream "" udp://239.0.0.1:1234;`, "t.conf:1:8: stream name is empty")
 	f("stream . udp://239.0.0.1:1234;", `t.conf:1:8: stream name "." is not allowed`)
 	f("stream .. udp://239.0.0.1:1234;", `t.conf:1:8: stream name ".." is not allowed`)
-	f("stream é udp://239.0.0.1:1234;", `t.conf:1:8: stream name "é" has characters other than letters, digits, '.', '-', '_'`)
-	f(`stream "a b" udp://239.0.0.1:1234;`, `t.conf:1:8: stream name "a b" has characters other than letters, digits, '.', '-', '_'`)
+	f("stream é udp://239.0.0.1:1234;", `t.conf:1:8: stream name "é" has characters other than letters, digits, '.', '-', '_' and '/'`)
+	f(`stream "a b" udp://239.0.0.1:1234;`, `t.conf:1:8: stream name "a b" has characters other than letters, digits, '.', '-', '_' and '/'`)
 	f("stream "+strings.Repeat("x", 65)+" udp://239.0.0.1:1234;",
 		`t.conf:1:8: stream name "`+strings.Repeat("x", 64)+`"… is longer than 64 characters`)
 	f("stream a udp://239.0.0.1:1234;\n\nondemand  a udp://239.0.0.2:1234;", `t.conf:3:11: stream "a" is already defined at line 1`)
@@ -326,10 +333,10 @@ func TestParseErrors(t *testing.T) {
 	f("stream a { source_timeout 0; }", `t.conf:1:27: source_timeout: "0" is out of range 0.5..3600 seconds`)
 	f("stream a { source_timeout 3601; }", `t.conf:1:27: source_timeout: "3601" is out of range 0.5..3600 seconds`)
 	f("stream a { clients_timeout 86401; }", `t.conf:1:28: clients_timeout: "86401" is out of range 0..86400 seconds`)
-	f("stream a { clients_timeout false; }", `t.conf:1:28: clients_timeout: "false" is not a number of seconds`)
+	f("stream a { clients_timeout maybe; }", `t.conf:1:28: clients_timeout: "maybe" is not a number of seconds or false`)
+	f("stream a { segment_duration false; }", `t.conf:1:29: segment_duration: "false" is not a number of seconds`)
 
 	// Inputs.
-	f("stream a { input http://x/; }", `t.conf:1:18: input "http://x/": config: only udp:// and rtp:// inputs are supported`)
 	f("stream a { input udp:239.0.0.1:1234; }", `t.conf:1:18: input "udp:239.0.0.1:1234": config: expected udp://HOST:PORT`)
 	f("stream a { input udp://239.0.0.1; }", `t.conf:1:18: input "udp://239.0.0.1": config: missing port`)
 	f("stream a { input udp://239.0.0.1:0; }", `t.conf:1:18: input "udp://239.0.0.1:0": config: port 0 is not 1..65535`)
@@ -339,7 +346,11 @@ func TestParseErrors(t *testing.T) {
 	f("stream a {\n input udp://239.0.0.1:1234;\n input udp://239.0.0.1:1234; }", `t.conf:3:8: input "udp://239.0.0.1:1234" is already listed at line 2`)
 	f("stream a udp://239.0.0.1:1234 {\n input udp://239.0.0.1:1234; }", `t.conf:2:8: input "udp://239.0.0.1:1234" is already listed at line 1`)
 	f("stream a { input udp://239.0.0.1:1234 foo; }", `t.conf:1:39: input: "foo" is not a key=value option`)
-	f("stream a { input udp://239.0.0.1:1234 frames_timeout=3; }", `t.conf:1:39: input: unknown option "frames_timeout" (slabcast knows priority, source_timeout, program and rcvbuf)`)
+	f("stream a { input udp://239.0.0.1:1234 frame_timeout=3; }", `t.conf:1:39: input: unknown option "frame_timeout" (slabcast knows priority, source_timeout, program, rcvbuf and pids)`)
+	f("stream a { input udp://239.0.0.1:1234 pids=1,x; }", `t.conf:1:39: input: pids: "1,x" is not a list of PIDs like 256,257`)
+	f("stream a { input udp://239.0.0.1:1234 pids=8192; }", `t.conf:1:39: input: pids: "8192" names a PID above 8191`)
+	f("stream a { input udp://239.0.0.1:1234 bakup; }", `t.conf:1:39: input: "bakup" is not a key=value option`)
+	f("stream a { disabled maybe; input udp://239.0.0.1:1234; }", `t.conf:1:21: disabled: "maybe" is neither true nor false`)
 	f("stream a { input udp://239.0.0.1:1234 rcvbuf=1K; }", `t.conf:1:39: input: rcvbuf "1K" is not a size from 4K to 1G`)
 	f("stream a { input udp://239.0.0.1:1234 program=0; }", `t.conf:1:39: input: program "0" is not a program_number 1..65535`)
 	f("stream a { input udp://239.0.0.1:1234 program=1 program=2; }", "t.conf:1:49: input: program is given twice")
@@ -347,12 +358,12 @@ func TestParseErrors(t *testing.T) {
 	f("stream a { input udp://239.0.0.1:1234 priority=-1; }", `t.conf:1:39: input: priority "-1" is not a whole number 0..1000`)
 	f("stream a { input udp://239.0.0.1:1234 priority=1001; }", `t.conf:1:39: input: priority "1001" is not a whole number 0..1000`)
 	f("stream a { input udp://239.0.0.1:1234 priority=; }", `t.conf:1:39: input: priority "" is not a whole number 0..1000`)
-	f("stream a { input udp://239.0.0.1:1234 source_timeout=x; }", `t.conf:1:39: input: source_timeout: "x" is not a number of seconds`)
+	f("stream a { input udp://239.0.0.1:1234 source_timeout=x; }", `t.conf:1:39: input: source_timeout: "x" is not a number of seconds or false`)
 	f("stream a { input udp://239.0.0.1:1234 source_timeout=0.1; }", `t.conf:1:39: input: source_timeout: "0.1" is out of range 0.5..3600 seconds`)
 	f("stream a { input udp://239.0.0.1:1234 source_timeout=1 source_timeout=1; }", "t.conf:1:56: input: source_timeout is given twice")
 
 	// Bounds.
-	f("stream a { dvr"+strings.Repeat(" x", 65)+"; }", "t.conf:1:144: dvr: more than 64 values")
+	f("stream a { input udp://239.0.0.1:1234"+strings.Repeat(" priority=1", 64)+"; }", "t.conf:1:732: input: more than 64 values")
 	big := make([]byte, MaxSize+1)
 	if _, err := Parse("t.conf", big, Options{}); err == nil || err.Error() != "t.conf:1:1: config is larger than 8 MiB" {
 		t.Errorf("oversized config: %v", err)
@@ -374,12 +385,13 @@ func TestParseCheckInput(t *testing.T) {
 		}
 		return nil
 	}}
-	// CheckInput replaces the default check: http:// passes here.
-	c, err := Parse("t.conf", []byte("stream a http://x { input udp://y; }"), opt)
+	// CheckInput replaces the default check for the schemes slabcast reads;
+	// an input of another scheme is skipped before it is checked.
+	c, err := Parse("t.conf", []byte("stream a http://x { input udp://y; input rtp://z; }"), opt)
 	if err != nil || len(c.Streams) != 1 || len(c.Streams[0].Inputs) != 2 {
 		t.Fatalf("Parse = %+v, %v", c, err)
 	}
-	if want := []string{"http://x", "udp://y"}; !reflect.DeepEqual(seen, want) {
+	if want := []string{"udp://y", "rtp://z"}; !reflect.DeepEqual(seen, want) {
 		t.Errorf("CheckInput saw %q, want %q", seen, want)
 	}
 	_, err = Parse("t.conf", []byte("stream a {\n\tinput   udp://bad:1;\n}"), opt)
@@ -405,10 +417,13 @@ func TestParseWarnings(t *testing.T) {
 	w := func(line, col int, name string) string {
 		return fmt.Sprintf("t.conf:%d:%d: directive %s is not supported by slabcast; ignored", line, col, name)
 	}
+	narrows := func(line, col int, name, stream string) string {
+		return fmt.Sprintf("t.conf:%d:%d: directive %s is not supported by slabcast: stream %q is not started rather than served to anyone", line, col, name, stream)
+	}
 	f("dvr /storage 3d;", 0, w(1, 1, "dvr"))
-	f("stream a {\n  input udp://239.0.0.1:1234;\n  dvr /storage 3d;\n  auth http://127.0.0.1/auth;\n}", 1, w(3, 3, "dvr"), w(4, 3, "auth"))
+	f("stream a {\n  input udp://239.0.0.1:1234;\n  dvr /storage 3d;\n  auth http://127.0.0.1/auth;\n}", 1, w(3, 3, "dvr"), narrows(4, 3, "auth", "a"))
 	f("stream a { input udp://239.0.0.1:1234; transcoder vb=2048k ab=128k; on_play x; meta comment \"é { } ;\"; }", 1,
-		w(1, 40, "transcoder"), w(1, 69, "on_play"), w(1, 80, "meta"))
+		w(1, 40, "transcoder"), narrows(1, 69, "on_play", "a"), w(1, 80, "meta"))
 	f("auth_backend b {\n backend http://x;\n allow country RU;\n}\nstream a udp://239.0.0.1:1234;", 1, w(1, 1, "auth_backend"))
 	f("stream a { input udp://239.0.0.1:1234; push rtmp://x { a { b; } } }", 1, w(1, 40, "push"))
 	f("template t { prefix x; }", 0, w(1, 1, "template"))
@@ -479,8 +494,8 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTP != ":8080" || c.Ctl != "/run/slabcast/ctl.sock" || !reflect.DeepEqual(c.CPUs, []int{0, 1}) || c.Memory != 1<<30 {
-		t.Errorf("globals: %q %q %v %d", c.HTTP, c.Ctl, c.CPUs, c.Memory)
+	if httpText(c) != ":8080" || c.Ctl != "/run/slabcast/ctl.sock" || !reflect.DeepEqual(c.CPUs, []int{0, 1}) || c.Memory != 1<<30 {
+		t.Errorf("globals: %q %q %v %d", httpText(c), c.Ctl, c.CPUs, c.Memory)
 	}
 	var names []string
 	for _, s := range c.Streams {
@@ -502,8 +517,16 @@ func TestLoad(t *testing.T) {
 		t.Errorf("only %d warnings: %q", len(c.Warnings), c.Warnings)
 	}
 	for _, w := range c.Warnings {
-		if !strings.HasPrefix(w, "testdata/flussonic.conf:") || !strings.HasSuffix(w, "is not supported by slabcast; ignored") {
+		if !strings.HasPrefix(w, "testdata/flussonic.conf:") || !strings.HasSuffix(w, "is not supported by slabcast; ignored") &&
+			!strings.HasSuffix(w, "is not started rather than served to anyone") {
 			t.Errorf("warning %q", w)
+		}
+	}
+	// The streams that protocols, on_play or auth protect are configured,
+	// not started; the others start.
+	for _, s := range c.Streams {
+		if protected := s.Name == "ort" || s.Name == "ntv" || s.Name == "sts.hd"; protected != (s.Problem != "") {
+			t.Errorf("stream %s: problem %q", s.Name, s.Problem)
 		}
 	}
 

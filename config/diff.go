@@ -18,7 +18,9 @@ func (c Change) Empty() bool {
 }
 
 // Diff says what a reload from old to new must do. A stream whose settings
-// differ (Stream.Equal), including one turned from stream to ondemand, is
+// differ (Stream.Equal), including one turned from stream to ondemand or
+// switched off with disabled, or whose reason not to start (Problem)
+// differs, as when a directive at the top now protects every stream, is
 // Changed. A nil config has no streams; global settings are compared only
 // when both configs are non-nil.
 func Diff(old, new *Config) Change {
@@ -41,7 +43,7 @@ func Diff(old, new *Config) Change {
 		switch {
 		case !ok:
 			ch.Added = append(ch.Added, s.Name)
-		case !s.Equal(oldStreams[i]):
+		case !s.Equal(oldStreams[i]) || s.Problem != oldStreams[i].Problem:
 			ch.Changed = append(ch.Changed, s.Name)
 		}
 	}

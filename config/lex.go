@@ -156,6 +156,9 @@ func (l *lexer) word() (token, *Error) {
 		if ends(r) {
 			break
 		}
+		if r == '"' && l.p.off > start.off && l.src[l.p.off-1] == '=' {
+			return l.keyQuoted(start)
+		}
 		if r == '"' {
 			return token{}, l.errAt(l.p, "unexpected '\"' inside a value; quote the whole value")
 		}
@@ -168,6 +171,18 @@ func (l *lexer) word() (token, *Error) {
 		l.advance(size)
 	}
 	return token{kind: tokWord, text: l.src[start.off:l.p.off], pos: start, end: l.p.off}, nil
+}
+
+// keyQuoted reads the rest of a word of the form key="quoted value", as
+// Flussonic's input options are written (user_agent="Agent 1.2"), from
+// the opening quote: the token is the key, '=' and the unquoted value.
+func (l *lexer) keyQuoted(start pos) (token, *Error) {
+	key := l.src[start.off:l.p.off]
+	v, err := l.quoted()
+	if err != nil {
+		return token{}, err
+	}
+	return token{kind: tokWord, text: key + v.text, pos: start, end: v.end}, nil
 }
 
 // quoted reads a "quoted value". Inside it, \" stands for a quote and \\ for

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -9,18 +10,29 @@ import (
 // the HTTP router all check names here.
 
 // ValidName reports whether name is a valid stream name: 1 to MaxNameLen
-// Latin letters, digits, '.', '-' and '_', and not "." or "..". It does not
-// allocate, so the HTTP router can check request paths with it.
+// characters in '/'-separated segments, as Flussonic names streams
+// (news/hd), each segment Latin letters, digits, '.', '-' and '_', and
+// none empty, "." or "..". It does not allocate, so the HTTP router can
+// check request paths with it.
 func ValidName[S ~string | ~[]byte](name S) bool {
 	if len(name) == 0 || len(name) > MaxNameLen {
 		return false
 	}
-	for i := 0; i < len(name); i++ {
-		if !nameByte(name[i]) {
+	seg := 0 // start of the segment being read
+	for i := 0; i <= len(name); i++ {
+		if i < len(name) && name[i] != '/' {
+			if !nameByte(name[i]) {
+				return false
+			}
+			continue
+		}
+		switch n := i - seg; {
+		case n == 0, n == 1 && name[seg] == '.', n == 2 && name[seg] == '.' && name[seg+1] == '.':
 			return false
 		}
+		seg = i + 1
 	}
-	return !(len(name) == 1 && name[0] == '.' || len(name) == 2 && name[0] == '.' && name[1] == '.')
+	return true
 }
 
 func nameByte(c byte) bool {
@@ -55,9 +67,12 @@ func nameProblem(name string) string {
 		return fmt.Sprintf("stream name %s is longer than %d characters", quote(name), MaxNameLen)
 	}
 	for i := 0; i < len(name); i++ {
-		if !nameByte(name[i]) {
-			return fmt.Sprintf("stream name %s has characters other than letters, digits, '.', '-', '_'", quote(name))
+		if !nameByte(name[i]) && name[i] != '/' {
+			return fmt.Sprintf("stream name %s has characters other than letters, digits, '.', '-', '_' and '/'", quote(name))
 		}
 	}
-	return fmt.Sprintf("stream name %s is not allowed", quote(name))
+	if !strings.Contains(name, "/") {
+		return fmt.Sprintf("stream name %s is not allowed", quote(name))
+	}
+	return fmt.Sprintf("stream name %s has an empty, '.' or '..' segment", quote(name))
 }

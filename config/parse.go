@@ -4,48 +4,41 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 )
 
 // The parser reads statements from the lexer and applies them: globals and
-// stream settings through the table (Settings), streams and inputs itself.
-// Directives of real Flussonic configs that slabcast does not implement are
-// skipped with a warning.
+// stream settings through the table (Settings), streams, inputs and
+// includes itself. What real Flussonic configs say that slabcast does not
+// implement is kept and skipped with a warning; what would widen access if
+// skipped (on_play, auth, …) keeps its stream from starting instead.
 
-// Directives of real Flussonic configs that slabcast accepts and ignores with
-// a warning, at top level or inside a stream, with or without a block.
-var unsupported = func() map[string]bool {
-	m := map[string]bool{}
-	for _, name := range strings.Fields(`
-		add_audio_only api_allowed_from auth auth_backend backup cache
-		cluster_ingest cluster_key comment dash_off domains drm dvr dvr_offline
-		dvr_replicate edit_auth event_sink file hls_off hls_scte35 http_allowed_from
-		https iptv keep_sessions live logs loglevel max_bitrate max_sessions meta
-		mpegts_ac3 mpegts_off mpegts_pids notify on_play on_publish output_audio
-		peer plugin position prepush protocols provider pulsedb push pushes
-		retry_limit rewrite rproto rtmp rtmp_off rtsp rtsp_off server_id
-		server_names session_log source srt srt_publish static template
-		thumbnails title total_bandwidth transcoder url_prefix view_auth vod
-		webrtc_abr webrtc_off`) {
-		m[name] = true
-	}
-	return m
-}()
+// maxIncludeDepth bounds nested includes.
+const maxIncludeDepth = 8
 
 type parser struct {
-	lx           *lexer
 	opt          Options
+	lx           *lexer // of the file being read
 	cfg          Config
-	names        map[string]int // stream name -> line
-	globals      map[string]int // line where each global was set
-	moreWarnings int            // warnings beyond maxWarnings
+	names        map[string]string // stream name -> where it is defined
+	globals      map[string]string // global setting -> where it was set
+	moreWarnings int               // warnings beyond maxWarnings
+	depth        int               // include nesting of the file being read
+	narrow       []string          // top-level directives that narrow access, "on_play (f.conf:3:1)"
+}
+
+func newParser(opt Options) *parser {
+	return &parser{opt: opt, names: map[string]string{}, globals: map[string]string{}}
 }
 
 // stmt is a directive, its values and what ended it (';' or '{').
 type stmt struct {
-	name token
-	args []token
-	term token
+	name  token
+	args  []token // at most MaxValues
+	extra *token  // the first value beyond MaxValues, if any
+	term  token
 }
 
 func (p *parser) errAt(t token, format string, args ...any) *Error {
@@ -54,7 +47,105 @@ func (p *parser) errAt(t token, format string, args ...any) *Error {
 
 func (p *parser) next() (token, *Error) { return p.lx.next() }
 
+// where names a place for a message: "line 3" in the file being read,
+// "other.conf:3" in another.
+func (p *parser) where(t token) string {
+	return p.lx.file + ":" + fmt.Sprint(t.pos.line)
+}
+
+func (p *parser) whereText(w string) string {
+	if i := strings.LastIndexByte(w, ':'); i >= 0 && w[:i] == p.lx.file {
+		return "line " + w[i+1:]
+	}
+	return w
+}
+
+// warn records a warning at t.
+func (p *parser) warn(t token, format string, args ...any) {
+	if len(p.cfg.Warnings) < maxWarnings {
+		p.cfg.Warnings = append(p.cfg.Warnings, fmt.Sprintf("%s:%d:%d: %s", p.lx.file, t.pos.line, t.pos.col, fmt.Sprintf(format, args...)))
+	} else {
+		p.moreWarnings++
+	}
+}
+
+// file parses one config file: src, or what Options.ReadFile reads from
+// path when src is nil. inc is the include statement that names it, for an
+// included file.
+func (p *parser) file(path string, src []byte, inc *token) error {
+	if src == nil {
+		read := p.opt.ReadFile
+		if read == nil {
+			read = readFile
+		}
+		var err error
+		if src, err = read(path); err != nil {
+			if inc == nil {
+				return err // the file itself: no place in it to point at
+			}
+			e := p.errAt(*inc, "include: %v", err)
+			e.Err = err
+			return e
+		}
+	}
+	if len(src) > MaxSize {
+		return &Error{File: path, Line: 1, Col: 1, Msg: fmt.Sprintf("config is larger than %d MiB", MaxSize>>20)}
+	}
+	outer := p.lx
+	p.lx = newLexer(path, string(src))
+	defer func() { p.lx = outer }()
+	p.cfg.Files = append(p.cfg.Files, path)
+	for {
+		st, done, err := p.directive(tokEOF)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		if err := p.top(st); err != nil {
+			return err
+		}
+	}
+}
+
+// finish applies what the whole config says: the defaults of globals not
+// given, and directives at the top that narrow access to every stream.
+func (p *parser) finish() (*Config, error) {
+	if p.moreWarnings > 0 {
+		p.cfg.Warnings = append(p.cfg.Warnings, fmt.Sprintf("%s: %d more warnings not shown", p.cfg.Files[0], p.moreWarnings))
+	}
+	for _, set := range Settings {
+		if set.Scope == Global && p.globals[set.Name] == "" && set.Default != "" {
+			if msg := set.set(set.ptr(&p.cfg, nil, nil), set.Name, set.Default); msg != "" {
+				panic("BUG: config: default of " + set.Name + ": " + msg)
+			}
+		}
+	}
+	if len(p.narrow) > 0 {
+		for i := range p.cfg.Streams {
+			if s := &p.cfg.Streams[i]; s.Problem == "" {
+				s.Problem = protectedBy(p.narrow)
+			}
+		}
+	}
+	return &p.cfg, nil
+}
+
+// protectedBy says why a stream that directives narrow access to is not
+// started.
+func protectedBy(directives []string) string {
+	list := strings.Join(directives, ", ")
+	if n := len(directives); n > 1 {
+		list = strings.Join(directives[:n-1], ", ") + " and " + directives[n-1]
+	}
+	return "protected by " + list + ", which slabcast does not enforce yet: not started rather than served to anyone"
+}
+
 // statement reads the values of the directive name up to ';' or '{'.
+// Values beyond MaxValues are counted, not kept: an ignored directive may
+// have any number (api_allowed_from with a long list of networks); one
+// slabcast acts on refuses them.
 func (p *parser) statement(name token) (stmt, *Error) {
 	st := stmt{name: name}
 	label := name.text // for messages; the name is not checked yet
@@ -68,10 +159,11 @@ func (p *parser) statement(name token) (stmt, *Error) {
 		}
 		switch t.kind {
 		case tokWord, tokString:
-			if len(st.args) == MaxValues {
-				return st, p.errAt(t, "%s: more than %d values", label, MaxValues)
+			if len(st.args) < MaxValues {
+				st.args = append(st.args, t)
+			} else if st.extra == nil {
+				st.extra = &t
 			}
-			st.args = append(st.args, t)
 		case tokSemi, tokOpen:
 			st.term = t
 			return st, nil
@@ -83,10 +175,19 @@ func (p *parser) statement(name token) (stmt, *Error) {
 	}
 }
 
+// used refuses the values of st beyond MaxValues, for a directive slabcast
+// acts on.
+func (p *parser) used(st stmt) *Error {
+	if st.extra != nil {
+		return p.errAt(*st.extra, "%s: more than %d values", st.name.text, MaxValues)
+	}
+	return nil
+}
+
 // directive reads the next statement of a block that closer ends: tokEOF
-// for the top level, tokClose for a stream block. At closer it returns done
-// with st.term set to it. At the end of file inside a block it returns a
-// stmt with st.term the tokEOF and no name.
+// for the top level, tokClose for a block. At closer it returns done with
+// st.term set to it. At the end of file inside a block it returns a stmt
+// with st.term the tokEOF and no name.
 func (p *parser) directive(closer tokKind) (st stmt, done bool, err *Error) {
 	for {
 		t, err := p.next()
@@ -114,33 +215,6 @@ func (p *parser) directive(closer tokKind) (st stmt, done bool, err *Error) {
 	}
 }
 
-func (p *parser) parse() *Error {
-	p.globals = map[string]int{}
-	for {
-		st, done, err := p.directive(tokEOF)
-		if err != nil {
-			return err
-		}
-		if done {
-			break
-		}
-		if err := p.top(st); err != nil {
-			return err
-		}
-	}
-	if p.moreWarnings > 0 {
-		p.cfg.Warnings = append(p.cfg.Warnings, fmt.Sprintf("%s: %d more warnings not shown", p.lx.file, p.moreWarnings))
-	}
-	for _, set := range Settings {
-		if set.Scope == Global && p.globals[set.Name] == 0 && set.Default != "" {
-			if msg := set.set(set.ptr(&p.cfg, nil, nil), set.Name, set.Default); msg != "" {
-				panic("BUG: config: default of " + set.Name + ": " + msg)
-			}
-		}
-	}
-	return nil
-}
-
 // top handles a top-level statement.
 func (p *parser) top(st stmt) *Error {
 	name := st.name.text
@@ -148,7 +222,7 @@ func (p *parser) top(st stmt) *Error {
 	case "stream", "ondemand":
 		return p.stream(st)
 	case "include":
-		return p.errAt(st.name, "include is not supported by slabcast; put the streams in this file")
+		return p.include(st)
 	case "input", "url":
 		return p.errAt(st.name, "%s is only allowed inside a stream block", name)
 	}
@@ -158,46 +232,64 @@ func (p *parser) top(st stmt) *Error {
 	if Lookup(PerStream, name) != nil {
 		return p.errAt(st.name, "%s is only allowed inside a stream block", name)
 	}
-	return p.other(st)
+	_, err := p.other(st, nil)
+	return err
 }
 
-// other handles a directive slabcast does not know: a Flussonic one is
-// ignored with a warning, anything else is an error.
-func (p *parser) other(st stmt) *Error {
-	if !unsupported[st.name.text] {
-		return p.errAt(st.name, "unknown directive %s", quote(st.name.text))
+// other handles a directive slabcast does not act on: a Flussonic one is
+// skipped with a warning (and, in a stream, kept in ss's Extra), anything
+// else is an error. A directive that narrows who may watch or publish keeps
+// its stream, or at the top every stream, from starting. It returns the end
+// offset of the statement.
+func (p *parser) other(st stmt, ss *streamState) (int, *Error) {
+	name := st.name.text
+	if !knownName(name) {
+		return 0, p.errAt(st.name, "unknown directive %s", quote(name))
 	}
-	if len(p.cfg.Warnings) < maxWarnings {
-		p.cfg.Warnings = append(p.cfg.Warnings, fmt.Sprintf("%s:%d:%d: directive %s is not supported by slabcast; ignored",
-			p.lx.file, st.name.pos.line, st.name.pos.col, st.name.text))
-	} else {
-		p.moreWarnings++
+	narrows := narrowing[name] && !(ss == nil && name == "auth_backend") // a top-level auth_backend only defines one
+	switch {
+	case narrows && ss != nil:
+		p.warn(st.name, "directive %s is not supported by slabcast: stream %s is not started rather than served to anyone", name, quote(ss.s.Name))
+		ss.narrow = append(ss.narrow, fmt.Sprintf("%s (%s:%d:%d)", name, p.lx.file, st.name.pos.line, st.name.pos.col))
+	case narrows:
+		p.warn(st.name, "directive %s is not supported by slabcast: no stream is started rather than served to anyone", name)
+		p.narrow = append(p.narrow, fmt.Sprintf("%s (%s:%d:%d)", name, p.lx.file, st.name.pos.line, st.name.pos.col))
+	default:
+		p.warn(st.name, "directive %s is not supported by slabcast; ignored", name)
 	}
+	end := st.term.end
 	if st.term.kind == tokOpen {
-		return p.skipBlock(st)
+		var err *Error
+		if end, err = p.skipBlock(st); err != nil {
+			return 0, err
+		}
 	}
-	return nil
+	if ss != nil {
+		ss.s.Extra = append(ss.s.Extra, p.lx.src[st.name.pos.off:end])
+	}
+	return end, nil
 }
 
-// skipBlock passes over the block of an ignored directive.
-func (p *parser) skipBlock(st stmt) *Error {
+// skipBlock passes over the block of an ignored directive and returns the
+// offset just after its closing brace.
+func (p *parser) skipBlock(st stmt) (int, *Error) {
 	depth := 1
 	for {
 		t, err := p.next()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		switch t.kind {
 		case tokOpen:
 			if depth++; depth > maxDepth {
-				return p.errAt(t, "blocks nested deeper than %d levels", maxDepth)
+				return 0, p.errAt(t, "blocks nested deeper than %d levels", maxDepth)
 			}
 		case tokClose:
 			if depth--; depth == 0 {
-				return nil
+				return t.end, nil
 			}
 		case tokEOF:
-			return p.unclosed(t, st)
+			return 0, p.unclosed(t, st)
 		}
 	}
 }
@@ -211,10 +303,14 @@ func (p *parser) unclosed(eof token, st stmt) *Error {
 		quote(label), st.name.pos.line, st.name.pos.col)
 }
 
-// value returns the single value of a statement ended by ';'.
-func (p *parser) value(st stmt) (token, *Error) {
+// value returns the single value of a statement ended by ';'; a Flag may
+// have none and is then true.
+func (p *parser) value(st stmt, set *Setting) (token, *Error) {
 	if st.term.kind == tokOpen {
 		return token{}, p.errAt(st.term, "%s does not take a block", st.name.text)
+	}
+	if len(st.args) == 0 && set != nil && set.Kind == Flag {
+		return token{kind: tokWord, text: "true", pos: st.term.pos, end: st.term.pos.off}, nil
 	}
 	if len(st.args) == 0 {
 		return token{}, p.errAt(st.term, "%s: missing value", st.name.text)
@@ -226,17 +322,17 @@ func (p *parser) value(st stmt) (token, *Error) {
 }
 
 // assign applies the one-value statement st of setting set, stored at ptr;
-// seen holds the line where each setting of its block was set.
-func (p *parser) assign(set *Setting, ptr any, st stmt, seen map[string]int) *Error {
+// seen holds where each setting of its block was set.
+func (p *parser) assign(set *Setting, ptr any, st stmt, seen map[string]string) *Error {
 	name := st.name.text
-	if line := seen[name]; line != 0 {
-		return p.errAt(st.name, "%s is already set at line %d", name, line)
+	if w := seen[name]; w != "" && !set.Repeat {
+		return p.errAt(st.name, "%s is already set at %s", name, p.whereText(w))
 	}
-	v, err := p.value(st)
+	v, err := p.value(st, set)
 	if err != nil {
 		return err
 	}
-	seen[name] = st.name.pos.line
+	seen[name] = p.where(st.name)
 	if msg := set.set(ptr, name, v.text); msg != "" {
 		return p.errAt(v, "%s", msg)
 	}
@@ -244,14 +340,102 @@ func (p *parser) assign(set *Setting, ptr any, st stmt, seen map[string]int) *Er
 }
 
 func (p *parser) global(set *Setting, st stmt) *Error {
+	if set.Kind == Listen && st.term.kind == tokOpen {
+		return p.listener(set, st)
+	}
 	return p.assign(set, set.ptr(&p.cfg, nil, nil), st, p.globals)
+}
+
+// listener handles `http PORT { … }`: api is honoured, other Flussonic
+// listener options are skipped with a warning.
+func (p *parser) listener(set *Setting, st stmt) *Error {
+	open := st
+	open.term = token{kind: tokSemi, pos: st.term.pos, end: st.term.end}
+	if err := p.assign(set, set.ptr(&p.cfg, nil, nil), open, p.globals); err != nil {
+		return err
+	}
+	l := &p.cfg.HTTP[len(p.cfg.HTTP)-1]
+	api := &Setting{Name: "api", Kind: Flag}
+	seen := map[string]string{}
+	for {
+		d, done, err := p.directive(tokClose)
+		switch {
+		case err != nil:
+			return err
+		case done:
+			return nil
+		case d.term.kind == tokEOF:
+			return p.unclosed(d.term, st)
+		case d.name.text == "api":
+			if err := p.assign(api, &l.API, d, seen); err != nil {
+				return err
+			}
+		default:
+			if _, err := p.other(d, nil); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// include reads the files PATTERN names (a glob, relative to the including
+// file's directory), in name order. A pattern without glob characters must
+// name a file; a glob may match none.
+func (p *parser) include(st stmt) *Error {
+	v, err := p.value(st, nil)
+	if err != nil {
+		return err
+	}
+	if p.opt.noInclude {
+		return nil // the writer edits one file; the daemon reads the rest
+	}
+	if p.depth == maxIncludeDepth {
+		return p.errAt(st.name, "include: more than %d levels of includes", maxIncludeDepth)
+	}
+	pattern := v.text
+	if !filepath.IsAbs(pattern) {
+		pattern = filepath.Join(filepath.Dir(p.lx.file), pattern)
+	}
+	matches, gerr := filepath.Glob(pattern)
+	if gerr != nil {
+		return p.errAt(v, "include: %s: %v", quote(v.text), gerr)
+	}
+	if len(matches) == 0 && !strings.ContainsAny(v.text, "*?[") {
+		matches = []string{pattern} // reading it says what is wrong
+	}
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil && fi.IsDir() {
+			continue
+		}
+		if slicesContains(p.cfg.Files, m) {
+			continue // already read: an include loop, or a file named twice
+		}
+		p.depth++
+		err := p.file(m, nil, &v)
+		p.depth--
+		if err != nil {
+			return err.(*Error) // an included file's errors are all *Error
+		}
+	}
+	return nil
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // streamState is a stream being parsed.
 type streamState struct {
-	s    Stream
-	seen map[string]int // line of each stream setting set
-	urls map[string]int // input URL -> line
+	s       Stream
+	seen    map[string]string // where each stream setting was set
+	urls    map[string]int    // input URL -> line
+	skipped []string          // inputs of schemes slabcast cannot read
+	narrow  []string          // directives that narrow access, "on_play (f:3:1)"
 }
 
 func (p *parser) stream(st stmt) *Error {
@@ -264,29 +448,30 @@ func (p *parser) stream(st stmt) *Error {
 	if msg := nameProblem(name); msg != "" {
 		return p.errAt(nameTok, "%s", msg)
 	}
-	if line, dup := p.names[name]; dup {
-		return p.errAt(nameTok, "stream %s is already defined at line %d", quote(name), line)
+	if w, dup := p.names[name]; dup {
+		return p.errAt(nameTok, "stream %s is already defined at %s", quote(name), p.whereText(w))
 	}
 	if len(p.cfg.Streams) == MaxStreams {
 		return p.errAt(st.name, "more than %d streams", MaxStreams)
 	}
-	p.names[name] = nameTok.pos.line
+	p.names[name] = p.where(nameTok)
 	ss := &streamState{
 		s: Stream{
 			Name:     name,
 			OnDemand: kw == "ondemand",
+			File:     p.lx.file,
 			Line:     st.name.pos.line,
 			Col:      st.name.pos.col,
 			Span:     Span{Start: st.name.pos.off, End: st.term.end},
 		},
-		seen: map[string]int{},
+		seen: map[string]string{},
 		urls: map[string]int{},
 	}
 	if len(st.args) > 2 {
 		return p.errAt(st.args[2], "%s %s: unexpected value %s; put stream options inside { }", kw, name, quote(st.args[2].text))
 	}
 	if len(st.args) == 2 {
-		if err := p.input(ss, st.args[1], nil); err != nil {
+		if err := p.input(ss, st.args[1], nil, ""); err != nil {
 			return err
 		}
 	}
@@ -309,10 +494,15 @@ func (p *parser) stream(st stmt) *Error {
 		}
 	}
 	s := &ss.s
-	if len(s.Inputs) == 0 {
+	switch {
+	case len(s.Inputs) == 0 && len(ss.skipped) == 0:
 		return p.errAt(st.name, "stream %s has no input", quote(name))
+	case len(ss.narrow) > 0:
+		s.Problem = protectedBy(ss.narrow)
+	case len(s.Inputs) == 0:
+		s.Problem = "no input slabcast can read yet: " + strings.Join(ss.skipped, ", ")
 	}
-	fillDefaults(s, func(set *Setting) bool { return ss.seen[set.Name] == 0 }, func(in *Input, set *Setting) bool {
+	fillDefaults(s, func(set *Setting) bool { return ss.seen[set.Name] == "" }, func(in *Input, set *Setting) bool {
 		return isZero(set.ptr(nil, nil, in))
 	})
 	p.cfg.Streams = append(p.cfg.Streams, *s)
@@ -360,11 +550,14 @@ func (p *parser) streamDirective(ss *streamState, st stmt) *Error {
 		if len(st.args) == 0 {
 			return p.errAt(st.term, "%s: missing URL", name)
 		}
-		return p.input(ss, st.args[0], st.args[1:])
+		if err := p.used(st); err != nil {
+			return err
+		}
+		return p.input(ss, st.args[0], st.args[1:], p.lx.src[st.name.pos.off:st.term.end])
 	case "stream", "ondemand":
 		return p.errAt(st.name, "%s is not allowed inside a stream block; is a '}' missing before it?", name)
 	case "include":
-		return p.errAt(st.name, "include is not supported by slabcast; put the streams in this file")
+		return p.errAt(st.name, "include is only allowed at the top level, not inside a stream block")
 	}
 	if set := Lookup(PerStream, name); set != nil {
 		return p.assign(set, set.ptr(nil, &ss.s, nil), st, ss.seen)
@@ -372,13 +565,26 @@ func (p *parser) streamDirective(ss *streamState, st stmt) *Error {
 	if Lookup(Global, name) != nil {
 		return p.errAt(st.name, "%s is not allowed inside a stream block", name)
 	}
-	return p.other(st)
+	_, err := p.other(st, ss)
+	return err
 }
 
-// input adds the input at u with its key=value options.
-func (p *parser) input(ss *streamState, u token, opts []token) *Error {
+// input adds the input at u with its key=value options. An input of a
+// scheme slabcast cannot read yet is skipped with a warning and kept as
+// written (raw, the whole statement; "" for the one-line stream form).
+func (p *parser) input(ss *streamState, u token, opts []token, raw string) *Error {
 	if line, dup := ss.urls[u.text]; dup {
 		return p.errAt(u, "input %s is already listed at line %d", quote(u.text), line)
+	}
+	ss.urls[u.text] = u.pos.line
+	if scheme, _, ok := strings.Cut(u.text, "://"); ok && !ReadsScheme(scheme) {
+		p.warn(u, "input %s: %s:// is not supported by slabcast yet; input skipped", quote(u.text), scheme)
+		if raw == "" {
+			raw = "input " + string(appendValue(nil, u.text)) + ";"
+		}
+		ss.s.Extra = append(ss.s.Extra, raw)
+		ss.skipped = append(ss.skipped, u.text)
+		return nil
 	}
 	check := p.opt.CheckInput
 	if check == nil {
@@ -389,16 +595,20 @@ func (p *parser) input(ss *streamState, u token, opts []token) *Error {
 		e.Err = err
 		return e
 	}
-	ss.urls[u.text] = u.pos.line
 	in := Input{URL: u.text}
 	var seen []*Setting
+	var extra []string
 	for _, o := range opts {
 		k, v, ok := strings.Cut(o.text, "=")
-		if !ok {
-			return p.errAt(o, "input: %s is not a key=value option", quote(o.text))
-		}
 		set := Lookup(PerInput, k)
-		if set == nil {
+		switch {
+		case set == nil && knownName(k):
+			p.warn(o, "input: option %s is not supported by slabcast; ignored", k)
+			extra = append(extra, p.lx.src[o.pos.off:o.end])
+			continue
+		case !ok:
+			return p.errAt(o, "input: %s is not a key=value option", quote(o.text))
+		case set == nil:
 			return p.errAt(o, "input: unknown option %s (slabcast knows %s)", quote(k), inputOptionList)
 		}
 		for _, x := range seen {
@@ -411,6 +621,7 @@ func (p *parser) input(ss *streamState, u token, opts []token) *Error {
 			return p.errAt(o, "%s", msg)
 		}
 	}
+	in.Extra = strings.Join(extra, " ")
 	ss.s.Inputs = append(ss.s.Inputs, in)
 	return nil
 }
@@ -434,7 +645,7 @@ func checkURL(s string) error {
 		}
 		return err
 	}
-	if u.Scheme != "udp" && u.Scheme != "rtp" {
+	if !ReadsScheme(u.Scheme) {
 		return errors.New("config: only udp:// and rtp:// inputs are supported")
 	}
 	if u.Opaque != "" || u.Host == "" {

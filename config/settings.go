@@ -56,6 +56,8 @@ const (
 	Listen                     // PORT, ADDR:PORT or [IPv6]:PORT, kept as "addr:port"; a string
 	SocketPath                 // a unix socket path; a string
 	CPUList                    // a Linux CPU list ("0-3,6"), kept ascending; a []int
+	Flag                       // true or false, or no value for true (`disabled;`); a bool
+	PIDList                    // PIDs 0..8191 ("256,257"), kept ascending in the same form; a string
 )
 
 // Numeric reports whether values of the kind are numbers (in the control
@@ -77,6 +79,10 @@ func (k Kind) Metavar() string {
 		return "PATH"
 	case CPUList:
 		return "CPUS"
+	case Flag:
+		return "true|false"
+	case PIDList:
+		return "PID,..."
 	}
 	return "VALUE"
 }
@@ -114,6 +120,12 @@ type Setting struct {
 	// Expect, when set, is what a good value is, for the one message every
 	// bad value gets: `input: priority "-1" is not a whole number 0..1000`.
 	Expect string
+	// Never lets a Seconds setting be written false, Flussonic's "never":
+	// it is stored as the duration Never.
+	Never bool
+	// Repeat lets a Global setting be given several times, each adding a
+	// value (http 80; http 8080;).
+	Repeat bool
 	// API is the field's name in Flussonic's HTTP API v3, "" when it has
 	// none; APIMillis says the API gives it in milliseconds, not in the
 	// file's unit.
@@ -127,8 +139,8 @@ type Setting struct {
 // Settings is every setting slabcast knows, globals first, in the order the
 // writer and the control protocol give them.
 var Settings = []*Setting{
-	{Name: "http", Scope: Global, Kind: Listen, Default: DefaultHTTP,
-		Help: "HTTP listen address", field: onConfig(func(c *Config) any { return &c.HTTP })},
+	{Name: "http", Scope: Global, Kind: Listen, Default: DefaultHTTP, Repeat: true,
+		Help: "HTTP listen address; one line each", field: onConfig(func(c *Config) any { return &c.HTTP })},
 	{Name: "ctl", Scope: Global, Kind: SocketPath, Default: DefaultCtl,
 		Help: "control socket path", field: onConfig(func(c *Config) any { return &c.Ctl })},
 	{Name: "cpus", Scope: Global, Kind: CPUList,
@@ -145,20 +157,23 @@ var Settings = []*Setting{
 		API: "segment_count", Help: "segments listed in the playlist",
 		field: onStream(func(s *Stream) any { return &s.SegmentCount })},
 	{Name: "source_timeout", Scope: PerStream, Kind: Seconds, Types: AllTypes,
-		Default: secondsText(DefaultSourceTimeout), Min: int64(MinSourceTimeout), Max: int64(MaxSourceTimeout),
-		API: "source_timeout", Help: "silence before an input counts as dead (the default of every input)",
+		Default: secondsText(DefaultSourceTimeout), Min: int64(MinSourceTimeout), Max: int64(MaxSourceTimeout), Never: true,
+		API: "source_timeout", Help: "silence before an input counts as dead (the default of every input; false: never)",
 		field: onStream(func(s *Stream) any { return &s.SourceTimeout })},
 	{Name: "clients_timeout", Scope: PerStream, Kind: Seconds, Types: OnDemand,
-		Default: secondsText(DefaultClientsTimeout), Max: int64(MaxClientsTimeout),
-		API: "clients_timeout", Help: "how long the stream runs after its last client",
+		Default: secondsText(DefaultClientsTimeout), Max: int64(MaxClientsTimeout), Never: true,
+		API: "clients_timeout", Help: "how long the stream runs after its last client (false: for ever)",
 		field: onStream(func(s *Stream) any { return &s.ClientsTimeout })},
+	{Name: "disabled", Scope: PerStream, Kind: Flag, Types: AllTypes,
+		API: "disabled", Help: "configured but switched off: not started",
+		field: onStream(func(s *Stream) any { return &s.Disabled })},
 
 	{Name: "priority", Scope: PerInput, Kind: Count, Types: AllTypes, Max: MaxPriority,
 		Expect: "a whole number 0.." + strconv.Itoa(MaxPriority),
 		API:    "priority", Help: "failover order: lower first (default: file order)",
 		field: onInput(func(in *Input) any { return &in.Priority })},
 	{Name: "source_timeout", Scope: PerInput, Kind: Seconds, Types: AllTypes, Inherit: "source_timeout",
-		Min: int64(MinSourceTimeout), Max: int64(MaxSourceTimeout),
+		Min: int64(MinSourceTimeout), Max: int64(MaxSourceTimeout), Never: true,
 		API: "source_timeout", Help: "this input's silence before it counts as dead",
 		field: onInput(func(in *Input) any { return &in.SourceTimeout })},
 	{Name: "program", Scope: PerInput, Kind: Count, Types: AllTypes, Min: 1, Max: 65535,
@@ -167,6 +182,9 @@ var Settings = []*Setting{
 	{Name: "rcvbuf", Scope: PerInput, Kind: Bytes, Types: AllTypes, Min: MinRecvBuffer, Max: MaxRecvBuffer,
 		Expect: "a size from 4K to 1G", Help: "socket receive buffer (default: the daemon's)",
 		field: onInput(func(in *Input) any { return &in.RecvBuffer })},
+	{Name: "pids", Scope: PerInput, Kind: PIDList, Types: AllTypes,
+		API: "pids", Help: "the PIDs to take: a PMT PID picks its program, stream PIDs the streams stored",
+		field: onInput(func(in *Input) any { return &in.PIDs })},
 }
 
 // Lookup returns the setting called name in scope, or nil.
@@ -259,6 +277,10 @@ func isZero(p any) bool {
 		return *v == ""
 	case *[]int:
 		return len(*v) == 0
+	case *bool:
+		return !*v
+	case *[]Listener:
+		return len(*v) == 0
 	}
 	panic(fmt.Sprintf("BUG: config: setting stored as %T", p))
 }
@@ -268,6 +290,9 @@ func isZero(p any) bool {
 func (st *Setting) text(p any) string {
 	switch v := p.(type) {
 	case *time.Duration:
+		if *v == Never {
+			return "false"
+		}
 		return secondsText(*v)
 	case *int:
 		if st.Kind == Bytes {
@@ -280,6 +305,20 @@ func (st *Setting) text(p any) string {
 		return *v
 	case *[]int:
 		return cpuListText(*v)
+	case *bool:
+		return strconv.FormatBool(*v)
+	case *[]Listener:
+		var b []byte
+		for i, l := range *v {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = append(b, l.Addr...)
+			if !l.API {
+				b = append(b, "{api=false}"...)
+			}
+		}
+		return string(b)
 	}
 	panic(fmt.Sprintf("BUG: config: setting %s stored as %T", st.Name, p))
 }
@@ -299,6 +338,10 @@ func sizeOf(p any) int64 {
 func (st *Setting) set(p any, label, text string) (msg string) {
 	if !st.Kind.Numeric() {
 		return st.setOther(p, label, text)
+	}
+	if st.Never && text == "false" {
+		*p.(*time.Duration) = Never
+		return ""
 	}
 	var n int64
 	var ok bool
@@ -343,6 +386,9 @@ func (st *Setting) rangeMsg(label, text string, n int64, ok bool) string {
 	}
 	switch st.Kind {
 	case Seconds:
+		if !ok && st.Never {
+			return fmt.Sprintf("%s: %s is not a number of seconds or false", label, q)
+		}
 		if !ok {
 			return fmt.Sprintf("%s: %s is not a number of seconds", label, q)
 		}
@@ -370,7 +416,28 @@ func (st *Setting) setOther(p any, label, text string) string {
 		if msg != "" {
 			return fmt.Sprintf("%s: %s %s", label, quote(text), msg)
 		}
-		*p.(*string) = addr
+		l := p.(*[]Listener)
+		for _, x := range *l {
+			if x.Addr == addr {
+				return fmt.Sprintf("%s: %s is listed twice", label, quote(addr))
+			}
+		}
+		*l = append(*l, Listener{Addr: addr, API: true})
+	case Flag:
+		switch text {
+		case "true", "on", "yes":
+			*p.(*bool) = true
+		case "false", "off", "no":
+			*p.(*bool) = false
+		default:
+			return fmt.Sprintf("%s: %s is neither true nor false", label, quote(text))
+		}
+	case PIDList:
+		pids, msg := parsePIDList(text)
+		if msg != "" {
+			return fmt.Sprintf("%s: %s %s", label, quote(text), msg)
+		}
+		*p.(*string) = pids
 	case SocketPath:
 		switch {
 		case text == "":

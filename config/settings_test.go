@@ -47,10 +47,10 @@ func TestSettingsTable(t *testing.T) {
 			t.Errorf("%s: range %d..%d", set.Name, set.Min, set.Max)
 		}
 	}
-	if got := Names(PerInput); !slices.Equal(got, []string{"priority", "source_timeout", "program", "rcvbuf"}) {
+	if got := Names(PerInput); !slices.Equal(got, []string{"priority", "source_timeout", "program", "rcvbuf", "pids"}) {
 		t.Errorf("input options %q", got)
 	}
-	if inputOptionList != "priority, source_timeout, program and rcvbuf" {
+	if inputOptionList != "priority, source_timeout, program, rcvbuf and pids" {
 		t.Errorf("inputOptionList %q", inputOptionList)
 	}
 }

@@ -169,3 +169,29 @@ func appendSize(b []byte, n int64) []byte {
 	}
 	return strconv.AppendInt(b, n, 10)
 }
+
+// parsePIDList reads a comma-separated list of PIDs and writes it back
+// ascending, without repeats; msg says what is wrong.
+func parsePIDList(s string) (canon, msg string) {
+	var set [8192 / 64]uint64
+	for part := range strings.SplitSeq(s, ",") {
+		n, ok := parseInt(part)
+		switch {
+		case !ok:
+			return "", "is not a list of PIDs like 256,257"
+		case n > 8191:
+			return "", "names a PID above 8191"
+		}
+		set[n/64] |= 1 << (n % 64)
+	}
+	var b []byte
+	for pid := range 8192 {
+		if set[pid/64]&(1<<(pid%64)) != 0 {
+			if len(b) > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, int64(pid), 10)
+		}
+	}
+	return string(b), ""
+}

@@ -25,7 +25,8 @@ var ErrNoStream = errors.New("config: no such stream")
 // acceptURLs is the parse option of the writer: it edits syntax and leaves
 // judging input URLs to whoever built the Stream (the daemon parses with its
 // own CheckInput), so it never refuses a file the daemon accepted.
-var acceptURLs = Options{CheckInput: func(string) error { return nil }}
+// It edits one file: includes in it are kept, not read.
+var acceptURLs = Options{CheckInput: func(string) error { return nil }, noInclude: true}
 
 // FormatStream renders s as a config statement that Parse reads back Equal
 // to s: a `stream NAME {` (or `ondemand NAME {`) block with one input line
@@ -68,6 +69,10 @@ func appendStream(b []byte, s Stream) []byte {
 				b = appendValue(b, set.Name+"="+set.InputText(&in))
 			}
 		}
+		if in.Extra != "" {
+			b = append(b, ' ')
+			b = append(b, in.Extra...)
+		}
 		b = append(b, ";\n"...)
 	}
 	for _, set := range Settings {
@@ -84,6 +89,11 @@ func appendStream(b []byte, s Stream) []byte {
 		b = append(b, ' ')
 		b = appendValue(b, v)
 		b = append(b, ";\n"...)
+	}
+	for _, x := range s.Extra {
+		b = append(b, "  "...)
+		b = append(b, x...)
+		b = append(b, '\n')
 	}
 	return append(b, "}\n"...)
 }
@@ -160,8 +170,10 @@ func normalize(s Stream) Stream {
 //
 // A replacement keeps every byte before the statement's Span.Start and
 // after its Span.End, so comments and layout around it and in other blocks
-// survive; what was inside the statement (comments, directives slabcast
-// ignores) is replaced. The new block takes the file's line ending (that of
+// survive; what was inside the statement is replaced, comments included,
+// but the statements slabcast keeps without acting on them (Stream.Extra,
+// Input.Extra) go into the new block when s has none of its own (see
+// keepExtra). src is one file: includes in it are not read. The new block takes the file's line ending (that of
 // its first line: "\r\n" or "\n") and its lines after the first are indented
 // like the line the old statement started on. An appended block goes after
 // a newline if src does not end with one, and after a blank line when src
@@ -177,6 +189,9 @@ func SetStream(file string, src []byte, s Stream) ([]byte, error) {
 	old, err := Parse(file, src, acceptURLs)
 	if err != nil {
 		return nil, fmt.Errorf("config: cannot edit: %w", err)
+	}
+	if i := indexStream(old.Streams, s.Name); i >= 0 {
+		s = keepExtra(s, old.Streams[i])
 	}
 	want := normalize(s)
 	block := FormatStream(s)
@@ -215,6 +230,26 @@ func SetStream(file string, src []byte, s Stream) ([]byte, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// keepExtra gives s what old keeps but does not act on, where s has none of
+// its own: a stream changed through the control socket (which carries only
+// what slabcast acts on) keeps its ignored directives, its inputs of other
+// schemes and its inputs' ignored options, so an update never drops the
+// operator's on_play (and with it the reason the stream does not start).
+func keepExtra(s, old Stream) Stream {
+	if s.Extra == nil {
+		s.Extra = old.Extra
+	}
+	s.Inputs = append([]Input(nil), s.Inputs...)
+	for i := range s.Inputs {
+		for _, o := range old.Inputs {
+			if in := &s.Inputs[i]; in.URL == o.URL && in.Extra == "" {
+				in.Extra = o.Extra
+			}
+		}
+	}
+	return s
 }
 
 // RemoveStream returns src without the stream or ondemand statement called

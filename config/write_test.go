@@ -493,7 +493,7 @@ func TestEditErrors(t *testing.T) {
 	}
 	f2(Stream{Name: "a"}, "has no input")
 	f2(stream("", "udp://239.0.0.1:1"), "stream name is empty")
-	f2(stream("a/b", "udp://239.0.0.1:1"), "stream name")
+	f2(stream("a//b", "udp://239.0.0.1:1"), "stream name")
 	f2(stream("a", "udp://239.0.0.1:1", "udp://239.0.0.1:1"), "already listed")
 	f2(stream("a", "udp://239.0.0.1:1\nstream b udp://x:1;"), "not closed")
 	f2(stream("a", "udp://239.0.0.1:1\x00"), "NUL")
@@ -655,13 +655,13 @@ func TestWriteRoundOfChanges(t *testing.T) {
 // parses to the same streams but the edited one.
 func FuzzEdit(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte, pick uint16, mod uint64) {
-		c, err := Parse("f.conf", src, Options{})
+		c, err := Parse("f.conf", src, fuzzOptions)
 		if err != nil {
 			return
 		}
 		same := func(what string, out []byte, want []Stream) {
 			t.Helper()
-			got, err := Parse("f.conf", out, Options{})
+			got, err := Parse("f.conf", out, fuzzOptions)
 			if err != nil {
 				t.Fatalf("%s: result %q does not parse: %v", what, out, err)
 			}
@@ -740,7 +740,7 @@ func fuzzModify(s Stream, mod uint64) Stream {
 	if bit(3) {
 		s.ClientsTimeout = time.Duration(mod>>24) % (MaxClientsTimeout + 1)
 	}
-	if bit(4) {
+	if bit(4) && len(s.Inputs) > 0 {
 		s.Inputs[0].Priority = int(mod>>32) % (MaxPriority + 1)
 		s.Inputs[0].Program = int(mod>>40) % 65536
 		s.Inputs[0].RecvBuffer = 4096 + int(mod>>20)%(1<<30-4096+1)

@@ -86,6 +86,11 @@ const (
 	StatusRunning = "running" // data is arriving
 	StatusWaiting = "waiting" // ondemand and not started: no client asked
 	StatusDown    = "down"    // started, but no input delivers
+	// StatusDisabled: configured with disabled, not started.
+	StatusDisabled = "disabled"
+	// StatusError: configured but it cannot start as configured
+	// (StreamStatus.Error says why); not started.
+	StatusError = "error"
 )
 
 // StreamStatus is a stream's state as list, show and stats give it.
@@ -95,6 +100,7 @@ type StreamStatus struct {
 	Status      string   `json:"status"` // StatusRunning, StatusWaiting or StatusDown
 	Inputs      []string `json:"inputs"` // URLs in config order
 	ActiveInput string   `json:"active_input,omitempty"`
+	Error       string   `json:"error,omitempty"` // why a stream in StatusError is not started
 }
 
 // StreamStats are a stream's counters since it (or its current run, for an
@@ -333,6 +339,12 @@ func StreamFromRequest(r Request, opt config.Options) (config.Stream, error) {
 		if err := checkURLText(in.URL); err != nil {
 			return config.Stream{}, err
 		}
+		// A config file may name inputs slabcast cannot read yet (they are
+		// kept and skipped); a request to add one is refused at once.
+		if scheme, _, ok := strings.Cut(in.URL, "://"); ok && !config.ReadsScheme(scheme) {
+			return config.Stream{}, fmt.Errorf("ctl: input %s: %s:// is not supported by slabcast yet (it reads %s://)",
+				config.Quote(in.URL), scheme, strings.Join(config.InputSchemes, "://, "))
+		}
 		for _, prev := range inputs[:i] {
 			if prev.URL == in.URL {
 				return config.Stream{}, fmt.Errorf("ctl: input %s is listed twice", config.Quote(in.URL))
@@ -365,7 +377,7 @@ func StreamFromRequest(r Request, opt config.Options) (config.Stream, error) {
 		panic("BUG: ctl: a request's config text has " + strconv.Itoa(len(cfg.Streams)) + " streams")
 	}
 	s := cfg.Streams[0]
-	s.Line, s.Col, s.Span = 0, 0, config.Span{}
+	s.File, s.Line, s.Col, s.Span = "", 0, 0, config.Span{}
 	return s, nil
 }
 
@@ -377,7 +389,7 @@ func eachValue(scope config.Scope, vals map[string]string, prefix string, put fu
 		if set.Scope != scope || !ok {
 			continue
 		}
-		if set.Kind.Numeric() {
+		if set.Kind.Numeric() && !(set.Never && v == "false") {
 			var err error
 			if v, err = numberText(prefix+set.Name, v); err != nil {
 				return err

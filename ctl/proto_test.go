@@ -106,9 +106,9 @@ func TestStreamFromRequest(t *testing.T) {
 		`stream a { input udp://a:1; segment_duration 2.5; segment_count 7; }`)
 
 	bad(`{"cmd":"add","input":"udp://a:1"}`, `ctl: stream name is empty`)
-	bad(`{"cmd":"add","name":"a b","input":"udp://a:1"}`, `ctl: stream name "a b" has characters other than letters, digits, '.', '-', '_'`)
-	bad(`{"cmd":"add","name":"a;}\nstream b","input":"udp://a:1"}`, `ctl: stream name "a;}\nstream b" has characters other than letters, digits, '.', '-', '_'`)
-	bad(`{"cmd":"add","name":"caf\u00e9","input":"udp://a:1"}`, `ctl: stream name "café" has characters other than letters, digits, '.', '-', '_'`)
+	bad(`{"cmd":"add","name":"a b","input":"udp://a:1"}`, `ctl: stream name "a b" has characters other than letters, digits, '.', '-', '_' and '/'`)
+	bad(`{"cmd":"add","name":"a;}\nstream b","input":"udp://a:1"}`, `ctl: stream name "a;}\nstream b" has characters other than letters, digits, '.', '-', '_' and '/'`)
+	bad(`{"cmd":"add","name":"caf\u00e9","input":"udp://a:1"}`, `ctl: stream name "café" has characters other than letters, digits, '.', '-', '_' and '/'`)
 	bad(`{"cmd":"add","name":"..","input":"udp://a:1"}`, `ctl: stream name ".." is not allowed`)
 	bad(`{"cmd":"add","name":"`+strings.Repeat("a", config.MaxNameLen+1)+`","input":"udp://a:1"}`,
 		`ctl: stream name "`+strings.Repeat("a", 64)+`"… is longer than 64 characters`)
@@ -119,7 +119,7 @@ func TestStreamFromRequest(t *testing.T) {
 	bad(`{"cmd":"add","name":"a","inputs":[{"url":""}]}`, `ctl: input URL is empty`)
 	bad(`{"cmd":"add","name":"a","input":"udp://a:1; stream b udp://b:2"}`, `ctl: input "udp://a:1; stream b udp://b:2": URL has a space, control or non-ASCII character at byte 10`)
 	bad(`{"cmd":"add","name":"a","input":"udp://a:1\n}"}`, `ctl: input "udp://a:1\n}": URL has a space, control or non-ASCII character at byte 9`)
-	bad(`{"cmd":"add","name":"a","input":"http://a:1"}`, `ctl: input "http://a:1": config: only udp:// and rtp:// inputs are supported`)
+	bad(`{"cmd":"add","name":"a","input":"http://a:1"}`, `ctl: input "http://a:1": http:// is not supported by slabcast yet (it reads udp://, rtp://, udp2://, mpts-udp://)`)
 	bad(`{"cmd":"add","name":"a","input":"udp://239.0.0.1"}`, `ctl: input "udp://239.0.0.1": config: missing port`)
 	bad(`{"cmd":"add","name":"a","inputs":[{"url":"udp://a:1"},{"url":"udp://a:1"}]}`, `ctl: input "udp://a:1" is listed twice`)
 	bad(`{"cmd":"add","name":"a","input":"udp://a:1","segment_duration":0.1}`, `ctl: segment_duration: "0.1" is out of range 0.5..60 seconds`)
@@ -186,7 +186,7 @@ stream c {
 		}
 	}
 	j, _ := json.Marshal(StreamToJSON(cfg.Streams[2]))
-	want := `{"name":"c","type":"static","inputs":[{"url":"udp://239.0.0.3:1234","priority":2,"source_timeout":0.75,"program":7,"rcvbuf":8388608},{"url":"rtp://239.0.0.4:5000","priority":1}],"segment_duration":60,"segment_count":100,"source_timeout":3600,"clients_timeout":20}`
+	want := `{"name":"c","type":"static","inputs":[{"url":"udp://239.0.0.3:1234","priority":2,"source_timeout":0.75,"program":7,"rcvbuf":8388608},{"url":"rtp://239.0.0.4:5000","priority":1}],"segment_duration":60,"segment_count":100,"source_timeout":3600,"clients_timeout":20,"disabled":false}`
 	if string(j) != want {
 		t.Fatalf("StreamToJSON:\n got %s\nwant %s", j, want)
 	}
@@ -235,7 +235,7 @@ func FuzzRequest(f *testing.F) {
 func checkStream(t *testing.T, s config.Stream) {
 	t.Helper()
 	if CheckName(s.Name) != nil || len(s.Name) == 0 || len(s.Name) > config.MaxNameLen ||
-		strings.Trim(s.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "" {
+		strings.Trim(s.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_/") != "" {
 		t.Fatalf("invalid stream name %q", s.Name)
 	}
 	if len(s.Inputs) == 0 {
@@ -243,13 +243,13 @@ func checkStream(t *testing.T, s config.Stream) {
 	}
 	if s.SegmentDuration < config.MinSegmentDuration || s.SegmentDuration > config.MaxSegmentDuration ||
 		s.SegmentCount < config.MinSegmentCount || s.SegmentCount > config.MaxSegmentCount ||
-		s.SourceTimeout < config.MinSourceTimeout || s.SourceTimeout > config.MaxSourceTimeout ||
-		s.ClientsTimeout < 0 || s.ClientsTimeout > config.MaxClientsTimeout {
+		s.SourceTimeout != config.Never && (s.SourceTimeout < config.MinSourceTimeout || s.SourceTimeout > config.MaxSourceTimeout) ||
+		s.ClientsTimeout != config.Never && (s.ClientsTimeout < 0 || s.ClientsTimeout > config.MaxClientsTimeout) {
 		t.Fatalf("stream %+v out of range", s)
 	}
 	seen := map[string]bool{}
 	for _, in := range s.Inputs {
-		if seen[in.URL] || in.SourceTimeout < config.MinSourceTimeout || in.SourceTimeout > config.MaxSourceTimeout ||
+		if seen[in.URL] || in.SourceTimeout != config.Never && (in.SourceTimeout < config.MinSourceTimeout || in.SourceTimeout > config.MaxSourceTimeout) ||
 			in.Priority < 0 || in.Priority > config.MaxPriority || in.Program < 0 || in.Program > 65535 ||
 			in.RecvBuffer != 0 && (in.RecvBuffer < 4096 || in.RecvBuffer > 1<<30) ||
 			!validURL(in.URL) || checkURLText(in.URL) != nil {

@@ -299,8 +299,8 @@ func TestServerCommands(t *testing.T) {
 	fail(Request{Cmd: CmdRemove, StreamJSON: StreamJSON{Name: "a"}}, `fake: no stream "a"`)
 	fail(Request{Cmd: CmdAdd, StreamJSON: StreamJSON{Name: "b", Input: "udp://239.0.0.1:1"}}, `fake: stream "b" exists`)
 	fail(Request{Cmd: CmdShow}, `ctl: stream name is empty`)
-	fail(Request{Cmd: CmdShow, StreamJSON: StreamJSON{Name: "../etc"}}, `ctl: stream name "../etc" has characters other than letters, digits, '.', '-', '_'`)
-	fail(Request{Cmd: CmdStats, StreamJSON: StreamJSON{Name: "a/b"}}, `ctl: stream name "a/b" has characters other than letters, digits, '.', '-', '_'`)
+	fail(Request{Cmd: CmdShow, StreamJSON: StreamJSON{Name: "../etc"}}, `ctl: stream name "../etc" has an empty, '.' or '..' segment`)
+	fail(Request{Cmd: CmdStats, StreamJSON: StreamJSON{Name: "a//b"}}, `ctl: stream name "a//b" has an empty, '.' or '..' segment`)
 	fail(Request{Cmd: "restart"}, `ctl: unknown command "restart" (commands: list, show, add, update, remove, stats, reload)`)
 	fail(Request{Cmd: CmdAdd, StreamJSON: StreamJSON{Name: "c", Input: "udp://239.0.0.1"}}, `ctl: input "udp://239.0.0.1": config: missing port`)
 	if got := len(fb.List()); got != 1 {
@@ -326,7 +326,7 @@ func TestServerBadLines(t *testing.T) {
 	f("\x00\xff\xfe", `malformed JSON`)
 	f(`[]`, `not a JSON object`)
 	f(`{"cmd":"show","name":"a b"}`, `stream name "a b" has characters`)
-	f(`{"cmd":"add","name":"x","input":"tcp://1.2.3.4:5"}`, `only udp:// and rtp:// inputs are supported`)
+	f(`{"cmd":"add","name":"x","input":"tcp://1.2.3.4:5"}`, `tcp:// is not supported by slabcast yet`)
 	f(`{"cmd":"add","name":"x","input":"udp://a:1 ; stream y udp://b:1"}`, `URL has a space`)
 	f(`{"cmd":"add","name":"x","input":"udp://a:1","segmentduration":2}`, `unknown key "segmentduration"`)
 	rc.send("\n  \r\n") // blank lines are skipped

@@ -116,7 +116,7 @@ func appendSettings(b []byte, more *bool, scope config.Scope, vals map[string]st
 			continue
 		}
 		b = appendKey(b, more, set.Name)
-		if set.Kind.Numeric() && json.Valid([]byte(v)) {
+		if (set.Kind.Numeric() || set.Kind == config.Flag) && json.Valid([]byte(v)) {
 			b = append(b, v...)
 		} else {
 			b = strconv.AppendQuote(b, v)
@@ -178,7 +178,17 @@ func decodeSettings(raw map[string]json.RawMessage, scope config.Scope, prefix s
 			continue
 		}
 		var v string
-		if set.Kind.Numeric() {
+		switch {
+		case set.Kind == config.Flag || set.Never && jsonType(r) == "bool":
+			var b bool
+			if err := json.Unmarshal(r, &b); err != nil {
+				return nil, fmt.Errorf("ctl: %s: expected true or false, found a JSON %s", config.Quote(prefix+set.Name), jsonType(r))
+			}
+			if b && set.Kind != config.Flag {
+				return nil, fmt.Errorf("ctl: %s: expected a number of seconds or false, found true", config.Quote(prefix+set.Name))
+			}
+			v = strconv.FormatBool(b)
+		case set.Kind.Numeric():
 			var n json.Number
 			if err := json.Unmarshal(r, &n); err != nil {
 				var te *json.UnmarshalTypeError
@@ -188,8 +198,10 @@ func decodeSettings(raw map[string]json.RawMessage, scope config.Scope, prefix s
 				return nil, fmt.Errorf("ctl: bad request: %s: %w", config.Quote(prefix+set.Name), err)
 			}
 			v = string(n)
-		} else if err := decodeString(prefix+set.Name, r, &v); err != nil {
-			return nil, err
+		default:
+			if err := decodeString(prefix+set.Name, r, &v); err != nil {
+				return nil, err
+			}
 		}
 		if vals == nil {
 			vals = map[string]string{}

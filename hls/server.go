@@ -124,7 +124,7 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		notFound(ctx)
 		return
 	}
-	name, rest, ok := bytes.Cut(path[1:], []byte{'/'})
+	name, rest, ok := splitPath(path[1:])
 	if !ok || !config.ValidName(name) {
 		notFound(ctx)
 		return
@@ -149,6 +149,29 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	default:
 		notFound(ctx)
 	}
+}
+
+// segmentDepth is how many path elements a segment name has below its
+// stream: 2026/11/26/08/06/37.250-02000.ts.
+const segmentDepth = 6
+
+// splitPath splits a request path, less its leading '/', into the stream
+// name and what is asked of it. Stream names may have '/' in them
+// (news/hd), so the split is by what follows: the playlist and /mpegts are
+// the last element, a segment the last segmentDepth.
+func splitPath(p []byte) (name, rest []byte, ok bool) {
+	cut := len(p)
+	n := 1
+	if bytes.HasSuffix(p, suffixTS) {
+		n = segmentDepth
+	}
+	for ; n > 0; n-- {
+		cut = bytes.LastIndexByte(p[:cut], '/')
+		if cut < 0 {
+			return nil, nil, false
+		}
+	}
+	return p[:cut], p[cut+1:], true
 }
 
 func notFound(ctx *fasthttp.RequestCtx) {

@@ -29,6 +29,7 @@ type fixture struct {
 	base string
 	in   net.Conn // UDP sender to the stream's input
 	clip []byte
+	name string // of the stream
 }
 
 // smallSendBuffer makes every accepted connection's socket send buffer tiny,
@@ -44,6 +45,12 @@ func (l smallSendBuffer) Accept() (net.Conn, error) {
 }
 
 func newFixture(t testing.TB, segDur time.Duration, segCount int, wrap func(net.Listener) net.Listener) *fixture {
+	t.Helper()
+	return newFixtureNamed(t, "ch", segDur, segCount, wrap)
+}
+
+// newFixtureNamed is newFixture with a stream called name.
+func newFixtureNamed(t testing.TB, name string, segDur time.Duration, segCount int, wrap func(net.Listener) net.Listener) *fixture {
 	t.Helper()
 	logf := t.Logf
 	if _, ok := t.(*testing.F); ok {
@@ -62,7 +69,7 @@ func newFixture(t testing.TB, segDur time.Duration, segCount int, wrap func(net.
 	}
 	port := uc.LocalAddr().(*net.UDPAddr).Port
 	uc.Close()
-	err = p.Start(config.Stream{Name: "ch", SegmentDuration: segDur, SegmentCount: segCount, SourceTimeout: 10 * time.Second,
+	err = p.Start(config.Stream{Name: name, SegmentDuration: segDur, SegmentCount: segCount, SourceTimeout: 10 * time.Second,
 		Inputs: []config.Input{{URL: fmt.Sprintf("udp://127.0.0.1:%d", port)}}})
 	if err != nil {
 		t.Fatal(err)
@@ -88,10 +95,10 @@ func newFixture(t testing.TB, segDur time.Duration, segCount int, wrap func(net.
 	}
 	// Wait until the worker has the socket.
 	deadline := time.Now().Add(5 * time.Second)
-	for p.Lookup("ch") == nil || time.Now().Before(deadline) && !listening(port) {
+	for p.Lookup(name) == nil || time.Now().Before(deadline) && !listening(port) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	return &fixture{p: p, srv: srv, base: "http://" + ln.Addr().String(), in: in, clip: clip}
+	return &fixture{p: p, srv: srv, base: "http://" + ln.Addr().String(), in: in, clip: clip, name: name}
 }
 
 func listening(port int) bool {
@@ -121,9 +128,9 @@ func (f *fixture) send(t testing.TB) {
 func (f *fixture) waitSegments(t testing.TB, n uint64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for f.p.Lookup("ch").Stats().Count[pipeline.Segments] < n {
+	for f.p.Lookup(f.name).Stats().Count[pipeline.Segments] < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d segments", f.p.Lookup("ch").Stats().Count[pipeline.Segments])
+			t.Fatalf("only %d segments", f.p.Lookup(f.name).Stats().Count[pipeline.Segments])
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -218,6 +225,38 @@ func TestServeStream(t *testing.T) {
 		if !strings.Contains(m.String(), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// A stream named with '/' segments, as Flussonic names them, is served
+// under its whole name.
+func TestServeSlashName(t *testing.T) {
+	f := newFixtureNamed(t, "news/hd", time.Second, 6, nil)
+	f.send(t)
+	f.waitSegments(t, 4)
+	resp, body := get(t, f.base+"/news/hd/index.m3u8")
+	if resp.StatusCode != 200 {
+		t.Fatalf("playlist: %d", resp.StatusCode)
+	}
+	pl, err := hlstest.ParsePlaylist(body)
+	if err != nil || len(pl.Segments) == 0 {
+		t.Fatalf("%v\n%s", err, body)
+	}
+	seg := hlstest.ResolveURI(f.base+"/news/hd/index.m3u8", pl.Segments[0].URI)
+	if !strings.HasPrefix(seg, f.base+"/news/hd/20") {
+		t.Fatalf("segment URL %s", seg)
+	}
+	if resp, b := get(t, seg); resp.StatusCode != 200 || !hlstest.FirstPacketIsPAT(b) {
+		t.Fatalf("segment %s: %d", seg, resp.StatusCode)
+	}
+	for _, path := range []string{"/news/index.m3u8", "/hd/index.m3u8", "/news/hd/x/index.m3u8", "/news/hd/index.m3u8/x"} {
+		if resp, _ := get(t, f.base+path); resp.StatusCode != 404 {
+			t.Errorf("%s: %d, want 404", path, resp.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodHead, f.base+"/news/hd/mpegts", nil)
+	if hr, err := http.DefaultClient.Do(req); err != nil || hr.StatusCode != 200 {
+		t.Fatalf("HEAD /news/hd/mpegts: %v %v", hr, err)
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 //	udp://GROUP:PORT?source=SRC_IP  source-specific multicast (IGMPv3 join)
 //	udp://HOST:PORT, udp://:PORT    unicast bind
 //
-// rtp:// takes every form udp:// does and opens the same socket; it only sets
+// udp2:// and mpts-udp:// are read as udp://. rtp:// takes every form udp:// does and opens the same socket; it only sets
 // RTP, telling the receiver that each datagram is MPEG-TS behind an RTP
 // header (RFC 2250), to be depacketized with an RTPReceiver.
 //
@@ -60,7 +60,9 @@ func ParseURL(s string) (Source, error) {
 		return fail("missing udp:// or rtp:// scheme")
 	}
 	switch {
-	case strings.EqualFold(scheme, "udp"):
+	case strings.EqualFold(scheme, "udp"), strings.EqualFold(scheme, "udp2"), strings.EqualFold(scheme, "mpts-udp"):
+		// udp2:// and mpts-udp:// are Flussonic's other spellings of udp://
+		// (the second for a multi-program input, with program=).
 	case strings.EqualFold(scheme, "rtp"):
 		src.RTP = true
 	default:

@@ -38,6 +38,9 @@ func TestParseURL(t *testing.T) {
 	ok("udp://239.0.0.1:65535", Source{Addr: ap("239.0.0.1:65535"), Multicast: true}, "udp://239.0.0.1:65535")
 	ok("udp://239.0.0.1:1", Source{Addr: ap("239.0.0.1:1"), Multicast: true}, "udp://239.0.0.1:1")
 	ok("rtp://239.0.0.1:1234", Source{Addr: ap("239.0.0.1:1234"), Multicast: true, RTP: true}, "rtp://239.0.0.1:1234")
+	// Flussonic's other spellings of udp://.
+	ok("udp2://239.0.0.1:1234", Source{Addr: ap("239.0.0.1:1234"), Multicast: true}, "udp://239.0.0.1:1234")
+	ok("mpts-udp://239.0.0.1:1234", Source{Addr: ap("239.0.0.1:1234"), Multicast: true}, "udp://239.0.0.1:1234")
 	ok("RTP://239.0.0.1:1234", Source{Addr: ap("239.0.0.1:1234"), Multicast: true, RTP: true}, "rtp://239.0.0.1:1234")
 	ok("rtp://@239.0.0.1:1234", Source{Addr: ap("239.0.0.1:1234"), Multicast: true, RTP: true}, "rtp://239.0.0.1:1234")
 	ok("rtp://239.0.0.1:1234/10.0.0.5", Source{Addr: ap("239.0.0.1:1234"), Multicast: true, IfaceAddr: a("10.0.0.5"), RTP: true}, "rtp://239.0.0.1:1234/10.0.0.5")

@@ -10,7 +10,9 @@ import "github.com/slabcast/slabcast/ts"
 // so that every segment holds one program.
 type program struct {
 	t              ts.ProgramTracker
-	want           int     // program= of the input; 0 = the first in the PAT
+	want           int    // program= of the input; 0 = the first in the PAT
+	only           pidSet // pids= of the input: the PIDs to take
+	haveOnly       bool
 	pmtPID         int     // -1 until the PAT names the program
 	patRaw, pmtRaw psiCopy // packets of the section being received
 	pat, pmt       psiCopy // of the latest complete one
@@ -22,6 +24,10 @@ type program struct {
 	mpts           bool
 	patOut         []byte // PAT section naming only the selected program
 	patCC          uint8
+	filtering      bool   // pids= keeps some of the program's streams: the PMT is rewritten
+	pmtOut         []byte // that PMT section, and its packets
+	pmtPkts        []byte
+	pmtCC          uint8
 	missingLogged  bool // the PAT's lack of the program was logged
 }
 
@@ -45,10 +51,17 @@ func (s *pidSet) all() {
 	}
 }
 
-func (pr *program) init(want int) {
+func (pr *program) init(want int, pids []uint16) {
 	pr.want = want
 	pr.t.SetProgram(uint16(want))
+	pr.t.SetPIDs(pids)
+	for _, pid := range pids {
+		pr.only.add(pid)
+	}
+	pr.haveOnly = len(pids) > 0
 	pr.patOut = make([]byte, 0, 64)
+	pr.pmtOut = make([]byte, 0, 1024)
+	pr.pmtPkts = make([]byte, 0, psiMax*ts.PacketSize)
 	pr.reset()
 }
 
@@ -65,6 +78,7 @@ func (pr *program) forgetPMT() {
 	pr.pmtRaw.n, pr.pmt.n = 0, 0
 	pr.pids = pidSet{}
 	pr.layoutKnown = false
+	pr.filtering = false
 	pr.videoPID, pr.primaryPID = -1, -1
 }
 
@@ -129,8 +143,17 @@ func (pr *program) onPMT(p []byte) (relaid bool) {
 	if r.Changed {
 		pr.pids = pidSet{}
 		pr.pids.add(pr.t.PCRPID())
+		// pids= that names streams of the program keeps only those; one
+		// that names none of them (only the PMT PID, say) keeps them all.
+		filter := false
+		for _, es := range pr.t.Streams() {
+			filter = filter || pr.haveOnly && pr.only.has(es.PID)
+		}
 		video, primary, codec := -1, -1, ts.CodecUnknown
 		for _, es := range pr.t.Streams() {
+			if filter && !pr.only.has(es.PID) {
+				continue
+			}
 			pr.pids.add(es.PID)
 			if es.Codec.IsVideo() && video < 0 {
 				video, codec = int(es.PID), es.Codec
@@ -145,11 +168,33 @@ func (pr *program) onPMT(p []byte) (relaid bool) {
 		relaid = pr.layoutKnown && (video != pr.videoPID || primary != pr.primaryPID)
 		pr.videoPID, pr.primaryPID, pr.video = video, primary, codec
 		pr.layoutKnown = true
+		pr.filtering = filter
 	}
-	if r.Good > 0 {
+	switch {
+	case r.Good > 0 && pr.filtering:
+		pr.ownPMT()
+	case r.Good > 0:
 		pr.pmt = pr.pmtRaw
 	}
 	return relaid
+}
+
+// ownPMT makes the PMT a segment starts with when pids= keeps only some of
+// the program's streams: the program's PMT listing those alone, so players
+// do not wait for streams that never come.
+func (pr *program) ownPMT() {
+	sec := pr.t.PMTSection()
+	if sec == nil {
+		return
+	}
+	pr.pmtOut = ts.AppendPMTStreams(pr.pmtOut[:0], sec, pr.pids.has)
+	pr.pmtPkts = ts.AppendSectionPackets(pr.pmtPkts[:0], uint16(pr.pmtPID), pr.pmtCC, pr.pmtOut)
+	pr.pmt.n = 0
+	for off := 0; off+ts.PacketSize <= len(pr.pmtPkts) && pr.pmt.n < psiMax; off += ts.PacketSize {
+		copy(pr.pmt.pkts[pr.pmt.n][:], pr.pmtPkts[off:])
+		pr.pmt.n++
+		pr.pmtCC++
+	}
 }
 
 // ready reports whether segments can start: the PAT and PMT are known and

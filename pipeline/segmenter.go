@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/slabcast/slabcast/ts"
@@ -53,14 +55,26 @@ type segmenter struct {
 
 func (g *segmenter) init(s *Stream, now time.Time) {
 	g.s = s
-	program := 0
+	program, pids := 0, []uint16(nil)
 	if len(s.cfg.Inputs) > 0 {
-		program = s.cfg.Inputs[0].Program
+		program, pids = s.cfg.Inputs[0].Program, parsePIDs(s.cfg.Inputs[0].PIDs)
 	}
-	g.prog.init(program)
+	g.prog.init(program, pids)
 	g.health.SetProgram(uint16(program))
+	g.health.SetPIDs(pids)
 	g.cut.segDur90 = int64(s.cfg.SegmentDuration.Seconds() * ptsPerSec)
 	g.win.init(now, s.cfg.SegmentDuration, s.cfg.SegmentCount)
+}
+
+// parsePIDs reads an input's pids= ("256,257", checked by package config).
+func parsePIDs(s string) []uint16 {
+	var pids []uint16
+	for part := range strings.SplitSeq(s, ",") {
+		if n, err := strconv.Atoi(part); err == nil && n >= 0 && n <= ts.MaxPID {
+			pids = append(pids, uint16(n))
+		}
+	}
+	return pids
 }
 
 // resetSource forgets everything learnt from the source: after a silence the
@@ -148,6 +162,9 @@ func (g *segmenter) packet(p []byte) {
 		}
 	case int(pid) == g.prog.pmtPID:
 		g.onPMT(p)
+		if g.prog.filtering {
+			return // segments start with a PMT of their own (program.ownPMT)
+		}
 	case int(pid) == g.prog.primaryPID && ts.PUSI(p):
 		g.pesStart(p)
 	}

@@ -579,3 +579,63 @@ func TestPMTSectionsShareAPacket(t *testing.T) {
 		t.Errorf("health monitor counts %d PMT_error_2: it misses program 1's PMT", n)
 	}
 }
+
+// mptsPIDs returns, for program of mpts.ts, its PMT PID and its video PID.
+func mptsPIDs(t *testing.T, clip []byte, program uint16) (pmt, video uint16) {
+	t.Helper()
+	var pt ts.ProgramTracker
+	pt.SetProgram(program)
+	for off := 0; off+ts.PacketSize <= len(clip) && !pt.HavePMT(); off += ts.PacketSize {
+		p := clip[off : off+ts.PacketSize]
+		pid, ok := pt.PMTPID()
+		switch {
+		case ts.PID(p) == ts.PATPID:
+			pt.PAT(p)
+		case ok && ts.PID(p) == pid:
+			pt.PMT(p)
+		}
+	}
+	pmt, _ = pt.PMTPID()
+	for _, es := range pt.Streams() {
+		if es.Codec.IsVideo() {
+			video = es.PID
+		}
+	}
+	if pmt == 0 || video == 0 {
+		t.Fatalf("program %d of mpts.ts: PMT PID %d, video PID %d", program, pmt, video)
+	}
+	return pmt, video
+}
+
+// pids= picks a program by its PMT PID, or keeps only the streams it names.
+func TestInputPIDs(t *testing.T) {
+	hlstest.RequireFFmpeg(t)
+	clip := readClip(t, "mpts.ts")
+	pmt2, _ := mptsPIDs(t, clip, 2)
+	_, video1 := mptsPIDs(t, clip, 1)
+	pool := testPool(t, MinMemory)
+	run := func(pids string) []byte {
+		cfg := config.Stream{Name: "t", SegmentDuration: time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
+			Inputs: []config.Input{{URL: "udp://239.0.0.1:1234", PIDs: pids}}}
+		s := newStream(cfg, pool, t.Logf, epoch)
+		end := feed(s, clip, epoch, 4*time.Second)
+		s.seg.now = end.Add(11 * time.Second)
+		s.seg.sourceLost()
+		if s.Timeline() == nil || len(s.Timeline().Segments) == 0 {
+			t.Fatalf("pids=%s: no segment", pids)
+		}
+		return segmentBytes(t, s.Timeline().Segments[0])
+	}
+	b := run(fmt.Sprint(pmt2))
+	var asm ts.SectionAssembler
+	sec, _ := asm.Push(b[:ts.PacketSize])
+	if pat, err := ts.ParsePAT(sec); err != nil || len(pat.Programs) != 1 || pat.Programs[0].Number != 2 {
+		t.Fatalf("pids=%d (program 2's PMT): PAT %+v, %v", pmt2, pat, err)
+	}
+	p := filepath.Join(t.TempDir(), "v.ts")
+	os.WriteFile(p, run(fmt.Sprint(video1)), 0o644)
+	streams, err := hlstest.Probe(context.Background(), p)
+	if err != nil || len(streams) != 1 {
+		t.Fatalf("pids=%d (program 1's video): streams %+v, %v; want the video alone", video1, streams, err)
+	}
+}

@@ -225,9 +225,9 @@ type PIDStat struct {
 // Reset forgets the stream, as after a change of source. PIDTimeout and the
 // program chosen with SetProgram are kept.
 func (h *Health) Reset() {
-	timeout, program := h.PIDTimeout, h.prog.program
+	timeout, program, pids := h.PIDTimeout, h.prog.program, h.prog.pids
 	*h = Health{}
-	h.PIDTimeout, h.prog.program = timeout, program
+	h.PIDTimeout, h.prog.program, h.prog.pids = timeout, program, pids
 }
 
 // NewSource forgets everything learnt about the stream (tables, continuity,
@@ -247,6 +247,13 @@ func (h *Health) SetProgram(number uint16) {
 		return
 	}
 	h.prog.SetProgram(number)
+	h.programChanged(0)
+}
+
+// SetPIDs chooses the monitored program by its PMT PID when no number is
+// chosen (ProgramTracker.SetPIDs).
+func (h *Health) SetPIDs(pids []uint16) {
+	h.prog.SetPIDs(pids)
 	h.programChanged(0)
 }
 

@@ -13,7 +13,8 @@ package ts
 // changes. Its zero value follows the first program of the PAT; it is not
 // safe for concurrent use.
 type ProgramTracker struct {
-	program uint16 // chosen with SetProgram; 0 for the first in the PAT
+	program uint16   // chosen with SetProgram; 0 for the first in the PAT
+	pids    []uint16 // chosen with SetPIDs: a program whose PMT PID is among them
 
 	pat, pmt           SectionAssembler
 	patKnown, pmtKnown knownSection
@@ -32,6 +33,8 @@ type ProgramTracker struct {
 	pmtParsed  bool
 	pcrPID     uint16
 	streams    []PMTStream // of the last parsed PMT; nil until one was
+	pmtSec     [maxPSISection]byte
+	pmtLen     int // bytes of the program's last good PMT section in pmtSec
 }
 
 // PSIResult says what one PAT or PMT packet held.
@@ -45,8 +48,8 @@ type PSIResult struct {
 // Reset forgets the stream, as after a change of source; the program chosen
 // with SetProgram is kept.
 func (t *ProgramTracker) Reset() {
-	program := t.program
-	*t = ProgramTracker{program: program}
+	program, pids := t.program, t.pids
+	*t = ProgramTracker{program: program, pids: pids}
 }
 
 // SetProgram chooses the program (program_number) to follow in a
@@ -57,6 +60,16 @@ func (t *ProgramTracker) SetProgram(number uint16) {
 		t.program = number
 		t.Reset()
 	}
+}
+
+// SetPIDs chooses, when no program number is chosen, the first program
+// whose PMT PID is among pids (an input's pids= option names PIDs to take,
+// a PMT PID among them its program); without one the first program is
+// followed. The tracker keeps pids; the PAT is read again at its next
+// occurrence.
+func (t *ProgramTracker) SetPIDs(pids []uint16) {
+	t.pids = pids
+	t.Reset()
 }
 
 // PMTPID returns the PID of the followed program's PMT; ok is false while
@@ -92,6 +105,15 @@ func (t *ProgramTracker) HavePAT() bool { return t.patParsed != 0 }
 // HavePMT reports whether a PMT of the program has been parsed.
 func (t *ProgramTracker) HavePMT() bool { return t.streams != nil }
 
+// PMTSection returns the program's last good PMT section, nil before one.
+// It is valid until the next call to PMT or Reset.
+func (t *ProgramTracker) PMTSection() []byte {
+	if t.pmtLen == 0 {
+		return nil
+	}
+	return t.pmtSec[:t.pmtLen]
+}
+
 // PCRPID is the PMT's PCR_PID (NullPID when the program has none).
 func (t *ProgramTracker) PCRPID() uint16 { return t.pcrPID }
 
@@ -121,12 +143,13 @@ func (t *ProgramTracker) PAT(p []byte) (r PSIResult) {
 		t.tsid, t.version = pat.TransportStreamID, s[5]>>1&0x1F
 		t.progs[k] = 0
 		found := false
+		sel := t.choose(pat.Programs)
 		for _, pg := range pat.Programs {
 			if pg.Number == 0 {
 				continue // the NIT
 			}
 			t.progs[k]++
-			if !found && (t.program == 0 || pg.Number == t.program) {
+			if !found && (sel == 0 || pg.Number == sel) {
 				found = true
 				r.Changed = t.follow(pg.Number, pg.PMTPID) || r.Changed
 			}
@@ -137,6 +160,23 @@ func (t *ProgramTracker) PAT(p []byte) (r PSIResult) {
 		}
 	}
 	return r
+}
+
+// choose is the program_number to follow among programs: the one chosen
+// with SetProgram, else the first whose PMT PID SetPIDs named, else 0 for
+// the first.
+func (t *ProgramTracker) choose(programs []PATProgram) uint16 {
+	if t.program != 0 || len(t.pids) == 0 {
+		return t.program
+	}
+	for _, pg := range programs {
+		for _, pid := range t.pids {
+			if pg.Number != 0 && pg.PMTPID == pid {
+				return pg.Number
+			}
+		}
+	}
+	return 0
 }
 
 // follow makes number on pmtPID the program followed; it reports whether
@@ -156,6 +196,7 @@ func (t *ProgramTracker) clearProgram() {
 	t.pmtKnown.n = 0
 	t.pmtParsed = false
 	t.streams, t.pcrPID = nil, NullPID
+	t.pmtLen = 0
 }
 
 // PMT takes a packet of the program's PMT PID. Sections of other programs
@@ -175,6 +216,9 @@ func (t *ProgramTracker) PMT(p []byte) (r PSIResult) {
 			continue // another program's PMT sharing the PID
 		}
 		r.Good++
+		if len(s) <= len(t.pmtSec) {
+			t.pmtLen = copy(t.pmtSec[:], s)
+		}
 		crc := uint32(s[len(s)-4])<<24 | uint32(s[len(s)-3])<<16 | uint32(s[len(s)-2])<<8 | uint32(s[len(s)-1])
 		if t.pmtParsed && t.pmtCRC == crc {
 			continue

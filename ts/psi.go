@@ -223,6 +223,46 @@ func checkSection(section []byte, tableID uint8) ([]byte, error) {
 	return section, nil
 }
 
+// AppendPMTStreams appends to dst a copy of the PMT section pmt (as
+// SectionAssembler returns it, CRC checked) that lists only the elementary
+// streams keep takes, with its length and CRC32 made anew; descriptors are
+// kept as they are. A malformed section is appended unchanged.
+func AppendPMTStreams(dst, pmt []byte, keep func(pid uint16) bool) []byte {
+	if len(pmt) < 16 {
+		return append(dst, pmt...)
+	}
+	n := 3 + (int(pmt[1]&0x0F)<<8 | int(pmt[2])) // to the end of the CRC
+	info := 12 + (int(pmt[10]&0x0F)<<8 | int(pmt[11]))
+	if n > len(pmt) || info > n-4 {
+		return append(dst, pmt...)
+	}
+	start := len(dst)
+	dst = append(dst, pmt[:info]...)
+	for i := info; i+5 <= n-4; {
+		pid := uint16(pmt[i+1]&0x1F)<<8 | uint16(pmt[i+2])
+		end := i + 5 + (int(pmt[i+3]&0x0F)<<8 | int(pmt[i+4]))
+		if end > n-4 {
+			return append(dst[:start], pmt...)
+		}
+		if keep(pid) {
+			dst = append(dst, pmt[i:end]...)
+		}
+		i = end
+	}
+	l := len(dst) - start + 4 - 3 // section_length: after itself, with the CRC
+	dst[start+1] = dst[start+1]&0xF0 | byte(l>>8)&0x0F
+	dst[start+2] = byte(l)
+	crc := CRC32(dst[start:])
+	return append(dst, byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc))
+}
+
+// AppendSectionPackets appends the transport packets that carry section on
+// pid, the first with PUSI and pointer_field 0, stuffed with 0xFF, their
+// continuity counters counting up from cc.
+func AppendSectionPackets(dst []byte, pid uint16, cc uint8, section []byte) []byte {
+	return appendSectionPackets(dst, pid, cc, section)
+}
+
 // appendSectionPackets appends the transport packets that carry section on
 // pid, starting with continuity counter cc.
 func appendSectionPackets(dst []byte, pid uint16, cc uint8, section []byte) []byte {

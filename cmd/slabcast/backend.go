@@ -35,9 +35,14 @@ func (d *daemon) status(s config.Stream) ctl.StreamStatus {
 	for _, in := range s.Inputs {
 		st.Inputs = append(st.Inputs, in.URL)
 	}
-	if ps := d.p.Lookup(s.Name); ps != nil {
+	switch ps := d.p.Lookup(s.Name); {
+	case ps != nil:
 		st.Status = ps.Status()
 		st.ActiveInput = ps.ActiveInput()
+	case s.Disabled:
+		st.Status = ctl.StatusDisabled
+	case s.Problem != "":
+		st.Status, st.Error = ctl.StatusError, s.Problem
 	}
 	return st
 }
@@ -52,11 +57,12 @@ func (d *daemon) Show(name string) (config.Stream, ctl.StreamStatus, error) {
 	return s, d.status(s), nil
 }
 
-// edit applies one change: the file first, then the pipeline.
-func (d *daemon) edit(change func(src []byte) ([]byte, error), apply func(cfg *config.Config) error) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	src, err := os.ReadFile(d.path)
+// edit applies one change: the file first, then the pipeline. file is the
+// config file the change goes to: the one holding the stream (the main
+// file, or one it includes), the main file for a new stream. The whole
+// config, with that file as changed, must load before anything is written.
+func (d *daemon) edit(file string, change func(src []byte) ([]byte, error), apply func(cfg *config.Config) error) error {
+	src, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}
@@ -64,52 +70,80 @@ func (d *daemon) edit(change func(src []byte) ([]byte, error), apply func(cfg *c
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Parse(d.path, out, parseOptions)
+	opt := parseOptions
+	opt.ReadFile = func(path string) ([]byte, error) {
+		if path == file {
+			return out, nil
+		}
+		return os.ReadFile(path)
+	}
+	cfg, err := config.Load(d.path, opt)
 	if err != nil {
 		return err
 	}
-	if err := config.WriteFileAtomic(d.path, out); err != nil {
+	if err := config.WriteFileAtomic(file, out); err != nil {
 		return err
 	}
 	d.cfg = cfg
 	return apply(cfg)
 }
 
+// fileOf is the config file that holds stream name, the main file if none.
+func (d *daemon) fileOf(name string) string {
+	if s, ok := d.cfg.Stream(name); ok && s.File != "" {
+		return s.File
+	}
+	return d.path
+}
+
 func (d *daemon) Add(s config.Stream) error {
-	return d.edit(func(src []byte) ([]byte, error) {
-		if _, ok := d.cfg.Stream(s.Name); ok {
-			return nil, fmt.Errorf("stream %q already exists", s.Name)
-		}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.cfg.Stream(s.Name); ok {
+		return fmt.Errorf("stream %q already exists", s.Name)
+	}
+	return d.edit(d.path, func(src []byte) ([]byte, error) {
 		return config.SetStream(d.path, src, s)
-	}, func(*config.Config) error {
+	}, func(cfg *config.Config) error {
 		d.logf("ctl: added stream %s", s.Name)
-		return d.p.Start(s)
+		ns, _ := cfg.Stream(s.Name)
+		return d.start(ns)
 	})
 }
 
 func (d *daemon) Update(s config.Stream) error {
-	var old config.Stream
-	return d.edit(func(src []byte) ([]byte, error) {
-		var ok bool
-		if old, ok = d.cfg.Stream(s.Name); !ok {
-			return nil, fmt.Errorf("no stream %q", s.Name)
-		}
-		return config.SetStream(d.path, src, s)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old, ok := d.cfg.Stream(s.Name)
+	if !ok {
+		return fmt.Errorf("no stream %q", s.Name)
+	}
+	return d.edit(old.File, func(src []byte) ([]byte, error) {
+		return config.SetStream(old.File, src, s)
 	}, func(cfg *config.Config) error {
-		if old.Equal(s) {
+		ns, _ := cfg.Stream(s.Name)
+		if old.Equal(ns) && old.Problem == ns.Problem {
 			return nil // nothing to restart
 		}
 		d.logf("ctl: updated stream %s", s.Name)
-		d.p.Stop(s.Name)
-		return d.p.Start(s)
+		if d.p.Lookup(s.Name) != nil {
+			d.p.Stop(s.Name)
+		}
+		return d.start(ns)
 	})
 }
 
 func (d *daemon) Remove(name string) error {
-	return d.edit(func(src []byte) ([]byte, error) {
-		return config.RemoveStream(d.path, src, name)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	file := d.fileOf(name)
+	return d.edit(file, func(src []byte) ([]byte, error) {
+		return config.RemoveStream(file, src, name)
 	}, func(*config.Config) error {
 		d.logf("ctl: removed stream %s", name)
+		if d.p.Lookup(name) == nil {
+			return nil // it was not running
+		}
 		return d.p.Stop(name)
 	})
 }

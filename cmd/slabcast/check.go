@@ -22,6 +22,7 @@ type finding struct {
 	ok   bool
 	what string
 	fix  string // a command, when not ok
+	warn bool   // a warning: printed as WARN, does not fail the check
 }
 
 // errCheckFailed makes `slabcast check` exit non-zero when anything needs
@@ -57,6 +58,10 @@ func runCheck(args []string) error {
 func report(w io.Writer, fs []finding) error {
 	failed := false
 	for _, f := range fs {
+		if f.warn {
+			fmt.Fprintf(w, "WARN %s\n", f.what)
+			continue
+		}
 		if f.ok {
 			fmt.Fprintf(w, "OK   %s\n", f.what)
 			continue
@@ -83,13 +88,26 @@ func (h hostFacts) sysctl(name string) (int, error) {
 
 func check(cfg *config.Config, cfgErr error, path string, h hostFacts) []finding {
 	var out []finding
-	add := func(ok bool, what, fix string) { out = append(out, finding{ok, what, fix}) }
+	add := func(ok bool, what, fix string) { out = append(out, finding{ok: ok, what: what, fix: fix}) }
 
 	switch {
 	case cfgErr != nil:
 		add(false, fmt.Sprintf("config: %v", cfgErr), "fix the file at the line and column named")
 	case cfg != nil:
 		add(true, fmt.Sprintf("config %s: %d streams", path, len(cfg.Streams)), "")
+		// What the config asks that will not happen: so a migration from
+		// Flussonic shows what is ignored, and which streams will not start.
+		for _, w := range cfg.Warnings {
+			out = append(out, finding{warn: true, what: w})
+		}
+		for _, s := range cfg.Streams {
+			switch {
+			case s.Problem != "":
+				out = append(out, finding{warn: true, what: fmt.Sprintf("%s:%d:%d: stream %s is not started: %s", s.File, s.Line, s.Col, s.Name, s.Problem)})
+			case s.Disabled:
+				out = append(out, finding{warn: true, what: fmt.Sprintf("%s:%d:%d: stream %s is disabled: not started", s.File, s.Line, s.Col, s.Name)})
+			}
+		}
 	}
 
 	// Cores.

@@ -325,6 +325,13 @@ func (a *ctlStreamArgs) option(key, value string, asStream bool) error {
 // as they are, sizes with K, M or G into bytes by the config's own rule.
 func ctlValue(set *config.Setting, s string) (string, error) {
 	switch {
+	case set.Kind == config.Flag:
+		if s != "true" && s != "false" {
+			return "", fmt.Errorf("%s=%s: want true or false", set.Name, s)
+		}
+		return s, nil
+	case set.Never && s == "false":
+		return s, nil
 	case set.Kind == config.Bytes:
 		n, ok := config.ParseSize(s)
 		if !ok || n > config.MaxMemory {
@@ -495,6 +502,9 @@ func ctlPrintShow(w io.Writer, s *ctl.StreamJSON, st *ctl.StreamStatus) {
 	fmt.Fprintf(tw, "type\t%s\n", s.Type)
 	if st != nil {
 		fmt.Fprintf(tw, "status\t%s\n", st.Status)
+		if st.Error != "" {
+			fmt.Fprintf(tw, "not started\t%s\n", st.Error)
+		}
 		fmt.Fprintf(tw, "active input\t%s\n", ctlDash(st.ActiveInput))
 	}
 	for _, in := range s.Inputs {

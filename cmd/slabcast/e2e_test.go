@@ -107,6 +107,15 @@ func startDaemon(t *testing.T, config string) *testDaemon {
 // arguments that take the command to run at the end, such as setpriv).
 func startDaemonUnder(t *testing.T, wrapper []string, config string) *testDaemon {
 	t.Helper()
+	d := newTestDaemon(t, wrapper, config)
+	d.start()
+	return d
+}
+
+// newTestDaemon writes the config of a daemon in a directory of its own,
+// for start to run.
+func newTestDaemon(t *testing.T, wrapper []string, config string) *testDaemon {
+	t.Helper()
 	port := freePort(t, "tcp")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "slabcast.conf")
@@ -114,16 +123,20 @@ func startDaemonUnder(t *testing.T, wrapper []string, config string) *testDaemon
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := &testDaemon{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), conf: conf, log: &bytes.Buffer{}, mu: &sync.Mutex{},
+	return &testDaemon{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), conf: conf, log: &bytes.Buffer{}, mu: &sync.Mutex{},
 		sock: filepath.Join(dir, "ctl.sock"), port: port, wrapper: wrapper}
+}
+
+// start launches the daemon and stops it when the test ends.
+func (d *testDaemon) start() {
+	d.t.Helper()
 	d.launch()
-	t.Cleanup(func() {
+	d.t.Cleanup(func() {
 		d.stop()
-		if t.Failed() {
-			t.Logf("slabcast log:\n%s", d.Log())
+		if d.t.Failed() {
+			d.t.Logf("slabcast log:\n%s", d.Log())
 		}
 	})
-	return d
 }
 
 // launch starts the daemon and waits until it listens.

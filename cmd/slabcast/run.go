@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -88,9 +89,18 @@ func (d *daemon) run(cfg *config.Config) error {
 	}
 	defer p.Close()
 	d.p, d.cfg = p, cfg
-	ln, err := net.Listen("tcp", cfg.HTTP)
-	if err != nil {
-		return fmt.Errorf("http %s: %w", cfg.HTTP, err)
+	// Every http line is a listener (Flussonic's "several ports, one line
+	// each"); all serve the same handler.
+	var lns []net.Listener
+	for _, l := range cfg.HTTP {
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			for _, x := range lns {
+				x.Close()
+			}
+			return fmt.Errorf("http %s: %w", l.Addr, err)
+		}
+		lns = append(lns, ln)
 	}
 	srv := hls.New(p, d.logf)
 	for _, s := range cfg.Streams {
@@ -107,13 +117,19 @@ func (d *daemon) run(cfg *config.Config) error {
 	cs := ctl.NewServer(d, parseOptions, d.logf)
 	go cs.Serve(cl)
 	defer cs.Close()
-	d.logf("slabcast: serving http on %s, %d streams, %d MiB slab pool", ln.Addr(), len(cfg.Streams), p.Pool().Size()>>20)
+	addrs := make([]string, len(lns))
+	for i, ln := range lns {
+		addrs[i] = ln.Addr().String()
+	}
+	d.logf("slabcast: serving http on %s, %d streams, %d MiB slab pool", strings.Join(addrs, ", "), len(cfg.Streams), p.Pool().Size()>>20)
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	for {
 		select {
 		case err := <-errc:
@@ -134,10 +150,22 @@ func (d *daemon) run(cfg *config.Config) error {
 	}
 }
 
-func (d *daemon) start(s config.Stream) {
+// start starts s unless it is disabled or cannot run as configured (the
+// reason is logged; ctl list and show give it too).
+func (d *daemon) start(s config.Stream) error {
+	switch {
+	case s.Disabled:
+		d.logf("stream %s: disabled: not started", s.Name)
+		return nil
+	case s.Problem != "":
+		d.logf("stream %s: not started: %s", s.Name, s.Problem)
+		return nil
+	}
 	if err := d.p.Start(s); err != nil {
 		d.logf("stream %s: %v", s.Name, err)
+		return err
 	}
+	return nil
 }
 
 // reload applies a changed config file (SIGHUP).
@@ -165,6 +193,9 @@ func (d *daemon) reloadLocked() (config.Change, error) {
 		d.logf("reload: %v changed; that takes a restart, the rest is applied now", ch.Globals)
 	}
 	for _, name := range slices.Concat(ch.Removed, ch.Changed) {
+		if d.p.Lookup(name) == nil {
+			continue // never started: disabled, or it could not run
+		}
 		if err := d.p.Stop(name); err != nil {
 			d.logf("reload: %v", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -407,7 +408,7 @@ func (p *parser) include(st stmt) *Error {
 		if fi, err := os.Stat(m); err == nil && fi.IsDir() {
 			continue
 		}
-		if slicesContains(p.cfg.Files, m) {
+		if slices.Contains(p.cfg.Files, m) {
 			continue // already read: an include loop, or a file named twice
 		}
 		p.depth++
@@ -418,15 +419,6 @@ func (p *parser) include(st stmt) *Error {
 		}
 	}
 	return nil
-}
-
-func slicesContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // streamState is a stream being parsed.

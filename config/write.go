@@ -119,12 +119,6 @@ func needsQuote(v string) bool {
 	return false
 }
 
-// AppendValue appends v to b as the config file writes a value: a bare word,
-// or quoted when the lexer would otherwise split or misread it. Text built
-// from values appended this way cannot inject statements: v reads back as
-// one value or, if it holds a newline or control character, not at all.
-func AppendValue(b []byte, v string) []byte { return appendValue(b, v) }
-
 // appendValue writes v as a word, or quoted when it needs to be. Inside
 // quotes `\"` is a quote and `\\` a backslash, and any other backslash is
 // literal; a backslash is escaped only where it would otherwise start one of

@@ -191,7 +191,7 @@ func TestSegmentReuseIsDetected(t *testing.T) {
 	if !bytes.Equal(got, want[:len(got)]) {
 		t.Fatal("bytes handed out before the error differ from the segment")
 	}
-	if s.Timeline().FindAt(g.Start, g.Duration) != nil {
+	if s.Timeline().Find(g.Start.UnixMilli(), g.Duration.Milliseconds()) != nil {
 		t.Fatal("a reused segment is still offered")
 	}
 }

@@ -1,9 +1,6 @@
 package pipeline
 
-import (
-	"sync/atomic"
-	"time"
-)
+import "sync/atomic"
 
 // MemoSlots is how many renderings a Timeline keeps (see Memo).
 const MemoSlots = 8
@@ -63,9 +60,4 @@ func (t *Timeline) Find(startMs, durMs int64) *Segment {
 		}
 	}
 	return nil
-}
-
-// FindAt is Find by time.
-func (t *Timeline) FindAt(start time.Time, d time.Duration) *Segment {
-	return t.Find(start.UnixMilli(), d.Milliseconds())
 }

@@ -34,6 +34,8 @@ deps:
 test: deps bench-deps vet
 	@[ "$$(id -u)" = 0 ] || echo "not root: multicast tests will skip (they need a private network namespace)"
 	$(GO) test -count=1 -timeout 15m ./...
+	@# The read loop's tests need idle cores: they run alone, after the rest.
+	SLABCAST_IDLE_CORES=1 $(GO) test -count=1 -run 'TestReadLoopKeepsUp|TestFloodedInputStarvesNone' -v ./pipeline/
 
 # The benchmark suite (issue 5): each benchmark against its baseline, side by
 # side, tables and plots in bench/results/. Then the micro-benchmarks beside

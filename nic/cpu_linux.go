@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -49,4 +50,15 @@ func readAffinity() []int {
 		}
 	}
 	return cpus
+}
+
+// Nap sleeps the calling OS thread for d with nanosleep(2). On a thread
+// locked to a core it wakes within microseconds of d, where time.Sleep
+// waits for the runtime's timers (a millisecond or more when every other
+// processor is idle), which matters for a receive worker that lets
+// datagrams gather for a fraction of a millisecond.
+func Nap(d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
+	}
 }

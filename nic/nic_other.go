@@ -87,3 +87,6 @@ func OnlineCPUs() []int {
 	}
 	return cpus
 }
+
+// Nap sleeps for d (time.Sleep outside Linux).
+func Nap(d time.Duration) { time.Sleep(d) }

@@ -35,6 +35,7 @@ type input struct {
 	rtp     *nic.RTPReceiver
 	emit    func([]byte) // hands a depacketized RTP payload to the segmenter
 
+	recent   int       // datagrams read since the worker's last tick (see worker.pace)
 	lastData time.Time // last datagram (or when it opened)
 	since    time.Time // start of the current run of data without a timeout-long gap
 	drops    uint64    // kernel drops counted on this socket
@@ -84,9 +85,11 @@ func (in *input) close() {
 }
 
 // read drains a ready source, at most readsPerWake batches into b, and
-// returns how many datagrams it read. The active input's datagrams go to
-// the segmenter; a standby input's only prove it alive.
-func (in *input) read(b *nic.Batch, now time.Time) (datagrams int) {
+// returns how many datagrams it read, and more when it stopped at that
+// quota with a full batch: the source likely holds more, and the worker
+// comes back to it at once instead of waiting. The active input's datagrams
+// go to the segmenter; a standby input's only prove it alive.
+func (in *input) read(b *nic.Batch, now time.Time) (datagrams int, more bool) {
 	s := in.s
 	s.seg.now = now
 	active := in.active()
@@ -101,6 +104,7 @@ func (in *input) read(b *nic.Batch, now time.Time) (datagrams int) {
 			break
 		}
 		datagrams += n
+		in.recent += n
 		for i := 0; i < n; i++ {
 			d := b.Msg(i)
 			if in.markers && len(d) < ts.PacketSize {
@@ -128,11 +132,12 @@ func (in *input) read(b *nic.Batch, now time.Time) (datagrams int) {
 		if n < b.Cap() {
 			break
 		}
+		more = r == readsPerWake-1
 	}
 	if got {
 		s.received(in, now)
 	}
-	return datagrams
+	return datagrams, more
 }
 
 func (in *input) refused(r bpf.Reason) {

@@ -20,7 +20,7 @@ const (
 	// streams a worker that wakes per datagram spends most of its core on
 	// system calls; letting datagrams gather for a millisecond makes each
 	// call carry several (see bench/results/channels.md). It adds at most
-	// that much latency, and only while the worker is busy (busyWakes).
+	// that much latency, and only while the worker is busy (busyDatagrams), and less when one input alone would fill a batch sooner (worker.pace).
 	DefaultCoalesce = time.Millisecond
 	// busyDatagrams is the datagrams per tick above which a worker gathers
 	// (5000 a second: some thirty 1316-byte streams of 4 Mbit/s). Below it
@@ -40,8 +40,9 @@ const (
 type worker struct {
 	cpu        int
 	coalesce   time.Duration
-	datagrams  int  // datagrams read since the last tick
-	coalescing bool // the last tick saw more than busyDatagrams
+	datagrams  int           // datagrams read since the last tick
+	coalescing bool          // the last tick saw more than busyDatagrams
+	gather     time.Duration // how long datagrams may gather after a pass (see pace)
 	poller     *nic.Poller
 	batch      *nic.Batch
 	tags       []uint32
@@ -103,9 +104,12 @@ func (w *worker) run(stop <-chan struct{}) {
 		}
 		now := time.Now()
 		clock.Store(now.UnixNano())
+		more := false // an input stopped at its quota with data left
 		for i := 0; i < n; i++ {
 			if t := int(w.tags[i]); t < len(w.slots) && w.slots[t] != nil {
-				w.datagrams += w.slots[t].read(w.batch, now)
+				d, m := w.slots[t].read(w.batch, now)
+				w.datagrams += d
+				more = more || m
 			}
 		}
 		for {
@@ -119,19 +123,48 @@ func (w *worker) run(stop <-chan struct{}) {
 			}
 			break
 		}
-		if now.Sub(lastTick) >= tick {
+		if elapsed := now.Sub(lastTick); elapsed >= tick {
 			lastTick = now
-			w.coalescing = w.datagrams > busyDatagrams
+			w.pace(elapsed)
 			w.datagrams = 0
 			for _, s := range w.streams {
 				s.tick(now)
 			}
 		}
-		if n > 0 && w.coalescing && w.coalesce > 0 {
-			if d := w.coalesce - time.Since(now); d > 0 {
-				time.Sleep(d)
+		// Gather only after a pass that emptied every ready input: while
+		// an input still returns full batches the core is behind, and
+		// waiting would let its receive queue overflow. Each pass takes at
+		// most readsPerWake batches from each ready input (epoll is
+		// level-triggered: those with more are ready again at once), so a
+		// flooded input cannot starve the others.
+		if n > 0 && !more && w.coalescing {
+			if d := w.gather - time.Since(now); d > 0 {
+				nic.Nap(d)
 			}
 		}
+	}
+}
+
+// pace decides, once a tick (elapsed since the last), whether the worker
+// lets datagrams gather between passes and for how long: while it reads
+// more than busyDatagrams a tick, for at most its coalesce period, and never
+// longer than its busiest input takes to fill one batch, so that each
+// recvmmsg carries about a batch and no receive queue holds more than that
+// while the worker waits: a fast input, whose queue would overflow during a
+// fixed millisecond, makes the wait shorter.
+func (w *worker) pace(elapsed time.Duration) {
+	w.coalescing = w.datagrams > busyDatagrams && w.coalesce > 0
+	w.gather = w.coalesce
+	peak := 0 // datagrams of the busiest input since the last tick
+	for _, s := range w.streams {
+		for _, in := range s.inputs {
+			peak = max(peak, in.recent)
+			in.recent = 0
+		}
+	}
+	if peak > 0 && elapsed > 0 {
+		fill := elapsed * batchCount / time.Duration(peak) // time for that input to fill a batch
+		w.gather = min(w.gather, fill)
 	}
 }
 

@@ -82,7 +82,11 @@ type Config struct {
 	// queueing) onto the receiver's core with receive packet steering on
 	// lo, so the whole receive path is on one core; without it, lo runs it
 	// in the sender's system call on the sender's core.
-	Steer      bool
+	Steer bool
+	// GSO makes the sender pack up to sender.MaxGSO datagrams into each
+	// sendmmsg message (UDP GSO), so that flat out it outruns every
+	// receiver and saturation measures the receiver, not the sender.
+	GSO        bool
 	RecvBuffer int   // SO_RCVBUF asked for every receiver's socket
 	Memory     int64 // the pipeline's slab pool
 	Receivers  []Receiver
@@ -101,6 +105,7 @@ func DefaultConfig() Config {
 		Steps:       []float64{0.5, 0.7, 0.8, 0.9, 1.0},
 		Refine:      2,
 		Steer:       true,
+		GSO:         true,
 		RecvBuffer:  8 << 20,
 		Memory:      256 << 20,
 		Receivers:   []Receiver{Bare, Filter, NoFilter},

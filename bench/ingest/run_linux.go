@@ -61,6 +61,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	defer snd.Close()
+	if cfg.GSO {
+		if err := snd.EnableGSO(); err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+	}
 	defer proc.AtLeastGoProcs(minGoProcs)()
 
 	rep := &Report{
@@ -156,9 +161,6 @@ func measureReceiver(ctx context.Context, cfg Config, kind Receiver, src nic.Sou
 	if res.Saturation, err = point(0); err != nil {
 		return res, err
 	}
-	if *base == 0 {
-		*base = res.Saturation.Rate()
-	}
 
 	// Step up until loss, then bisect.
 	var good, bad float64 // rates: last without loss, first with
@@ -180,6 +182,41 @@ func measureReceiver(ctx context.Context, cfg Config, kind Receiver, src nic.Sou
 		return p.ZeroLoss(), nil
 	}
 	maxRate := res.Saturation.Offered() * 1.02 // beyond it the sender cannot pace
+	if *base == 0 {
+		// The first receiver sets the ladder's unit: its highest rate
+		// without loss, found by doubling, then bisecting. Its rate flat out
+		// is no unit: a sender that outruns it (UDP GSO) can keep its core
+		// busy in the kernel's receive half, which then leaves the receiver
+		// almost nothing (a receive livelock).
+		for rate := float64(startRate); rate <= maxRate; rate *= 2 {
+			ok, err := try(rate)
+			if err != nil {
+				return res, err
+			}
+			if !ok {
+				bad = rate
+				break
+			}
+			good = rate
+		}
+		if bad == 0 {
+			bad = maxRate
+		}
+		for i := 0; good > 0 && i < cfg.Refine+2; i++ {
+			rate := (good + bad) / 2
+			ok, err := try(rate)
+			if err != nil {
+				return res, err
+			}
+			if ok {
+				good = rate
+			} else {
+				bad = rate
+			}
+		}
+		*base = good
+		return finishReceiver(res, rcv), nil
+	}
 	for _, f := range cfg.Steps {
 		rate := f * *base
 		if rate > maxRate {
@@ -220,13 +257,23 @@ func measureReceiver(ctx context.Context, cfg Config, kind Receiver, src nic.Sou
 		}
 	}
 
+	return finishReceiver(res, rcv), nil
+}
+
+// startRate is where the first receiver's search for its highest rate
+// without loss begins, datagrams per second.
+const startRate = 100_000
+
+// finishReceiver picks the receiver's best zero-loss point and takes its
+// counters.
+func finishReceiver(res Result, rcv receiver) Result {
 	for _, p := range append([]Point{res.Saturation}, res.Points...) {
 		if p.ZeroLoss() && (!res.HaveBest || p.Offered() > res.Best.Offered()) {
 			res.Best, res.HaveBest = p, true
 		}
 	}
 	res.Stats, res.HaveStats = rcv.extra()
-	return res, nil
+	return res
 }
 
 // measure sends at rate (0: flat out) for cfg.Point and waits until the

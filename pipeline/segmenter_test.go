@@ -483,13 +483,20 @@ func onePacket(pid uint16, cc byte, sec []byte) []byte {
 	return p
 }
 
+// sharedPMTTables are the PAT of a two-program MPTS whose programs' PMTs
+// share PID 0x1000, and program 2's PMT: PCR 0x200, H.264 on 0x200, AAC on
+// 0x201.
+func sharedPMTTables() (pat, pmt2 []byte) {
+	pat = section(0x00, 1, []byte{0, 1, 0xF0, 0x00, 0, 2, 0xF0, 0x00})
+	pmt2 = section(0x02, 2, []byte{0xE2, 0x00, 0xF0, 0x00, 0x1B, 0xE2, 0x00, 0xF0, 0x00, 0x0F, 0xE2, 0x01, 0xF0, 0x00})
+	return pat, pmt2
+}
+
 // sharedPMTClip is the demo clip as an MPTS whose second program's PMT
 // shares PID 0x1000 with the first's.
 func sharedPMTClip(t testing.TB) []byte {
 	clip := readClip(t, "h264_aac.ts")
-	pat := section(0x00, 1, []byte{0, 1, 0xF0, 0x00, 0, 2, 0xF0, 0x00})
-	// program 2: PCR 0x200, H.264 on 0x200, AAC on 0x201
-	pmt2 := section(0x02, 2, []byte{0xE2, 0x00, 0xF0, 0x00, 0x1B, 0xE2, 0x00, 0xF0, 0x00, 0x0F, 0xE2, 0x01, 0xF0, 0x00})
+	pat, pmt2 := sharedPMTTables()
 	var out []byte
 	var patCC, pmtCC byte
 	for off := 0; off+ts.PacketSize <= len(clip); off += ts.PacketSize {
@@ -542,8 +549,7 @@ func TestMPTSSharedPMTPID(t *testing.T) {
 // carry two sections: program 2's first, then program 1's own.
 func twoPMTsAPacketClip(t testing.TB) []byte {
 	clip := readClip(t, "h264_aac.ts")
-	pat := section(0x00, 1, []byte{0, 1, 0xF0, 0x00, 0, 2, 0xF0, 0x00})
-	pmt2 := section(0x02, 2, []byte{0xE2, 0x00, 0xF0, 0x00, 0x1B, 0xE2, 0x00, 0xF0, 0x00, 0x0F, 0xE2, 0x01, 0xF0, 0x00})
+	pat, pmt2 := sharedPMTTables()
 	var out []byte
 	var patCC byte
 	for off := 0; off+ts.PacketSize <= len(clip); off += ts.PacketSize {

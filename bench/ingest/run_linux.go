@@ -182,81 +182,59 @@ func measureReceiver(ctx context.Context, cfg Config, kind Receiver, src nic.Sou
 		return p.ZeroLoss(), nil
 	}
 	maxRate := res.Saturation.Offered() * 1.02 // beyond it the sender cannot pace
-	if *base == 0 {
-		// The first receiver sets the ladder's unit: its highest rate
-		// without loss, found by doubling, then bisecting. Its rate flat out
-		// is no unit: a sender that outruns it (UDP GSO) can keep its core
-		// busy in the kernel's receive half, which then leaves the receiver
-		// almost nothing (a receive livelock).
-		for rate := float64(startRate); rate <= maxRate; rate *= 2 {
-			ok, err := try(rate)
-			if err != nil {
-				return res, err
-			}
-			if !ok {
-				bad = rate
-				break
-			}
-			good = rate
-		}
-		if bad == 0 {
-			bad = maxRate
-		}
-		for i := 0; good > 0 && i < cfg.Refine+2; i++ {
-			rate := (good + bad) / 2
-			ok, err := try(rate)
-			if err != nil {
-				return res, err
-			}
-			if ok {
-				good = rate
-			} else {
-				bad = rate
-			}
-		}
-		*base = good
-		return finishReceiver(res, rcv), nil
-	}
-	for _, f := range cfg.Steps {
-		rate := f * *base
-		if rate > maxRate {
-			break
-		}
+	step := func(rate float64) error {
 		ok, err := try(rate)
-		if err != nil {
+		if ok {
+			good = rate
+		} else if err == nil {
+			bad = rate
+		}
+		return err
+	}
+	// The first receiver sets the ladder's unit: its highest rate without
+	// loss, found by doubling, then bisecting. Its rate flat out is no unit:
+	// a sender that outruns it (UDP GSO) can keep its core busy in the
+	// kernel's receive half, which then leaves the receiver almost nothing
+	// (a receive livelock). Later receivers step up fractions of that unit.
+	first := *base == 0
+	var rates []float64
+	refine := cfg.Refine
+	if first {
+		for rate := float64(startRate); rate <= maxRate; rate *= 2 {
+			rates = append(rates, rate)
+		}
+		refine += 2
+	} else {
+		for _, f := range cfg.Steps {
+			if rate := f * *base; rate <= maxRate {
+				rates = append(rates, rate)
+			}
+		}
+	}
+	for _, rate := range rates {
+		if err := step(rate); err != nil {
 			return res, err
 		}
-		if !ok {
-			bad = rate
+		if bad > 0 {
 			break
 		}
-		good = rate
+	}
+	if first && bad == 0 {
+		bad = maxRate
 	}
 	for i := 0; good == 0 && bad > 0 && i < lowestSteps; i++ {
-		rate := bad / 2
-		ok, err := try(rate)
-		if err != nil {
+		if err := step(bad / 2); err != nil {
 			return res, err
 		}
-		if ok {
-			good = rate
-		} else {
-			bad = rate
-		}
 	}
-	for i := 0; good > 0 && bad > 0 && i < cfg.Refine; i++ {
-		rate := (good + bad) / 2
-		ok, err := try(rate)
-		if err != nil {
+	for i := 0; good > 0 && bad > 0 && i < refine; i++ {
+		if err := step((good + bad) / 2); err != nil {
 			return res, err
 		}
-		if ok {
-			good = rate
-		} else {
-			bad = rate
-		}
 	}
-
+	if first {
+		*base = good
+	}
 	return finishReceiver(res, rcv), nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"slices"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,8 +58,17 @@ func readAffinity() []int {
 // waits for the runtime's timers (a millisecond or more when every other
 // processor is idle), which matters for a receive worker that lets
 // datagrams gather for a fraction of a millisecond.
+//
+// It sleeps outside the runtime's knowledge (a raw system call): to the
+// scheduler the goroutine is still running. Through unix.Nanosleep, every
+// nap longer than the runtime monitor's 20 µs tick made the monitor take
+// the processor back and hand it off, which wakes another thread and keeps
+// the monitor polling every 20 µs: with a worker napping a millisecond at a
+// time that cost a fifth of the worker's CPU (40 channels, 4 Mbit/s,
+// bench/results/channels.md). A signal (the runtime's preemption request
+// among them) ends the nap early, so a stop-the-world waits for no nap;
+// callers treat a short nap like any other.
 func Nap(d time.Duration) {
 	ts := unix.NsecToTimespec(int64(d))
-	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
-	}
+	unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
 }

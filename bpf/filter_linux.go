@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,15 +16,22 @@ import (
 // Attach it to the stream's socket (or sockets, which then share the
 // counters) before the socket binds, so no datagram is queued unfiltered.
 type Filter struct {
-	kind Kind
-	mode Mode
-	why  error
+	kind   Kind
+	mode   Mode
+	why    error
+	shared bool // counts by destination (NewShared)
 
 	prog     *ebpf.Program // ModeEBPF
 	counters *ebpf.Map     // ModeEBPF
 
 	classic []unix.SockFilter // ModeClassic
+
+	keys []uint32    // GroupCounts' buffers
+	vals []rawCounts // batchKeys values of every CPU
 }
+
+// batchKeys is how many groups GroupCounts reads a system call.
+const batchKeys = 256
 
 // FallbackError says why a Filter runs classic BPF: it wraps the error that
 // kept the eBPF program or its map from loading — EPERM without CAP_BPF or
@@ -95,6 +103,139 @@ func newFilter(kind Kind, classicOnly bool) (*Filter, error) {
 }
 
 var memlockOnce sync.Once
+
+// NewShared loads the filter for a socket that many multicast groups share
+// (nic.ListenShared): the same judgement as New's, with counters kept per
+// destination group, so each stream on the socket keeps its own (see
+// AddGroup and GroupCounts). It needs eBPF: classic BPF has no maps, and
+// markers would not say how many datagrams of a group passed. The error is
+// a *FallbackError when eBPF cannot be loaded.
+func NewShared(kind Kind) (*Filter, error) {
+	prog, m, err := loadShared(kind, udpPayload)
+	if err != nil {
+		return nil, err
+	}
+	return &Filter{kind: kind, mode: ModeEBPF, shared: true, prog: prog, counters: m}, nil
+}
+
+// loadShared is loadEBPF for sharedSpec, with the strays' key in place.
+func loadShared(kind Kind, base int32) (*ebpf.Program, *ebpf.Map, error) {
+	spec, err := sharedSpec(kind, base)
+	if err != nil {
+		return nil, nil, err
+	}
+	memlockOnce.Do(func() { _ = rlimit.RemoveMemlock() })
+	m, err := ebpf.NewMap(sharedCountersSpec())
+	if err != nil {
+		return nil, nil, &FallbackError{Step: "create counters map", Err: err}
+	}
+	if err := putZero(m, strayKey); err != nil {
+		m.Close()
+		return nil, nil, &FallbackError{Step: "create counters map", Err: err}
+	}
+	prog, err := loadProgram(spec, m)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return prog, m, nil
+}
+
+func putZero(m *ebpf.Map, key uint32) error {
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return err
+	}
+	return m.Update(key, make([]rawCounts, n), ebpf.UpdateAny)
+}
+
+// groupKey is the map key of an IPv4 group: the program reads the address
+// with LD_ABS, which converts it to host order.
+func groupKey(group [4]byte) uint32 { return binary.BigEndian.Uint32(group[:]) }
+
+// Shared reports whether the filter came from NewShared.
+func (f *Filter) Shared() bool { return f.shared }
+
+// AddGroup starts counting datagrams for group, from zero, on a shared
+// filter. Add it before joining the group: until then its datagrams count
+// as strays and are refused. It fails once MaxGroups are counted.
+func (f *Filter) AddGroup(group [4]byte) error {
+	if !f.shared || f.counters == nil {
+		return errors.New("bpf: add group: not an open shared filter")
+	}
+	if group == [4]byte{} {
+		return errors.New("bpf: add group: 0.0.0.0 is not a group")
+	}
+	if err := putZero(f.counters, groupKey(group)); err != nil {
+		return fmt.Errorf("bpf: add group %d.%d.%d.%d: %w", group[0], group[1], group[2], group[3], err)
+	}
+	return nil
+}
+
+// RemoveGroup stops counting group: its datagrams count as strays from now
+// on. Leave the group first.
+func (f *Filter) RemoveGroup(group [4]byte) error {
+	if !f.shared || f.counters == nil {
+		return errors.New("bpf: remove group: not an open shared filter")
+	}
+	if err := f.counters.Delete(groupKey(group)); err != nil {
+		return fmt.Errorf("bpf: remove group %d.%d.%d.%d: %w", group[0], group[1], group[2], group[3], err)
+	}
+	return nil
+}
+
+// GroupCounts returns a shared filter's counters for each group added,
+// summed over CPUs, into dst (cleared first), and those of the strays:
+// datagrams for no group, every one of them refused (Refused is the sum of
+// all four counters; their reasons say what else was wrong with them). Each
+// group's Refused is what the socket's drop counter holds of it; sk_drops
+// less every group's and the strays' refusals is what the receive queue
+// lost. It allocates: call it a few times a second, not per datagram.
+func (f *Filter) GroupCounts(dst map[[4]byte]Counts) (stray Counts, err error) {
+	clear(dst)
+	if !f.shared || f.counters == nil {
+		return Counts{}, errors.New("bpf: group counts: not an open shared filter")
+	}
+	// In chunks of batchKeys, one system call each: an iteration costs two
+	// a key, and this runs ten times a second per shared socket.
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return Counts{}, fmt.Errorf("bpf: group counts: %w", err)
+	}
+	if f.keys == nil {
+		f.keys = make([]uint32, batchKeys)
+		f.vals = make([]rawCounts, batchKeys*ncpu)
+	}
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := f.counters.BatchLookup(&cursor, f.keys, f.vals, nil)
+		for i, key := range f.keys[:n] {
+			var c Counts
+			for _, v := range f.vals[i*ncpu : (i+1)*ncpu] {
+				c.Passed += v.Passed
+				c.BadSize += v.BadSize
+				c.BadSync += v.BadSync
+				c.BadRTP += v.BadRTP
+			}
+			c.Refused = c.BadSize + c.BadSync + c.BadRTP
+			if key == strayKey {
+				c.Refused += c.Passed
+				stray = c
+				continue
+			}
+			var g [4]byte
+			binary.BigEndian.PutUint32(g[:], key)
+			dst[g] = c
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			break // the end
+		}
+		if err != nil {
+			return Counts{}, fmt.Errorf("bpf: group counts: %w", err)
+		}
+	}
+	return stray, nil
+}
 
 // loadEBPF creates the counters map and loads programSpec(kind, base) with
 // it. Errors are *FallbackError.
@@ -180,6 +321,9 @@ func (f *Filter) Attach(fd int) error {
 // (trimming does not shrink skb->truesize), and one that finds the buffer
 // full is lost and counted in SocketDrops like any other datagram.
 func (f *Filter) Counts() (c Counts, ok bool, err error) {
+	if f.shared {
+		return Counts{}, false, errors.New("bpf: counts: a shared filter counts by group (GroupCounts)")
+	}
 	if f.mode != ModeEBPF {
 		return Counts{}, false, nil
 	}

@@ -43,3 +43,23 @@ func Probe() (Mode, error) { return ModeClassic, ErrUnsupported }
 
 // SocketDrops returns ErrUnsupported outside Linux.
 func SocketDrops(fd int) (uint64, error) { return 0, ErrUnsupported }
+
+// MaxGroups is the most groups a shared filter counts.
+const MaxGroups = 4096
+
+// NewShared returns ErrUnsupported outside Linux.
+func NewShared(kind Kind) (*Filter, error) { return nil, ErrUnsupported }
+
+// Shared reports false outside Linux.
+func (f *Filter) Shared() bool { return false }
+
+// AddGroup returns ErrUnsupported outside Linux.
+func (f *Filter) AddGroup(group [4]byte) error { return ErrUnsupported }
+
+// RemoveGroup returns ErrUnsupported outside Linux.
+func (f *Filter) RemoveGroup(group [4]byte) error { return ErrUnsupported }
+
+// GroupCounts returns ErrUnsupported outside Linux.
+func (f *Filter) GroupCounts(dst map[[4]byte]Counts) (stray Counts, err error) {
+	return Counts{}, ErrUnsupported
+}

@@ -62,6 +62,29 @@ func programName(kind Kind) string {
 // r7 the length of the TS part, r8 its offset in the skb (KindRTP), r9 the
 // RTP flags byte and then the offset of the counter to bump.
 func programSpec(kind Kind, base int32) (*ebpf.ProgramSpec, error) {
+	return buildProgram(kind, base, false)
+}
+
+// sharedSpec is programSpec for a socket that many groups share
+// (NewShared): it counts in a per-CPU hash keyed by the datagram's
+// destination address, read from the IPv4 header (SKF_NET_OFF reaches the
+// network header from a socket filter and under BPF_PROG_TEST_RUN alike).
+// A datagram for an address without a key (unicast to the shared port, or
+// a group just left) is counted under key 0, strayKey, and refused
+// whatever it carries.
+func sharedSpec(kind Kind, base int32) (*ebpf.ProgramSpec, error) {
+	return buildProgram(kind, base, true)
+}
+
+// skfNetOff is SKF_NET_OFF from <linux/filter.h>: LD_ABS offsets from it
+// read the network header.
+const skfNetOff = -0x100000
+
+// strayKey is the shared map's key for datagrams of no group (0.0.0.0 is
+// never one).
+const strayKey = 0
+
+func buildProgram(kind Kind, base int32, keyed bool) (*ebpf.ProgramSpec, error) {
 	if kind != KindTS && kind != KindRTP {
 		return nil, fmt.Errorf("bpf: unknown input kind %d", kind)
 	}
@@ -154,27 +177,73 @@ func programSpec(kind Kind, base int32) (*ebpf.ProgramSpec, error) {
 			c(asm.Ja.Label("count"), "goto count"),
 		)
 	}
+	lookup := func(label string) asm.Instructions {
+		return asm.Instructions{
+			c(asm.Mov.Reg(asm.R2, asm.R10).WithSymbol(label), label+": r2 = fp"),
+			c(asm.Add.Imm(asm.R2, -4), "r2 = &key"),
+			c(asm.LoadMapPtr(asm.R1, 0).WithReference(countersRef), "r1 = &counters"),
+			c(asm.FnMapLookupElem.Call(), "r0 = bpf_map_lookup_elem(&counters, &key) (this CPU's value)"),
+		}
+	}
+	if !keyed {
+		insns = append(insns, c(asm.StoreImm(asm.R10, -4, 0, asm.Word).WithSymbol("count"), "count: u32 key = 0 (on the stack at fp-4)"))
+		insns = append(insns, lookup("lookup")...)
+		insns = append(insns, c(asm.JEq.Imm(asm.R0, 0, "verdict"), "if (r0 == NULL) goto verdict"))
+	} else {
+		insns = append(insns,
+			c(asm.Mov.Imm(asm.R8, 0).WithSymbol("count"), "count: r8 = 0 (not a stray)"),
+			c(asm.LoadAbs(skfNetOff+16, asm.Word), "r0 = ntohl(ip->daddr) (SKF_NET_OFF + 16)"),
+			c(asm.StoreMem(asm.R10, -4, asm.R0, asm.Word), "u32 key = r0 (on the stack at fp-4)"),
+		)
+		insns = append(insns, lookup("lookup")...)
+		insns = append(insns,
+			c(asm.JNE.Imm(asm.R0, 0, "found"), "if (r0 != NULL) goto found"),
+			c(asm.Mov.Imm(asm.R8, 1), "r8 = 1 (a stray: no group has this address)"),
+			c(asm.StoreImm(asm.R10, -4, strayKey, asm.Word), "key = 0 (the strays' counters)"),
+		)
+		insns = append(insns, lookup("lookup_stray")...)
+		insns = append(insns, c(asm.JEq.Imm(asm.R0, 0, "verdict"), "if (r0 == NULL) goto verdict"))
+	}
 	insns = append(insns,
-		c(asm.StoreImm(asm.R10, -4, 0, asm.Word).WithSymbol("count"), "count: u32 key = 0 (on the stack at fp-4)"),
-		c(asm.Mov.Reg(asm.R2, asm.R10), "r2 = fp"),
-		c(asm.Add.Imm(asm.R2, -4), "r2 = &key"),
-		c(asm.LoadMapPtr(asm.R1, 0).WithReference(countersRef), "r1 = &counters"),
-		c(asm.FnMapLookupElem.Call(), "r0 = bpf_map_lookup_elem(&counters, &key) (this CPU's value)"),
-		c(asm.JEq.Imm(asm.R0, 0, "verdict"), "if (r0 == NULL) goto verdict"),
-		c(asm.Add.Reg(asm.R0, asm.R9), "r0 += r9 (&value->counter)"),
+		c(asm.Add.Reg(asm.R0, asm.R9).WithSymbol("found"), "found: r0 += r9 (&value->counter)"),
 		c(asm.Mov.Imm(asm.R1, 1), "r1 = 1"),
 		c(asm.StoreXAdd(asm.R0, asm.R1, asm.DWord), "__sync_fetch_and_add((u64 *)r0, r1)"),
 		c(asm.Mov.Imm(asm.R0, 0).WithSymbol("verdict"), "verdict: r0 = 0 (drop)"),
+	)
+	if keyed {
+		insns = append(insns, c(asm.JNE.Imm(asm.R8, 0, "exit"), "if (r8 != 0) goto exit (strays are refused)"))
+	}
+	insns = append(insns,
 		c(asm.JNE.Imm(asm.R9, offPassed, "exit"), "if (r9 != offsetof(counters, passed)) goto exit"),
 		c(asm.Mov.Imm32(asm.R0, -1), "r0 = 0xffffffff (keep the whole datagram)"),
 		c(asm.Return().WithSymbol("exit"), "exit: return r0"),
 	)
+	name := programName(kind)
+	if keyed {
+		name += "_g" // slabcast_ts_g, slabcast_rtp_g
+	}
+	insns[0] = insns[0].WithSymbol(name)
 	return &ebpf.ProgramSpec{
-		Name:         programName(kind),
+		Name:         name,
 		Type:         ebpf.SocketFilter,
 		License:      "Dual MIT/GPL",
 		Instructions: insns,
 	}, nil
+}
+
+// MaxGroups is the most groups a shared filter counts (NewShared).
+const MaxGroups = 4096
+
+// sharedCountersSpec is the map sharedSpec's programs count in: this CPU's
+// counters by destination address, key 0 for strays.
+func sharedCountersSpec() *ebpf.MapSpec {
+	return &ebpf.MapSpec{
+		Name:       "slabcast_grp",
+		Type:       ebpf.PerCPUHash,
+		KeySize:    4,
+		ValueSize:  countersValue,
+		MaxEntries: MaxGroups + 1,
+	}
 }
 
 // countersSpec is the map programSpec's programs count in.

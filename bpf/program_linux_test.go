@@ -285,3 +285,120 @@ func (c *Counts) add(r Reason) {
 	}
 	c.Refused++
 }
+
+// The shared program under BPF_PROG_TEST_RUN: the same verdicts as the
+// per-stream one for the groups it counts, each group's counters its own,
+// and a datagram for an address no group has refused and counted as a
+// stray, however good its TS.
+func TestSharedProgramRun(t *testing.T) {
+	needEBPF(t)
+	for _, kind := range []Kind{KindTS, KindRTP} {
+		prog, m, err := loadShared(kind, testRunPayload)
+		if err != nil {
+			t.Fatalf("%+v", err)
+		}
+		defer prog.Close()
+		defer m.Close()
+		f := &Filter{kind: kind, mode: ModeEBPF, shared: true, prog: prog, counters: m}
+		groups := [][4]byte{{239, 1, 1, 1}, {239, 1, 1, 2}}
+		for _, g := range groups {
+			if err := f.AddGroup(g); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := map[[4]byte]Counts{}
+		var stray Counts
+		for i, tc := range cases() {
+			if tc.kind != kind || len(tc.payload)+42 > testRunMax {
+				continue
+			}
+			dst := groups[i%2]
+			if i%5 == 4 {
+				dst = [4]byte{239, 9, 9, 9} // no group
+			}
+			data := testRunData(tc.payload)
+			copy(data[14+16:], dst[:])
+			ret, err := prog.Run(&ebpf.RunOptions{Data: data})
+			if errors.Is(err, ebpf.ErrNotSupported) {
+				t.Skipf("BPF_PROG_TEST_RUN for socket filters: %v", err)
+			}
+			if err != nil {
+				t.Fatalf("%s: run: %v", tc.name, err)
+			}
+			pass := ret != 0
+			if dst == [4]byte{239, 9, 9, 9} {
+				if pass {
+					t.Errorf("%s: a stray passed", tc.name)
+				}
+				stray.add(tc.want)
+				continue
+			}
+			if pass != (tc.want == Pass) {
+				t.Errorf("%s: program returned %#x, want %v", tc.name, ret, tc.want)
+			}
+			c := want[dst]
+			c.add(tc.want)
+			want[dst] = c
+		}
+		stray.Refused += stray.Passed // every stray is refused
+		got := map[[4]byte]Counts{}
+		gotStray, err := f.GroupCounts(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[groups[0]] != want[groups[0]] || got[groups[1]] != want[groups[1]] {
+			t.Errorf("%v: group counters %+v, want %+v", kind, got, want)
+		}
+		if want[groups[0]].Passed == 0 || want[groups[1]].Refused == 0 || stray.Passed == 0 {
+			t.Fatalf("%v: the cases do not exercise every counter: %+v, strays %+v", kind, want, stray)
+		}
+		if gotStray != stray {
+			t.Errorf("%v: strays %+v, want %+v", kind, gotStray, stray)
+		}
+		// A group removed counts as a stray from then on.
+		if err := f.RemoveGroup(groups[1]); err != nil {
+			t.Fatal(err)
+		}
+		data := testRunData(tsPackets(2))
+		copy(data[14+16:], groups[1][:])
+		if kind == KindRTP {
+			data = testRunData(append(rtpHeader(2, 0, 0, false), tsPackets(2)...))
+			copy(data[14+16:], groups[1][:])
+		}
+		if ret, _ := prog.Run(&ebpf.RunOptions{Data: data}); ret != 0 {
+			t.Errorf("%v: a datagram of a removed group passed", kind)
+		}
+		if _, err := f.GroupCounts(got); err != nil || len(got) != 1 {
+			t.Errorf("%v: after RemoveGroup: %v groups, %v", kind, len(got), err)
+		}
+		if err := f.AddGroup([4]byte{}); err == nil {
+			t.Error("AddGroup(0.0.0.0) succeeded")
+		}
+	}
+	if _, ok, err := (&Filter{shared: true, mode: ModeEBPF}).Counts(); ok || err == nil {
+		t.Error("Counts of a shared filter did not refuse")
+	}
+}
+
+// GroupCounts reads a map larger than one batch of keys whole.
+func TestGroupCountsManyGroups(t *testing.T) {
+	needEBPF(t)
+	f, err := NewShared(KindTS)
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	defer f.Close()
+	const n = 3*batchKeys + 7
+	for i := 0; i < n; i++ {
+		if err := f.AddGroup([4]byte{239, 2, byte(i >> 8), byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[[4]byte]Counts{}
+	if _, err := f.GroupCounts(got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("GroupCounts returned %d groups, added %d", len(got), n)
+	}
+}

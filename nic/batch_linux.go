@@ -15,9 +15,11 @@ type mmsghdr struct {
 	n   uint32
 }
 
-// ctrlSpace is CMSG_SPACE(sizeof(uint32)), room for one SO_RXQ_OVFL
-// message, rounded up to whole uint64s for alignment.
-var ctrlSpace = (unix.CmsgSpace(4) + 7) / 8 * 8
+// ctrlSpace is room for the control messages a datagram can carry: its
+// socket's SO_RXQ_OVFL count (a uint32) and, on a shared socket, its
+// IP_PKTINFO (struct in_pktinfo, 12 bytes), rounded up to whole uint64s for
+// alignment.
+var ctrlSpace = (unix.CmsgSpace(4) + unix.CmsgSpace(unix.SizeofInet4Pktinfo) + 7) / 8 * 8
 
 // Batch is caller-owned memory for one recvmmsg call: count datagrams of up
 // to size bytes each, with their headers, iovecs and control buffers, all
@@ -114,6 +116,7 @@ func (b *Batch) Put(p []byte) bool {
 	copy(b.bufs[i*b.size:(i+1)*b.size], p)
 	b.msgs[i].n = uint32(min(len(p), b.size))
 	b.msgs[i].hdr.Flags = 0
+	b.msgs[i].hdr.SetControllen(0)
 	if len(p) > b.size {
 		b.msgs[i].n = uint32(b.size)
 		b.msgs[i].hdr.Flags = unix.MSG_TRUNC
@@ -180,16 +183,43 @@ func (c *Conn) readBatch(b *Batch, raw bool) (int, error) {
 // dropCount extracts the SO_RXQ_OVFL count from datagram i's control data.
 // The kernel attaches it only once the count is non-zero.
 func (b *Batch) dropCount(i int) (uint32, bool) {
+	d := b.cmsg(i, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 4)
+	if d == nil {
+		return 0, false
+	}
+	return *(*uint32)(unsafe.Pointer(&d[0])), true
+}
+
+// Dst returns the destination address of datagram i as its IP header
+// named it: the multicast group it was sent to. Only a socket opened by
+// ListenShared reports it (IP_PKTINFO); ok is false otherwise, and for a
+// datagram Put into the batch.
+func (b *Batch) Dst(i int) (addr [4]byte, ok bool) {
+	if uint(i) >= uint(b.n) {
+		panic("BUG: nic.Batch.Dst index beyond the last read")
+	}
+	d := b.cmsg(i, unix.IPPROTO_IP, unix.IP_PKTINFO, unix.SizeofInet4Pktinfo)
+	if d == nil {
+		return addr, false
+	}
+	// struct in_pktinfo: ipi_ifindex, ipi_spec_dst, ipi_addr (the header's
+	// destination).
+	return [4]byte(d[8:12]), true
+}
+
+// cmsg returns the data of datagram i's control message of level and typ
+// if it holds at least n bytes, else nil.
+func (b *Batch) cmsg(i int, level, typ int32, n int) []byte {
 	h := &b.msgs[i].hdr
 	ctl := unsafe.Slice((*byte)(unsafe.Pointer(&b.ctrl[i*b.ctrlW])), min(int(h.Controllen), b.ctrlW*8))
 	for len(ctl) >= unix.SizeofCmsghdr {
 		cm := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
 		l := int(cm.Len)
 		if l < unix.SizeofCmsghdr || l > len(ctl) {
-			return 0, false
+			return nil
 		}
-		if cm.Level == unix.SOL_SOCKET && cm.Type == unix.SO_RXQ_OVFL && l >= unix.CmsgLen(4) {
-			return *(*uint32)(unsafe.Pointer(&ctl[unix.CmsgLen(0)])), true
+		if cm.Level == level && cm.Type == typ && l >= unix.CmsgLen(n) {
+			return ctl[unix.CmsgLen(0):l]
 		}
 		next := unix.CmsgSpace(l - unix.CmsgLen(0))
 		if next >= len(ctl) {
@@ -197,5 +227,5 @@ func (b *Batch) dropCount(i int) (uint32, bool) {
 		}
 		ctl = ctl[next:]
 	}
-	return 0, false
+	return nil
 }

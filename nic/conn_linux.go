@@ -4,16 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// Conn is a non-blocking UDP socket receiving one Source.
+// Conn is a non-blocking UDP socket receiving one Source, or (ListenShared)
+// several multicast groups on one port.
 type Conn struct {
 	fd     atomic.Int32 // -1 once closed
 	src    Source
+	shared bool
 	rcvbuf int           // effective SO_RCVBUF as the kernel reported it after Listen
 	drops  atomic.Uint32 // last SO_RXQ_OVFL count seen
 }
@@ -34,9 +37,28 @@ func Listen(src Source, opt Options) (*Conn, error) {
 	return listen(src, opt, true)
 }
 
+// ListenShared opens a socket that many multicast groups on src's port and
+// interface share, so that one recvmmsg carries datagrams of many streams:
+// with hundreds of low-rate channels, a socket each costs a system call per
+// datagram. It is Listen's socket with two differences: it binds to the
+// port on every address (IP_MULTICAST_ALL=0 still keeps out the groups it
+// did not join), and it sets IP_PKTINFO, so Batch.Dst names each
+// datagram's group. It joins src; Join and Leave add and drop more groups.
+// Unicast datagrams to the port reach it too: their Dst is no group.
+func ListenShared(src Source, opt Options) (*Conn, error) {
+	if !src.Multicast {
+		return nil, fmt.Errorf("nic: listen shared %s: not a multicast group", src)
+	}
+	return listenOpt(src, opt, true, true)
+}
+
 // listen is Listen with the privileged SO_RCVBUFFORCE path optional, so
 // tests can exercise the unprivileged one as root.
 func listen(src Source, opt Options, tryForce bool) (*Conn, error) {
+	return listenOpt(src, opt, tryForce, false)
+}
+
+func listenOpt(src Source, opt Options, tryForce, shared bool) (*Conn, error) {
 	if !src.Addr.Addr().Is4() || src.Addr.Port() == 0 {
 		return nil, fmt.Errorf("nic: listen %s: not a parsed IPv4 source (use ParseURL)", src)
 	}
@@ -44,7 +66,7 @@ func listen(src Source, opt Options, tryForce bool) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nic: listen %s: socket: %w", src, err)
 	}
-	c := &Conn{src: src}
+	c := &Conn{src: src, shared: shared}
 	c.fd.Store(int32(fd))
 	if err := c.setup(fd, opt, tryForce); err != nil {
 		unix.Close(fd)
@@ -66,6 +88,11 @@ func (c *Conn) setup(fd int, opt Options, tryForce bool) error {
 			return fmt.Errorf("IP_MULTICAST_ALL: %w", err)
 		}
 	}
+	if c.shared {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_PKTINFO, 1); err != nil {
+			return fmt.Errorf("IP_PKTINFO: %w", err)
+		}
+	}
 	want := opt.recvBuffer()
 	got, err := setRecvBuffer(fd, want, tryForce)
 	if err != nil {
@@ -82,14 +109,59 @@ func (c *Conn) setup(fd int, opt Options, tryForce bool) error {
 		}
 	}
 	sa := &unix.SockaddrInet4{Port: int(src.Addr.Port()), Addr: src.Addr.Addr().As4()}
+	if c.shared {
+		sa.Addr = [4]byte{} // every address: the joins choose the groups
+	}
 	if err := unix.Bind(fd, sa); err != nil {
-		return fmt.Errorf("bind %s: %w", src.Addr, err)
+		return fmt.Errorf("bind %s: %w", netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), src.Addr.Port()), err)
 	}
 	if src.Multicast {
-		return join(fd, src)
+		return membership(fd, src, true)
 	}
 	return nil
 }
+
+// Join adds src's group (and source, for a source-specific src) to a socket
+// opened by ListenShared. src must be on the socket's port; which interface
+// it names is up to the caller (the kernel delivers a group joined on any
+// interface). Join must not race with Close.
+func (c *Conn) Join(src Source) error {
+	if err := c.checkShared(src); err != nil {
+		return err
+	}
+	if err := membership(c.Fd(), src, true); err != nil {
+		if errors.Is(err, unix.ENOBUFS) {
+			return fmt.Errorf("nic: %w: %w", ErrGroupLimit, err)
+		}
+		return fmt.Errorf("nic: %w", err)
+	}
+	return nil
+}
+
+// Leave drops what Join (or ListenShared) added for src. Datagrams of the
+// group already queued stay queued.
+func (c *Conn) Leave(src Source) error {
+	if err := c.checkShared(src); err != nil {
+		return err
+	}
+	if err := membership(c.Fd(), src, false); err != nil {
+		return fmt.Errorf("nic: %w", err)
+	}
+	return nil
+}
+
+func (c *Conn) checkShared(src Source) error {
+	switch {
+	case !c.shared:
+		return fmt.Errorf("nic: %s: not a shared socket (ListenShared)", c.src)
+	case !src.Multicast || src.Addr.Port() != c.src.Addr.Port():
+		return fmt.Errorf("nic: %s: not a multicast group on port %d", src, c.src.Addr.Port())
+	}
+	return nil
+}
+
+// Shared reports whether the Conn came from ListenShared.
+func (c *Conn) Shared() bool { return c.shared }
 
 // setRecvBuffer asks for want bytes and returns what the kernel reports.
 func setRecvBuffer(fd, want int, tryForce bool) (int, error) {
@@ -124,8 +196,8 @@ func recvBufferCapped(want, reported int) bool {
 	return reported/2 < want
 }
 
-// join makes the multicast membership for src on fd.
-func join(fd int, src Source) error {
+// membership adds (or drops) the multicast membership for src on fd.
+func membership(fd int, src Source, add bool) error {
 	group := src.Addr.Addr().As4()
 	var ifindex int
 	ifaddr := [4]byte{}
@@ -147,19 +219,27 @@ func join(fd int, src Source) error {
 			ifaddr = a
 		}
 	}
+	verb, opt, optName := "join", unix.IP_ADD_MEMBERSHIP, "IP_ADD_MEMBERSHIP"
+	if !add {
+		verb, opt, optName = "leave", unix.IP_DROP_MEMBERSHIP, "IP_DROP_MEMBERSHIP"
+	}
 	if !src.SSM.IsValid() {
 		mreq := unix.IPMreqn{Multiaddr: group, Address: ifaddr, Ifindex: int32(ifindex)}
-		if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, &mreq); err != nil {
-			return fmt.Errorf("join %s%s: IP_ADD_MEMBERSHIP: %w", src.Addr.Addr(), onIface(src), err)
+		if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, opt, &mreq); err != nil {
+			return fmt.Errorf("%s %s%s: %s: %w", verb, src.Addr.Addr(), onIface(src), optName, err)
 		}
 		return nil
 	}
+	opt, optName = unix.IP_ADD_SOURCE_MEMBERSHIP, "IP_ADD_SOURCE_MEMBERSHIP"
+	if !add {
+		opt, optName = unix.IP_DROP_SOURCE_MEMBERSHIP, "IP_DROP_SOURCE_MEMBERSHIP"
+	}
 	// struct ip_mreq_source from <linux/in.h>: three in_addr in this order.
 	mreq := struct{ multiaddr, iface, source [4]byte }{group, ifaddr, src.SSM.As4()}
-	_, _, errno := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.IPPROTO_IP, unix.IP_ADD_SOURCE_MEMBERSHIP,
+	_, _, errno := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.IPPROTO_IP, uintptr(opt),
 		uintptr(unsafe.Pointer(&mreq)), unsafe.Sizeof(mreq), 0)
 	if errno != 0 {
-		return fmt.Errorf("join %s source %s%s: IP_ADD_SOURCE_MEMBERSHIP: %w", src.Addr.Addr(), src.SSM, onIface(src), errno)
+		return fmt.Errorf("%s %s source %s%s: %s: %w", verb, src.Addr.Addr(), src.SSM, onIface(src), optName, errno)
 	}
 	return nil
 }

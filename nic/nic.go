@@ -24,6 +24,12 @@ import "errors"
 // other than Linux.
 var ErrUnsupported = errors.New("nic: not supported on this operating system")
 
+// ErrGroupLimit is returned by Conn.Join when the socket holds as many
+// groups as the kernel lets one socket join: net.ipv4.igmp_max_memberships
+// (20 by default), or net.ipv4.igmp_max_msf sources of a source-specific
+// group (10). Another socket can take more.
+var ErrGroupLimit = errors.New("the socket has all the groups the kernel allows one socket (net.ipv4.igmp_max_memberships, igmp_max_msf)")
+
 // DefaultRecvBuffer is the receive buffer requested when Options.RecvBuffer
 // is 0: about 1.3 s of a 100 Mbit/s stream.
 const DefaultRecvBuffer = 16 << 20

@@ -28,8 +28,23 @@ func (c *Conn) Drops() uint32 { return 0 }
 // Close does nothing outside Linux.
 func (c *Conn) Close() error { return nil }
 
+// ListenShared returns ErrUnsupported outside Linux.
+func ListenShared(src Source, opt Options) (*Conn, error) { return nil, ErrUnsupported }
+
+// Join returns ErrUnsupported outside Linux.
+func (c *Conn) Join(src Source) error { return ErrUnsupported }
+
+// Leave returns ErrUnsupported outside Linux.
+func (c *Conn) Leave(src Source) error { return ErrUnsupported }
+
+// Shared reports false outside Linux.
+func (c *Conn) Shared() bool { return false }
+
 // ReadBatch returns ErrUnsupported outside Linux.
 func (c *Conn) ReadBatch(b *Batch) (int, error) { return 0, ErrUnsupported }
+
+// Dst panics outside Linux: the batch is always empty.
+func (b *Batch) Dst(i int) ([4]byte, bool) { panic("BUG: nic.Batch.Dst on an empty Batch") }
 
 // Batch holds datagrams for ReadBatch; only Linux fills it.
 type Batch struct{ count int }

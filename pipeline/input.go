@@ -35,11 +35,19 @@ type input struct {
 	rtp     *nic.RTPReceiver
 	emit    func([]byte) // hands a depacketized RTP payload to the segmenter
 
-	recent   int       // datagrams read since the worker's last tick (see worker.pace)
-	lastData time.Time // last datagram (or when it opened)
-	since    time.Time // start of the current run of data without a timeout-long gap
-	drops    uint64    // kernel drops counted on this socket
-	filtered [3]uint64 // refusals by reason on this socket: size, sync, RTP
+	recent int // datagrams read since the worker's last tick (see worker.pace)
+
+	// On a socket shared with other groups (shared.go): the socket, this
+	// input's group on it, and the datagrams of the group read since the
+	// input joined.
+	shared     *sharedConn
+	group      [4]byte
+	sharedRead uint64
+	touched    bool      // took datagrams in the shared socket's current read
+	lastData   time.Time // last datagram (or when it opened)
+	since      time.Time // start of the current run of data without a timeout-long gap
+	drops      uint64    // kernel drops counted on this socket
+	filtered   [3]uint64 // refusals by reason on this socket: size, sync, RTP
 	// What earlier sockets of this input counted (ondemand restarts).
 	dropsBase    uint64
 	filteredBase [3]uint64
@@ -106,28 +114,7 @@ func (in *input) read(b *nic.Batch, now time.Time) (datagrams int, more bool) {
 		datagrams += n
 		in.recent += n
 		for i := 0; i < n; i++ {
-			d := b.Msg(i)
-			if in.markers && len(d) < ts.PacketSize {
-				// A classic filter trims what it refuses to a marker.
-				if r, ok := bpf.Marker(in.kind, len(d)); ok {
-					in.refused(r)
-					continue
-				}
-			}
-			got = true
-			switch {
-			case !active:
-			case b.Truncated(i):
-				s.c.add(Datagrams, 1)
-				s.c.add(BadDatagrams, 1)
-			case in.rtp != nil:
-				if err := in.rtp.Push(d, in.emit); err != nil {
-					s.c.add(Datagrams, 1)
-					s.c.add(BadDatagrams, 1)
-				}
-			default:
-				s.seg.datagram(d)
-			}
+			got = in.take(b, i, active) || got
 		}
 		if n < b.Cap() {
 			break
@@ -138,6 +125,36 @@ func (in *input) read(b *nic.Batch, now time.Time) (datagrams int, more bool) {
 		s.received(in, now)
 	}
 	return datagrams, more
+}
+
+// take handles datagram i of b, one of this input's: a classic filter's
+// refusal marker is counted, and what carries TS goes to the segmenter
+// when the input is the active one. It reports whether the datagram was
+// data (not a marker), which proves the input alive.
+func (in *input) take(b *nic.Batch, i int, active bool) bool {
+	s := in.s
+	d := b.Msg(i)
+	if in.markers && len(d) < ts.PacketSize {
+		// A classic filter trims what it refuses to a marker.
+		if r, ok := bpf.Marker(in.kind, len(d)); ok {
+			in.refused(r)
+			return false
+		}
+	}
+	switch {
+	case !active:
+	case b.Truncated(i):
+		s.c.add(Datagrams, 1)
+		s.c.add(BadDatagrams, 1)
+	case in.rtp != nil:
+		if err := in.rtp.Push(d, in.emit); err != nil {
+			s.c.add(Datagrams, 1)
+			s.c.add(BadDatagrams, 1)
+		}
+	default:
+		s.seg.datagram(d)
+	}
+	return true
 }
 
 func (in *input) refused(r bpf.Reason) {
@@ -161,6 +178,9 @@ func (in *input) refused(r bpf.Reason) {
 func (in *input) count() {
 	if in.rtp != nil && in.active() {
 		in.s.rtpStats(in)
+	}
+	if in.shared != nil {
+		return // the shared socket counts for its groups (sharedConn.count)
 	}
 	var refused uint64
 	if f := in.filter; f != nil && f.Mode() == bpf.ModeEBPF {

@@ -27,6 +27,9 @@ type Options struct {
 	Memory     int64 // slab pool bytes
 	RecvBuffer int   // socket receive buffer per input; 0 = nic's default
 	NoFilter   bool  // attach no socket filter (benchmarks measure what it costs)
+	// NoShare gives every input a socket of its own, even multicast inputs
+	// of one port that would share one (shared.go); benchmarks compare.
+	NoShare bool
 	// KeepGOMAXPROCS leaves the runtime's processor count alone (New
 	// otherwise adds one per worker; see there).
 	KeepGOMAXPROCS bool
@@ -39,6 +42,7 @@ type Options struct {
 // Pipeline owns the pool, the workers and the running streams.
 type Pipeline struct {
 	opt     Options
+	share   bool // multicast inputs of a port share a socket (shared.go)
 	pool    *Pool
 	workers []*worker
 	stop    chan struct{}
@@ -82,12 +86,15 @@ func New(opt Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	if mode, why := bpf.Probe(); why != nil {
+	mode, why := bpf.Probe()
+	if why != nil {
 		opt.Logf("input filter: %v: %v", mode, why)
 	} else {
 		opt.Logf("input filter: %v", mode)
 	}
 	p := &Pipeline{opt: opt, pool: pool, stop: make(chan struct{}), streams: map[string]*Stream{}}
+	// Sharing counts each group's datagrams in the eBPF filter's map.
+	p.share = mode == bpf.ModeEBPF && !opt.NoFilter && !opt.NoShare
 	for _, cpu := range cpus {
 		w, err := newWorker(cpu, opt.Logf)
 		if err != nil {
@@ -176,7 +183,40 @@ func (p *Pipeline) connect(s *Stream, i int, gen uint64) {
 			return s.gen.Load() == gen
 		}
 	}
+	share := p.share && src.Multicast
 	for current() {
+		rcvbuf := p.opt.RecvBuffer
+		if n := s.cfg.Inputs[i].RecvBuffer; n > 0 {
+			rcvbuf = n
+		}
+		opt := nic.Options{RecvBuffer: rcvbuf, Logf: func(format string, a ...any) {
+			p.opt.Logf("stream %s: "+format, append([]any{s.cfg.Name}, a...)...)
+		}}
+		if share {
+			var ok bool
+			var err error
+			w.do(func() { ok, err = w.join(s, i, gen, src, kind, opt) })
+			var alone *cannotShare
+			switch {
+			case ok:
+				p.opt.Logf("stream %s: listening on %s (socket shared by port %d)", s.cfg.Name, src, src.Addr.Port())
+				return
+			case err == nil:
+				return // stopped meanwhile
+			case errors.As(err, &alone):
+				share = false
+				p.opt.Logf("stream %s: input %s: a socket of its own: %v", s.cfg.Name, src, err)
+				continue
+			}
+			p.opt.Logf("stream %s: input %s: %v (retrying in %v)", s.cfg.Name, src, err, backoff)
+			select {
+			case <-s.stopped:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			continue
+		}
 		// The filter goes on before bind and join, so no datagram is
 		// queued unjudged. A stream without one still runs: the segmenter
 		// checks every datagram itself.
@@ -187,13 +227,6 @@ func (p *Pipeline) connect(s *Stream, i int, gen uint64) {
 				p.opt.Logf("stream %s: no input filter: %v", s.cfg.Name, err)
 			}
 		}
-		rcvbuf := p.opt.RecvBuffer
-		if n := s.cfg.Inputs[i].RecvBuffer; n > 0 {
-			rcvbuf = n
-		}
-		opt := nic.Options{RecvBuffer: rcvbuf, Logf: func(format string, a ...any) {
-			p.opt.Logf("stream %s: "+format, append([]any{s.cfg.Name}, a...)...)
-		}}
 		if f != nil {
 			opt.Control = func(fd int) error {
 				if err := f.Attach(fd); err != nil {

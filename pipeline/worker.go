@@ -46,12 +46,20 @@ type worker struct {
 	poller     *nic.Poller
 	batch      *nic.Batch
 	tags       []uint32
-	slots      []*input  // indexed by epoll tag
+	slots      []polled  // indexed by epoll tag
 	streams    []*Stream // registered streams
+	shared     map[sharedKey][]*sharedConn
+	hinted     bool // logged that sockets reached the kernel's group limit
 	cmds       chan func()
 	logf       func(string, ...any)
 	load       int // streams assigned; guarded by Pipeline.mu
 	done       chan struct{}
+}
+
+// polled is what a worker polls: an input's own socket, or a socket
+// inputs share (shared.go).
+type polled interface {
+	read(b *nic.Batch, now time.Time) (datagrams int, more bool)
 }
 
 func newWorker(cpu int, logf func(string, ...any)) (*worker, error) {
@@ -125,6 +133,11 @@ func (w *worker) run(stop <-chan struct{}) {
 		}
 		if elapsed := now.Sub(lastTick); elapsed >= tick {
 			lastTick = now
+			for _, list := range w.shared {
+				for _, sc := range list {
+					sc.count(w.batch, now)
+				}
+			}
 			w.pace(elapsed)
 			w.datagrams = 0
 			for _, s := range w.streams {
@@ -155,11 +168,19 @@ func (w *worker) run(stop <-chan struct{}) {
 func (w *worker) pace(elapsed time.Duration) {
 	w.coalescing = w.datagrams > busyDatagrams && w.coalesce > 0
 	w.gather = w.coalesce
-	peak := 0 // datagrams of the busiest input since the last tick
+	peak := 0 // datagrams of the busiest socket since the last tick
 	for _, s := range w.streams {
 		for _, in := range s.inputs {
-			peak = max(peak, in.recent)
+			if in.shared == nil {
+				peak = max(peak, in.recent)
+			}
 			in.recent = 0
+		}
+	}
+	for _, list := range w.shared {
+		for _, sc := range list {
+			peak = max(peak, sc.recent)
+			sc.recent = 0
 		}
 	}
 	if peak > 0 && elapsed > 0 {
@@ -189,29 +210,36 @@ func (w *worker) attach(s *Stream, i int, gen uint64, conn reader, f *bpf.Filter
 		return false
 	}
 	in := s.inputs[i]
-	tag := -1
-	for t, sl := range w.slots {
-		if sl == nil {
-			tag = t
-			break
-		}
-	}
-	if tag < 0 {
-		tag = len(w.slots)
-		w.slots = append(w.slots, nil)
-	}
+	tag := w.slot(in)
 	if err := w.poller.Add(conn.Fd(), uint32(tag)); err != nil {
+		w.slots[tag] = nil
 		w.logf("stream %s: %v", s.cfg.Name, err)
 		return false
 	}
-	w.slots[tag] = in
 	in.tag = tag
 	in.opened(conn, f, time.Now())
 	return true
 }
 
-// unwatch stops polling in's descriptor.
+// slot stores p in a free slot and returns its tag.
+func (w *worker) slot(p polled) int {
+	for t, sl := range w.slots {
+		if sl == nil {
+			w.slots[t] = p
+			return t
+		}
+	}
+	w.slots = append(w.slots, p)
+	return len(w.slots) - 1
+}
+
+// unwatch stops polling in's source: its own socket, or its group on a
+// shared one.
 func (w *worker) unwatch(in *input) {
+	if in.shared != nil {
+		in.shared.leave(in)
+		return
+	}
 	w.poller.Del(in.conn.Fd())
 	w.slots[in.tag] = nil
 }

@@ -3,10 +3,15 @@ package pipeline
 import (
 	"fmt"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/bpf"
 	"github.com/slabcast/slabcast/config"
+	"github.com/slabcast/slabcast/internal/testnet"
 	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/ts"
 )
@@ -83,5 +88,181 @@ func TestWorkerReadAllocations(t *testing.T) {
 	}
 	if s.seg.state != inSeg {
 		t.Fatal("the measured stretch was not inside a segment")
+	}
+}
+
+// The shared socket's read, recvmmsg, the group of each datagram, the
+// stream it belongs to and on into the slabs, allocates nothing per batch
+// either, and each stream gets exactly its group's datagrams.
+func TestSharedReadAllocations(t *testing.T) {
+	testnet.Require(t)
+	if mode, why := bpf.Probe(); mode != bpf.ModeEBPF {
+		t.Skipf("sharing needs eBPF: %v", why)
+	}
+	w, err := newWorker(0, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.poller.Close()
+	pool := testPool(t, 2*MinMemory)
+	groups := []string{"239.5.1.1:5100", "239.5.1.2:5100"}
+	var streams []*Stream
+	var outs []net.Conn
+	for i, g := range groups {
+		cfg := config.Stream{Name: fmt.Sprint("s", i), SegmentDuration: 60 * time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
+			Inputs: []config.Input{{URL: "udp://" + g}}}
+		s := newStream(cfg, pool, t.Logf, epoch)
+		s.w = w
+		w.add(s)
+		defer w.remove(s)
+		src, err := nic.ParseURL(cfg.Inputs[0].URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := w.join(s, 0, s.gen.Load(), src, bpf.KindTS, nic.Options{}); !ok {
+			t.Fatalf("join %s: %v", g, err)
+		}
+		_, cancel := s.Subscribe()
+		defer cancel()
+		streams = append(streams, s)
+		out, err := net.Dial("udp", g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		outs = append(outs, out)
+	}
+	if len(w.shared) != 1 {
+		t.Fatalf("%d shared sockets, want 1", len(w.shared))
+	}
+	var sc *sharedConn
+	for _, x := range w.shared {
+		if len(x) != 1 {
+			t.Fatalf("%d shared sockets for the port, want 1", len(x))
+		}
+		sc = x[0]
+	}
+	clip := readClip(t, "h264_aac.ts")
+	const dg = 7 * ts.PacketSize
+	off := 0
+	send := func(n int) { // n datagrams to each group, interleaved
+		for i := 0; i < n; i++ {
+			for _, out := range outs {
+				if _, err := out.Write(clip[off : off+dg]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			off += dg
+		}
+	}
+	now := epoch
+	send(64)
+	for sc.read(w.batch, now); ; {
+		if d, _ := sc.read(w.batch, now); d == 0 {
+			break
+		}
+	}
+	before := []uint64{streams[0].Stats().Count[Datagrams], streams[1].Stats().Count[Datagrams]}
+	allocs := testing.AllocsPerRun(8, func() {
+		send(batchCount / 2)
+		now = now.Add(100 * time.Millisecond)
+		sc.read(w.batch, now)
+	})
+	for i, s := range streams {
+		if got := s.Stats().Count[Datagrams] - before[i]; got != 9*batchCount/2 {
+			t.Errorf("stream %d read %d datagrams, sent %d", i, got, 9*batchCount/2)
+		}
+	}
+	if allocs != 0 {
+		t.Fatalf("%v allocations per batch of %d datagrams, want 0", allocs, batchCount)
+	}
+}
+
+// More groups on a port than the kernel lets one socket join
+// (net.ipv4.igmp_max_memberships) take more shared sockets, and a second
+// stream of a group already on one goes to another: every stream gets its
+// own group's datagrams, and only those.
+func TestSharedSocketsOverflow(t *testing.T) {
+	testnet.Require(t)
+	if mode, why := bpf.Probe(); mode != bpf.ModeEBPF {
+		t.Skipf("sharing needs eBPF: %v", why)
+	}
+	raw, err := os.ReadFile("/proc/sys/net/ipv4/igmp_max_memberships")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || limit < 1 || limit > 200 {
+		t.Skipf("igmp_max_memberships = %q: the test wants a small limit", raw)
+	}
+	w, err := newWorker(0, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.poller.Close()
+	pool := testPool(t, 4*MinMemory)
+	n := limit + 3
+	groups := make([]string, n+1)
+	for i := 0; i < n; i++ {
+		groups[i] = fmt.Sprintf("239.5.2.%d:5101", i+1)
+	}
+	groups[n] = groups[0] // a second stream of the first group
+	var streams []*Stream
+	for i, g := range groups {
+		cfg := config.Stream{Name: fmt.Sprint("s", i), SegmentDuration: 60 * time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
+			Inputs: []config.Input{{URL: "udp://" + g}}}
+		s := newStream(cfg, pool, t.Logf, epoch)
+		s.w = w
+		w.add(s)
+		defer w.remove(s)
+		src, err := nic.ParseURL(cfg.Inputs[0].URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := w.join(s, 0, s.gen.Load(), src, bpf.KindTS, nic.Options{}); !ok {
+			t.Fatalf("join %s: %v", g, err)
+		}
+		streams = append(streams, s)
+	}
+	var socks []*sharedConn
+	for _, list := range w.shared {
+		socks = append(socks, list...)
+	}
+	if want := (n + limit - 1) / limit; len(socks) != want {
+		t.Fatalf("%d shared sockets for %d groups (and a duplicate), want %d", len(socks), n, want)
+	}
+	clip := readClip(t, "h264_aac.ts")
+	const dg = 7 * ts.PacketSize
+	for i, g := range groups[:n] {
+		out, err := net.Dial("udp", g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := 0; k <= i%3; k++ { // group i: 1 + i%3 datagrams
+			if _, err := out.Write(clip[k*dg : (k+1)*dg]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out.Close()
+	}
+	time.Sleep(20 * time.Millisecond)
+	for _, sc := range socks {
+		sc.read(w.batch, epoch)
+	}
+	for i, s := range streams {
+		want := uint64(1 + i%3)
+		if i == n {
+			want = 1 // the first group's
+		}
+		if got := s.Stats().Count[Datagrams]; got != want {
+			t.Errorf("stream %d (%s): %d datagrams, sent %d", i, groups[i], got, want)
+		}
+	}
+	// The sockets close with their last member.
+	for _, s := range streams {
+		w.remove(s)
+	}
+	if len(w.shared) != 0 {
+		t.Errorf("%d shared socket lists left after every stream left", len(w.shared))
 	}
 }

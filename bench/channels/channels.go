@@ -45,7 +45,15 @@ const (
 	GoalRatio = 10.0
 	// GoalGbps: no loss at this aggregate rate on one core.
 	GoalGbps = 1.0
+	// GoalMbps, GoalNs and GoalMany are issue 8's: GoalRatio at each of
+	// GoalNs channels of GoalMbps, and GoalMany of them without loss.
+	GoalMbps = 4.0
+	GoalMany = 500
 )
+
+// GoalNs are the channel counts of GoalMbps at which slabcast must use
+// GoalRatio times less CPU a channel than ffmpeg (issue 8).
+var GoalNs = []int{40, 200}
 
 // System is a headend under test.
 type System uint8
@@ -88,32 +96,37 @@ type Config struct {
 	Point                 time.Duration // measured sending time of one point
 	WarmMax               time.Duration // bound on the warm-up before a point
 	Steer                 bool          // receive packet steering on lo to ReceiverCPU
-	Retry                 bool          // a point that loses is measured once more before the ladder stops (slabcast only: an ffmpeg point takes long to set up)
-	FFmpeg                bool          // measure the ffmpeg baseline
-	SegmentDuration       time.Duration // for both systems
+	// OnePort puts every channel on one port (239.10.x.y:20000), the usual
+	// IPTV layout, where slabcast's streams share a socket; false gives
+	// each channel a port of its own (and slabcast a socket per channel).
+	OnePort         bool
+	Retry           bool          // a point that loses is measured once more before the ladder stops (slabcast only: an ffmpeg point takes long to set up)
+	FFmpeg          bool          // measure the ffmpeg baseline
+	SegmentDuration time.Duration // for both systems
 	// Budget bounds the ladders: a rung that would start after Budget has
 	// passed since the start is skipped (and reported as not reached).
 	Budget time.Duration
 	Logf   func(format string, args ...any) // progress; nil discards
 }
 
-// DefaultConfig is the full-size benchmark, about two minutes.
+// DefaultConfig is the full-size benchmark, about four minutes.
 func DefaultConfig() Config {
 	return Config{
 		ClipDir: "/tmp/slabcast-bench-clips",
 		Rates: []Rate{
-			{Mbps: 4, Slabcast: []int{32, 128, 250, 500}, FFmpeg: []int{32, 64, 96, 128}},
-			{Mbps: 15, Slabcast: []int{16, 32, 67, 100, 134}, FFmpeg: []int{16, 32, 48, 64}},
+			{Mbps: 4, Slabcast: []int{40, 200, 500, 640}, FFmpeg: []int{40, 96, 200}},
+			{Mbps: 15, Slabcast: []int{16, 40, 134, 170}, FFmpeg: []int{16, 40, 64}},
 		},
 		SenderCPU:       0,
 		ReceiverCPU:     1,
 		Point:           3 * time.Second,
-		WarmMax:         8 * time.Second,
+		WarmMax:         20 * time.Second,
 		Steer:           true,
+		OnePort:         true,
 		Retry:           true,
 		FFmpeg:          true,
 		SegmentDuration: 2 * time.Second,
-		Budget:          140 * time.Second,
+		Budget:          300 * time.Second,
 	}
 }
 
@@ -239,9 +252,12 @@ type Report struct {
 	report.Run
 	FFmpegVer string // first line of ffmpeg -version, "" when not measured
 	Steered   bool
-	Config    Config
-	Clips     map[float64]string // nominal rate to clip path
-	Series    []Series
+	// GroupLimit is net.ipv4.igmp_max_memberships in the namespace: the
+	// groups one socket may join.
+	GroupLimit string
+	Config     Config
+	Clips      map[float64]string // nominal rate to clip path
+	Series     []Series
 	// FFmpegSkipped says why the ffmpeg baseline was not measured.
 	FFmpegSkipped string
 }

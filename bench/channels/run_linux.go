@@ -50,6 +50,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer proc.AtLeastGoProcs(minGoProcs)()
 	rep := &Report{Run: report.Begin(), Config: cfg, Clips: map[float64]string{}}
+	if raw, err := os.ReadFile("/proc/sys/net/ipv4/igmp_max_memberships"); err == nil {
+		rep.GroupLimit = strings.TrimSpace(string(raw))
+	}
 	scratch, err := os.MkdirTemp("", "slabcast-channels-")
 	if err != nil {
 		return nil, fmt.Errorf("channels: %w", err)
@@ -190,8 +193,14 @@ func memoryFor(n int, mbps float64, seconds float64) int64 {
 	return (m + 1<<20 - 1) &^ (1<<20 - 1)
 }
 
+// groupPort is the port of every channel when Config.OnePort is set.
+const groupPort = 20000
+
 func measurePoint(ctx context.Context, cfg Config, sys System, n int, buf *feed.Buffer, bin, scratch string) (Point, error) {
 	groups := sender.Groups(n)
+	if cfg.OnePort {
+		groups = sender.GroupsOnPort(n, groupPort)
+	}
 	p := Point{System: sys, N: n, Mbps: buf.Clip().Bitrate() / 1e6}
 	perGroup := buf.Clip().Bitrate() / (feed.DatagramSize * 8)
 	ports := map[uint16]bool{}

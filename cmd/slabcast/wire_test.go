@@ -322,10 +322,107 @@ func TestKernelDrops(t *testing.T) {
 	if int(got+drops) != sent {
 		t.Errorf("received %v + dropped %v != sent %d", got, drops, sent)
 	}
-	if own := procUDPDrops(t, "239.1.9.1", 5000); own != uint64(drops) {
+	// One group on the port: its socket is a shared one, bound to the port
+	// on every address.
+	if own := procUDPDrops(t, "0.0.0.0", 5000); own != uint64(drops) {
 		t.Errorf("kernel_drops_total = %v, the socket's own count (/proc/net/udp) = %d", drops, own)
 	}
 	t.Logf("sent %d, received %v, dropped %v", sent, got, drops)
+}
+
+// Streams whose groups share a port share one socket; its single drop
+// counter is apportioned so that each stream's loss is still exact: for
+// every stream, received + kernel drops = sent, the drops add up to the
+// socket's own count less what its filter refused, and the refusals land on
+// the stream whose group they were sent to.
+func TestSharedSocketDrops(t *testing.T) {
+	testnet.Require(t)
+	// One receive worker: each worker has its own shared sockets.
+	d := startDaemon(t, `cpus 0;
+stream a { input udp://239.1.9.11:5001 rcvbuf=16K; }
+stream b { input udp://239.1.9.12:5001 rcvbuf=16K; }
+stream c { input udp://239.1.9.13:5001 rcvbuf=16K; }
+`)
+	for _, g := range []string{"11", "12", "13"} {
+		waitLog(t, d, "listening on udp://239.1.9."+g+":5001 (socket shared by port 5001)")
+	}
+	if n := procUDPSockets(t, 5001); n != 1 {
+		t.Fatalf("%d sockets on port 5001, want one shared", n)
+	}
+	data, err := os.ReadFile("../../testdata/h264_aac.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(addr string) net.Conn {
+		conn, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	a, b, c := dial("239.1.9.11:5001"), dial("239.1.9.12:5001"), dial("239.1.9.13:5001")
+	const dg = 7 * ts.PacketSize
+	sent := map[string]int{}
+	const notTS = 9
+	for i := 0; i < notTS; i++ {
+		if _, err := b.Write([]byte("not a transport stream")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := 0; round < 5; round++ {
+		sent["a"] += burst(t, a, data, dg, 4096)
+		sent["b"] += burst(t, b, data, dg, 2048)
+		for i := 0; i < 20; i++ { // c: a datagram a millisecond
+			sent["c"] += burst(t, c, data, dg, 1)
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if d.metric(`slabcast_input_kernel_drops_total{stream="a"}`) > 0 && d.metric(`slabcast_input_kernel_drops_total{stream="b"}`) > 0 {
+			break
+		}
+	}
+	time.Sleep(400 * time.Millisecond) // a few ticks: the counts catch up
+	var drops float64
+	for _, name := range []string{"a", "b", "c"} {
+		got := d.metric(`slabcast_input_datagrams_total{stream="` + name + `"}`)
+		lost := d.metric(`slabcast_input_kernel_drops_total{stream="` + name + `"}`)
+		drops += lost
+		if int(got+lost) != sent[name] {
+			t.Errorf("stream %s: received %v + dropped %v != sent %d", name, got, lost, sent[name])
+		}
+		t.Logf("stream %s: sent %d, received %v, dropped %v", name, sent[name], got, lost)
+	}
+	if d.metric(`slabcast_input_kernel_drops_total{stream="a"}`) == 0 || d.metric(`slabcast_input_kernel_drops_total{stream="b"}`) == 0 {
+		t.Fatal("the bursts did not overflow the shared socket for both a and b: the test proves nothing")
+	}
+	if v := d.metric(`slabcast_input_filtered_total{stream="b",reason="bad_size"}`); v != notTS {
+		t.Errorf("stream b: filtered bad_size = %v, sent %d", v, notTS)
+	}
+	for _, name := range []string{"a", "c"} {
+		if v := d.metric(`slabcast_input_filtered_total{stream="` + name + `",reason="bad_size"}`); v != 0 {
+			t.Errorf("stream %s: filtered bad_size = %v, sent it none", name, v)
+		}
+	}
+	if own := procUDPDrops(t, "0.0.0.0", 5001); own != uint64(drops)+notTS {
+		t.Errorf("kernel drops of the streams add up to %v, the socket's own count (/proc/net/udp) is %d, of which %d refusals",
+			drops, own, notTS)
+	}
+}
+
+// procUDPSockets counts the UDP sockets bound to port.
+func procUDPSockets(t *testing.T, port int) int {
+	raw, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && strings.HasSuffix(f[1], fmt.Sprintf(":%04X", port)) {
+			n++
+		}
+	}
+	return n
 }
 
 // burst sends n datagrams of the clip with sendmmsg and returns how many

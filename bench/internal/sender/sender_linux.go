@@ -91,6 +91,17 @@ func Groups(n int) []netip.AddrPort {
 	return out
 }
 
+// GroupsOnPort returns n multicast groups on one port, 239.10.x.y:port:
+// the usual layout of an IPTV headend's channels (every group on 1234, say),
+// where one socket of the receiver can take them all.
+func GroupsOnPort(n int, port uint16) []netip.AddrPort {
+	out := Groups(n)
+	for i, g := range out {
+		out[i] = netip.AddrPortFrom(g.Addr(), port)
+	}
+	return out
+}
+
 // mmsghdr is struct mmsghdr from <sys/socket.h>, which x/sys/unix does not
 // define: a msghdr and the byte count the kernel fills in, padded to the
 // msghdr's alignment.

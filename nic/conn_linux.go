@@ -160,6 +160,20 @@ func (c *Conn) checkShared(src Source) error {
 	return nil
 }
 
+// SetRecvBuffer asks for a receive buffer of n bytes, as Listen does
+// (SO_RCVBUFFORCE when permitted, else SO_RCVBUF capped by rmem_max), and
+// returns what the kernel reports (twice what it granted). A shared
+// socket's buffer grows with its groups, so each keeps as much time of
+// buffer as a socket of its own would have.
+func (c *Conn) SetRecvBuffer(n int) (int, error) {
+	got, err := setRecvBuffer(c.Fd(), n, true)
+	if err != nil {
+		return 0, fmt.Errorf("nic: %s: %w", c.src, err)
+	}
+	c.rcvbuf = got
+	return got, nil
+}
+
 // Shared reports whether the Conn came from ListenShared.
 func (c *Conn) Shared() bool { return c.shared }
 

@@ -37,6 +37,9 @@ func (c *Conn) Join(src Source) error { return ErrUnsupported }
 // Leave returns ErrUnsupported outside Linux.
 func (c *Conn) Leave(src Source) error { return ErrUnsupported }
 
+// SetRecvBuffer returns ErrUnsupported outside Linux.
+func (c *Conn) SetRecvBuffer(n int) (int, error) { return 0, ErrUnsupported }
+
 // Shared reports false outside Linux.
 func (c *Conn) Shared() bool { return false }
 

@@ -125,10 +125,33 @@ func (w *worker) join(s *Stream, i int, gen uint64, src nic.Source, kind bpf.Kin
 		}
 	}
 	sc.members[g] = in
+	sc.grow(opt)
 	in.shared, in.group, in.sharedRead = sc, g, 0
 	in.tag = sc.tag
 	in.opened(member{sc}, nil, time.Now())
 	return true, nil
+}
+
+// maxSharedBuffer caps a shared socket's receive buffer (the kernel takes
+// at most INT_MAX/2).
+const maxSharedBuffer = 512 << 20
+
+// grow sizes the receive buffer for the members: each member's share as
+// large as a socket of its own would have, so a socket that takes twenty
+// streams' datagrams holds as many seconds of each as before when the
+// worker stalls. It is a bound on queued bytes, not an allocation.
+func (sc *sharedConn) grow(opt nic.Options) {
+	per := opt.RecvBuffer
+	if per <= 0 {
+		per = nic.DefaultRecvBuffer
+	}
+	want := min(per*len(sc.members), maxSharedBuffer)
+	if want <= sc.conn.RecvBuffer()/2 {
+		return
+	}
+	if _, err := sc.conn.SetRecvBuffer(want); err != nil {
+		sc.w.logf("shared socket on port %d: %v", sc.key.port, err)
+	}
 }
 
 // openShared opens the shared socket for key, joined to src's group and

@@ -231,6 +231,12 @@ func TestSharedSocketsOverflow(t *testing.T) {
 	if want := (n + limit - 1) / limit; len(socks) != want {
 		t.Fatalf("%d shared sockets for %d groups (and a duplicate), want %d", len(socks), n, want)
 	}
+	for _, sc := range socks {
+		// Each member keeps the buffer a socket of its own would have.
+		if want := min(len(sc.members)*nic.DefaultRecvBuffer, maxSharedBuffer); sc.conn.RecvBuffer()/2 < want {
+			t.Errorf("a shared socket of %d groups has a %d-byte receive buffer, want %d", len(sc.members), sc.conn.RecvBuffer()/2, want)
+		}
+	}
 	clip := readClip(t, "h264_aac.ts")
 	const dg = 7 * ts.PacketSize
 	for i, g := range groups[:n] {

@@ -99,9 +99,12 @@ type Config struct {
 	// OnePort puts every channel on one port (239.10.x.y:20000), the usual
 	// IPTV layout, where slabcast's streams share a socket; false gives
 	// each channel a port of its own (and slabcast a socket per channel).
-	OnePort         bool
-	Retry           bool          // a point that loses is measured once more before the ladder stops (slabcast only: an ffmpeg point takes long to set up)
-	FFmpeg          bool          // measure the ffmpeg baseline
+	OnePort bool
+	Retry   bool // a point that loses is measured once more before the ladder stops (slabcast only: an ffmpeg point takes long to set up)
+	FFmpeg  bool // measure the ffmpeg baseline
+	// Pairs is how many more times each of GoalNs is measured after the
+	// ladders of GoalMbps, slabcast and ffmpeg back to back (see Pair).
+	Pairs           int
 	SegmentDuration time.Duration // for both systems
 	// Budget bounds the ladders: a rung that would start after Budget has
 	// passed since the start is skipped (and reported as not reached).
@@ -123,6 +126,7 @@ func DefaultConfig() Config {
 		WarmMax:         20 * time.Second,
 		Steer:           true,
 		OnePort:         true,
+		Pairs:           3,
 		Retry:           true,
 		FFmpeg:          true,
 		SegmentDuration: 2 * time.Second,
@@ -258,8 +262,37 @@ type Report struct {
 	Config     Config
 	Clips      map[float64]string // nominal rate to clip path
 	Series     []Series
+	Pairs      []Pair // GoalNs measured again, back to back (Config.Pairs)
 	// FFmpegSkipped says why the ffmpeg baseline was not measured.
 	FFmpegSkipped string
+}
+
+// Pair is one of GoalNs measured for slabcast and then at once for ffmpeg
+// (when ffmpeg's ladder carried that many channels).
+type Pair struct {
+	N                int
+	Slabcast, FFmpeg Point
+	HaveFFmpeg       bool
+}
+
+// Ratio is ffmpeg's CPU a channel over slabcast's; ok when both ran
+// without loss.
+func (p Pair) Ratio() (r float64, ok bool) {
+	if !p.HaveFFmpeg || !p.Slabcast.ZeroLoss() || !p.FFmpeg.ZeroLoss() || p.Slabcast.PerChannel() <= 0 {
+		return 0, false
+	}
+	return p.FFmpeg.PerChannel() / p.Slabcast.PerChannel(), true
+}
+
+func (p Pair) String() string {
+	s := fmt.Sprintf("slabcast %.3f%% a channel (zero loss %v)", 100*p.Slabcast.PerChannel(), p.Slabcast.ZeroLoss())
+	if p.HaveFFmpeg {
+		s += fmt.Sprintf(", ffmpeg %.3f%% (zero loss %v)", 100*p.FFmpeg.PerChannel(), p.FFmpeg.ZeroLoss())
+	}
+	if r, ok := p.Ratio(); ok {
+		s += fmt.Sprintf(": %.2f×", r)
+	}
+	return s
 }
 
 // Find returns the series of sys at nominal rate mbps, nil if none.

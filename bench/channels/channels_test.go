@@ -150,3 +150,44 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("SVG has %d curves, want %d", lines, want)
 	}
 }
+
+// Issue 8's goal lines: the median of the ladder's point and the pairs
+// where ffmpeg carried N, and a lower bound from ffmpeg's cost at the most
+// channels it carried where it did not.
+func TestGoalLines(t *testing.T) {
+	pt := func(sys System, n int, cpu time.Duration, ok bool) Point {
+		p := Point{System: sys, N: n, Started: n, Sent: 1000, Received: 1000, HaveReceived: true, Alive: 1,
+			CPU: cpu, Elapsed: time.Second, Mbps: 4}
+		if sys == FFmpeg {
+			p.Alive, p.HaveReceived = n, false
+		}
+		if !ok {
+			p.KernelDrops = 1
+		}
+		return p
+	}
+	ms := time.Millisecond
+	rep := &Report{FFmpegSkipped: ""}
+	rep.Series = []Series{
+		{System: Slabcast, Rate: Rate{Mbps: GoalMbps}, Mbps: 4, Points: []Point{pt(Slabcast, 40, 80*ms, true), pt(Slabcast, 200, 400*ms, true)}},
+		{System: FFmpeg, Rate: Rate{Mbps: GoalMbps}, Mbps: 4, Points: []Point{pt(FFmpeg, 40, 800*ms, true), pt(FFmpeg, 96, 990*ms, false)}},
+	}
+	rep.Series[1].Best, rep.Series[1].HaveBest = rep.Series[1].Points[0], true
+	rep.Pairs = []Pair{
+		{N: 40, Slabcast: pt(Slabcast, 40, 40*ms, true), FFmpeg: pt(FFmpeg, 40, 800*ms, true), HaveFFmpeg: true},  // 20×
+		{N: 40, Slabcast: pt(Slabcast, 40, 100*ms, true), FFmpeg: pt(FFmpeg, 40, 700*ms, true), HaveFFmpeg: true}, // 7×
+		{N: 200, Slabcast: pt(Slabcast, 200, 300*ms, true)},
+		{N: 200, Slabcast: pt(Slabcast, 200, 500*ms, true)},
+	}
+	if got := rep.goalAtLine(40); !strings.Contains(got, "10.00×, the median of 3 measurements (10.00×, 20.00×, 7.00×") || !strings.Contains(got, "(met)") {
+		t.Errorf("goal at 40: %s", got)
+	}
+	// ffmpeg at 40 channels: 0.8, 0.8, 0.7 cores → median 2% a channel;
+	// slabcast at 200: 0.4, 0.3, 0.5 cores → median 0.2% a channel.
+	if got := rep.goalAtLine(200); !strings.Contains(got, "≥ 10.00×") || !strings.Contains(got, "not tried at 200") || !strings.Contains(got, "(met)") {
+		t.Errorf("goal at 200: %s", got)
+	}
+	if got := rep.goalManyLine(); !strings.Contains(got, "not measured") {
+		t.Errorf("goal of %d channels: %s", GoalMany, got)
+	}
+}

@@ -215,38 +215,48 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("## Every point\n\n")
 	report.TableHead(&b, "lrrrrrrrrrrrrrr", "system", "R, Mbit/s", "N", "target Gbit/s", "sent Gbit/s", "loss", "kernel drops",
 		"TS lost / overruns", "catch-up", "segments", "CPU, cores", "CPU a channel", "CPU µs/datagram", fmt.Sprintf("CPU %d busy", cfg.ReceiverCPU), "pool")
+	row := func(p Point, label string) {
+		loss := "none"
+		if p.Started < p.N {
+			fmt.Fprintf(&b, "| %s | %.2f | %d | %.2f | – | only %d of %d channels started within %v of sending | – | – | – | – | – | – | – | – | – |\n",
+				label, p.Mbps, p.N, p.Target(), p.Started, p.N, cfg.WarmMax)
+			return
+		}
+		if !p.ZeroLoss() {
+			loss = "LOSS"
+			if p.HaveReceived && p.Sent >= p.Received {
+				loss = fmt.Sprintf("%d datagrams", p.Sent-p.Received)
+			}
+			if p.Alive != p.expectAlive() {
+				loss += fmt.Sprintf(", %d of %d alive", p.Alive, p.expectAlive())
+			}
+		}
+		second, pool := fmt.Sprint(p.TSLost+p.Dropped), "–"
+		if p.System == FFmpeg {
+			second = fmt.Sprint(p.Overruns)
+		} else {
+			pool = fmt.Sprintf("%d MiB", p.Memory>>20)
+		}
+		fmt.Fprintf(&b, "| %s | %.2f | %d | %.2f | %.2f | %s | %d | %s | %v | %d | %.3f | %s | %.1f | %.2f | %s |\n",
+			label, p.Mbps, p.N, p.Target(), p.Offered(), loss, p.KernelDrops, second,
+			p.CatchUp.Round(time.Millisecond), p.Segments, p.CPUShare(), pct(p.PerChannel()),
+			p.NsPerDatagram()/1e3, p.BusyShare(), pool)
+	}
 	for _, s := range rep.Series {
 		for _, p := range s.Points {
-			loss := "none"
-			if p.Started < p.N {
-				fmt.Fprintf(&b, "| %s | %.2f | %d | %.2f | – | only %d of %d channels started within %v of sending | – | – | – | – | – | – | – | – | – |\n",
-					p.System.short(), p.Mbps, p.N, p.Target(), p.Started, p.N, cfg.WarmMax)
-				continue
-			}
-			if !p.ZeroLoss() {
-				loss = "LOSS"
-				if p.HaveReceived && p.Sent >= p.Received {
-					loss = fmt.Sprintf("%d datagrams", p.Sent-p.Received)
-				}
-				if p.Alive != p.expectAlive() {
-					loss += fmt.Sprintf(", %d of %d alive", p.Alive, p.expectAlive())
-				}
-			}
-			second, pool := fmt.Sprint(p.TSLost+p.Dropped), "–"
-			if p.System == FFmpeg {
-				second = fmt.Sprint(p.Overruns)
-			} else {
-				pool = fmt.Sprintf("%d MiB", p.Memory>>20)
-			}
-			fmt.Fprintf(&b, "| %s | %.2f | %d | %.2f | %.2f | %s | %d | %s | %v | %d | %.3f | %s | %.1f | %.2f | %s |\n",
-				p.System.short(), p.Mbps, p.N, p.Target(), p.Offered(), loss, p.KernelDrops, second,
-				p.CatchUp.Round(time.Millisecond), p.Segments, p.CPUShare(), pct(p.PerChannel()),
-				p.NsPerDatagram()/1e3, p.BusyShare(), pool)
+			row(p, p.System.short())
+		}
+	}
+	for i, pr := range rep.Pairs {
+		row(pr.Slabcast, fmt.Sprintf("slabcast, pair %d", i+1))
+		if pr.HaveFFmpeg {
+			row(pr.FFmpeg, fmt.Sprintf("ffmpeg, pair %d", i+1))
 		}
 	}
 	b.WriteString("\nTS lost / overruns: slabcast's TS packets missing by continuity plus those dropped for want of " +
 		"slab memory; ffmpeg's FIFO overrun and corrupt packet warnings in the window. CPU µs/datagram: the headend's CPU time per datagram sent " +
-		"(1316 bytes each).\n")
+		"(1316 bytes each). Pairs: the channel counts of issue 8's goals measured again after the ladders, slabcast and then at once " +
+		"ffmpeg (where its ladder carried that many), so that each ratio compares two runs seconds apart on this shared machine.\n")
 	var warns []string
 	for _, s := range rep.Series {
 		if s.System != FFmpeg || len(s.Points) == 0 {
@@ -295,10 +305,13 @@ func (s *Series) lastAt(n int) *Point {
 	return last
 }
 
-// goalAtLine is issue 8's CPU goal at n channels of GoalMbps. Where ffmpeg
-// could not carry n channels on the core, its CPU a channel is at least
-// what it used (when it ran) and at least 1/n of the core: it needed more
-// than the whole core. The ratio is then a lower bound.
+// goalAtLine is issue 8's CPU goal at n channels of GoalMbps: the median
+// over the back-to-back pairs (and the ladder's point) of ffmpeg's CPU a
+// channel over slabcast's. Where ffmpeg could not carry n channels on the
+// core, its CPU a channel is taken as at least what it spent a channel at
+// the most channels it did carry (its cost a channel grew with N in every
+// ladder measured here) and at least 1/n of the core; the ratio is then a
+// lower bound.
 func (rep *Report) goalAtLine(n int) string {
 	head := fmt.Sprintf("- At least %.0f× fewer CPU-seconds per channel than ffmpeg at %d × %.0f Mbit/s, zero loss, one core (issue 8): ",
 		GoalRatio, n, GoalMbps)
@@ -310,30 +323,76 @@ func (rep *Report) goalAtLine(n int) string {
 	if sp == nil || !sp.ZeroLoss() || sp.PerChannel() <= 0 {
 		return head + "slabcast did not run it without loss (not met)"
 	}
+	slab := []float64{sp.PerChannel()}
+	var ratios []float64
+	var fpc []float64
+	if fs != nil {
+		if fp := fs.lastAt(n); fp != nil && fp.ZeroLoss() {
+			ratios = append(ratios, fp.PerChannel()/sp.PerChannel())
+			fpc = append(fpc, fp.PerChannel())
+		}
+	}
+	for _, pr := range rep.Pairs {
+		if pr.N != n || !pr.Slabcast.ZeroLoss() {
+			continue
+		}
+		slab = append(slab, pr.Slabcast.PerChannel())
+		if r, ok := pr.Ratio(); ok {
+			ratios = append(ratios, r)
+			fpc = append(fpc, pr.FFmpeg.PerChannel())
+		}
+	}
 	if fs == nil {
-		return head + fmt.Sprintf("slabcast %s a channel; ffmpeg not measured (%s)", pct(sp.PerChannel()), rep.FFmpegSkipped)
+		return head + fmt.Sprintf("slabcast %s a channel; ffmpeg not measured (%s)", pct(median(slab)), rep.FFmpegSkipped)
 	}
-	fp := fs.lastAt(n)
-	switch {
-	case fp != nil && fp.ZeroLoss():
-		r := fp.PerChannel() / sp.PerChannel()
-		busy := ""
-		if sp.BusyPerChannel() > 0 {
-			busy = fmt.Sprintf(", %.2f× counting the core's whole busy time", fp.BusyPerChannel()/sp.BusyPerChannel())
-		}
-		return head + fmt.Sprintf("%.2f× (slabcast %s a channel, %.1f µs a datagram; ffmpeg %s, %.1f µs%s) (%s)",
-			r, pct(sp.PerChannel()), sp.NsPerDatagram()/1e3, pct(fp.PerChannel()), fp.NsPerDatagram()/1e3, busy, report.Met(r >= GoalRatio))
-	default:
-		floor, how := 1/float64(n), fmt.Sprintf("ffmpeg could not carry %d channels on the core", n)
-		if fp == nil {
-			how = fmt.Sprintf("ffmpeg lost below %d channels and was not tried at %d", n, n)
-		} else if fp.Started == n && fp.PerChannel() > floor {
-			floor = fp.PerChannel()
-		}
-		r := floor / sp.PerChannel()
-		return head + fmt.Sprintf("≥ %.2f× (%s, so it needs more than %s of a core a channel; slabcast %s) (%s)",
-			r, how, pct(floor), pct(sp.PerChannel()), report.Met(r >= GoalRatio))
+	if len(ratios) > 0 {
+		r := median(ratios)
+		return head + fmt.Sprintf("%.2f×, the median of %d measurements (%s; slabcast %s a channel, ffmpeg %s) (%s)",
+			r, len(ratios), joinX(ratios), pct(median(slab)), pct(median(fpc)), report.Met(r >= GoalRatio))
 	}
+	// ffmpeg could not carry n: its cost a channel at the most it carried.
+	floor, at := 1/float64(n), 0
+	if fs.HaveBest && fs.Best.N < n {
+		at = fs.Best.N
+		best := []float64{fs.Best.PerChannel()}
+		for _, pr := range rep.Pairs {
+			if pr.N == at && pr.HaveFFmpeg && pr.FFmpeg.ZeroLoss() {
+				best = append(best, pr.FFmpeg.PerChannel())
+			}
+		}
+		floor = max(floor, median(best))
+	}
+	r := floor / median(slab)
+	why := fmt.Sprintf("ffmpeg could not carry %d channels on the core", n)
+	if fp := fs.lastAt(n); fp == nil {
+		why = fmt.Sprintf("ffmpeg lost below %d channels and was not tried at %d", n, n)
+	}
+	basis := fmt.Sprintf("more than 1/%d of the core", n)
+	if at > 0 {
+		basis = fmt.Sprintf("%s a channel, what it spent at %d channels, the most it carried", pct(floor), at)
+	}
+	return head + fmt.Sprintf("≥ %.2f× (%s; taken at %s; slabcast %s a channel, the median of %d runs) (%s)",
+		r, why, basis, pct(median(slab)), len(slab), report.Met(r >= GoalRatio))
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func joinX(v []float64) string {
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i] = fmt.Sprintf("%.2f×", x)
+	}
+	return strings.Join(out, ", ")
 }
 
 // goalManyLine is issue 8's GoalMany channels of GoalMbps without loss.

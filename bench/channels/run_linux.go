@@ -102,9 +102,55 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 			rep.Series = append(rep.Series, s)
 		}
+		if r.Mbps == GoalMbps && cfg.Pairs > 0 {
+			if err := runPairs(ctx, cfg, rep, doFFmpeg, path, bin, scratch, logf); err != nil {
+				return nil, err
+			}
+		}
 	}
 	rep.End()
 	return rep, nil
+}
+
+// runPairs measures each of GoalNs cfg.Pairs more times, slabcast and
+// ffmpeg back to back, so that a ratio compares two runs a few seconds
+// apart on this shared machine, not two ladders minutes apart. ffmpeg is
+// left out at a count its ladder could not carry.
+func runPairs(ctx context.Context, cfg Config, rep *Report, doFFmpeg bool, clipPath, bin, scratch string, logf func(string, ...any)) error {
+	fc, err := feed.LoadClip(clipPath)
+	if err != nil {
+		return err
+	}
+	buf := feed.NewBuffer(fc)
+	for _, n := range GoalNs {
+		sl := rep.series(Slabcast, GoalMbps)
+		if sl == nil || sl.lastAt(n) == nil || !sl.lastAt(n).ZeroLoss() {
+			continue
+		}
+		ff := false
+		if f := rep.series(FFmpeg, GoalMbps); doFFmpeg && f != nil {
+			p := f.lastAt(n)
+			ff = p != nil && p.ZeroLoss()
+		}
+		for k := 0; k < cfg.Pairs; k++ {
+			pr := Pair{N: n}
+			sp, err := measurePoint(ctx, cfg, Slabcast, n, buf, bin, scratch)
+			if err != nil {
+				return err
+			}
+			pr.Slabcast = sp
+			if ff {
+				fp, err := measurePoint(ctx, cfg, FFmpeg, n, buf, bin, scratch)
+				if err != nil {
+					return err
+				}
+				pr.FFmpeg, pr.HaveFFmpeg = fp, true
+			}
+			logf("pair %d at %d channels: %s", k+1, n, pr)
+			rep.Pairs = append(rep.Pairs, pr)
+		}
+	}
+	return nil
 }
 
 // runSeries steps the channel count up until loss.

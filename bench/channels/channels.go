@@ -102,6 +102,12 @@ type Config struct {
 	OnePort bool
 	Retry   bool // a point that loses is measured once more before the ladder stops (slabcast only: an ffmpeg point takes long to set up)
 	FFmpeg  bool // measure the ffmpeg baseline
+	// Burst and BurstAbove: a point whose aggregate target exceeds
+	// BurstAbove Gbit/s is sent Burst datagrams of a group at a time with
+	// UDP GSO (sender.EnableBursts), so that the sender's one core outruns
+	// the headend; below it every datagram is its own send.
+	Burst      int
+	BurstAbove float64
 	// Pairs is how many more times each of GoalNs is measured after the
 	// ladders of GoalMbps, slabcast and ffmpeg back to back (see Pair).
 	Pairs           int
@@ -117,8 +123,8 @@ func DefaultConfig() Config {
 	return Config{
 		ClipDir: "/tmp/slabcast-bench-clips",
 		Rates: []Rate{
-			{Mbps: 4, Slabcast: []int{40, 200, 500, 640}, FFmpeg: []int{40, 96, 200}},
-			{Mbps: 15, Slabcast: []int{16, 40, 134, 170}, FFmpeg: []int{16, 40, 64}},
+			{Mbps: 4, Slabcast: []int{40, 200, 500, 640, 800}, FFmpeg: []int{40, 96, 200}},
+			{Mbps: 15, Slabcast: []int{16, 40, 134, 170, 200}, FFmpeg: []int{16, 40, 64}},
 		},
 		SenderCPU:       0,
 		ReceiverCPU:     1,
@@ -127,6 +133,8 @@ func DefaultConfig() Config {
 		Steer:           true,
 		OnePort:         true,
 		Pairs:           3,
+		Burst:           4,
+		BurstAbove:      1.2,
 		Retry:           true,
 		FFmpeg:          true,
 		SegmentDuration: 2 * time.Second,
@@ -148,6 +156,11 @@ type Point struct {
 	Received     uint64
 	HaveReceived bool
 	KernelDrops  uint64 // /proc/net/udp drops on the channels' sockets
+	// BacklogDrops is what the kernel dropped before any socket: a CPU's
+	// input backlog full (/proc/net/softnet_stat, every CPU; the receive
+	// half on the headend's core cannot keep up). It explains loss; it is
+	// in Sent - Received already.
+	BacklogDrops uint64
 	TSLost       uint64 // slabcast: TS packets missing by continuity
 	Dropped      uint64 // slabcast: TS packets not stored for want of slab memory
 	Overruns     int    // ffmpeg: FIFO overrun and corrupt packet (continuity error) warnings
@@ -165,6 +178,7 @@ type Point struct {
 	CPU, CoreBusy time.Duration
 	Elapsed, Wall time.Duration
 	SendErrors    uint64
+	Burst         int   // datagrams of a group a send (UDP GSO); 0: one
 	Memory        int64 // slabcast: the slab pool configured
 }
 

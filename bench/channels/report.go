@@ -70,11 +70,15 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"window, `memory` sized for the point (column pool); ffmpeg as one `ffmpeg -c copy -f hls` per channel "+
 		"under `taskset -c %d`, reading `udp://GROUP:PORT` and writing %s segments and a playlist to /dev/shm. "+
 		"Receive packet steering on lo to CPU %d: %v, so the kernel's receive half runs on the headend's core. "+
+		"Points whose aggregate target exceeds %.1f Gbit/s are sent %d datagrams of a group at a time with UDP GSO "+
+		"(sent column: GSO ×%d), so that the sender's one core outruns the headend there (the kernel cuts them apart "+
+		"in the receive half, on the headend's core, for both headends alike). "+
 		"Each point: start the headend, send until every channel takes data in, let it drain, then send %s and "+
 		"let it drain again; CPU is utime+stime from /proc/PID/stat (summed over the ffmpeg processes) over "+
 		"that window, sending and draining.\n\n",
 		cfg.SenderCPU, layout, sender.Batch, clip.ChannelSeconds, cfg.ReceiverCPU, cfg.ReceiverCPU, cfg.ReceiverCPU,
-		cfg.SegmentDuration, cfg.ReceiverCPU, cfg.SegmentDuration, cfg.ReceiverCPU, report.OnOff(rep.Steered), cfg.Point)
+		cfg.SegmentDuration, cfg.ReceiverCPU, cfg.SegmentDuration, cfg.ReceiverCPU, report.OnOff(rep.Steered),
+		cfg.BurstAbove, cfg.Burst, cfg.Burst, cfg.Point)
 
 	report.TableHead(&b, "rrrrrrrrrrrrrrr", "R, Mbit/s", "slabcast: most channels, no loss", "Gbit/s", "first loss at",
 		"ffmpeg: most channels, no loss", "Gbit/s", "first loss at", "× ffmpeg channels", "compared at N", "slabcast CPU a channel",
@@ -168,7 +172,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"`slabcast_input_datagrams_total` summed over the streams, the sockets' kernel drops " +
 		"(`slabcast_input_kernel_drops_total`, and /proc/net/udp's drops column for the channels' ports), " +
 		"`slabcast_input_ts_lost_total` (TS packets missing by continuity) and `slabcast_dropped_packets_total`; " +
-		"zero loss is all of them clean.\n")
+		"zero loss is all of them clean. Where datagrams are missing with no socket drop, the kernel lost them before any socket: " +
+		"the loss column gives the CPUs' input backlog drops (/proc/net/softnet_stat) of the window, the receive half " +
+		"(softirq) on the headend's core falling behind.\n")
 	fmt.Fprintf(&b, "- ffmpeg, from the outside (it counts nothing): the kernel drops on its sockets (/proc/net/udp, "+
 		"exact), its `Circular buffer overrun` warnings (datagrams its reading thread could not queue; it runs "+
 		"with `overrun_nonfatal=1`) and `Packet corrupt` warnings (its demuxer's continuity counter errors) "+
@@ -231,14 +237,21 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 				loss += fmt.Sprintf(", %d of %d alive", p.Alive, p.expectAlive())
 			}
 		}
+		if p.BacklogDrops > 0 {
+			loss += fmt.Sprintf(" (backlog drops %d)", p.BacklogDrops)
+		}
 		second, pool := fmt.Sprint(p.TSLost+p.Dropped), "–"
 		if p.System == FFmpeg {
 			second = fmt.Sprint(p.Overruns)
 		} else {
 			pool = fmt.Sprintf("%d MiB", p.Memory>>20)
 		}
-		fmt.Fprintf(&b, "| %s | %.2f | %d | %.2f | %.2f | %s | %d | %s | %v | %d | %.3f | %s | %.1f | %.2f | %s |\n",
-			label, p.Mbps, p.N, p.Target(), p.Offered(), loss, p.KernelDrops, second,
+		sent := fmt.Sprintf("%.2f", p.Offered())
+		if p.Burst > 1 {
+			sent += fmt.Sprintf(" (GSO ×%d)", p.Burst)
+		}
+		fmt.Fprintf(&b, "| %s | %.2f | %d | %.2f | %s | %s | %d | %s | %v | %d | %.3f | %s | %.1f | %.2f | %s |\n",
+			label, p.Mbps, p.N, p.Target(), sent, loss, p.KernelDrops, second,
 			p.CatchUp.Round(time.Millisecond), p.Segments, p.CPUShare(), pct(p.PerChannel()),
 			p.NsPerDatagram()/1e3, p.BusyShare(), pool)
 	}

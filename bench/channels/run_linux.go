@@ -181,7 +181,7 @@ func runSeries(ctx context.Context, cfg Config, start time.Time, sys System, r R
 			if err != nil {
 				return s, err
 			}
-			logf("%-8s %5.2f Mbit/s × %3d = %.2f Gbit/s: sent %d, %s CPU %.3f cores (%.4f a channel), core %d busy %.2f",
+			logf("%-8s %5.2f Mbit/s × %3d = %.2f Gbit/s: sent %d, %s, CPU %.3f cores (%.4f a channel), core %d busy %.2f",
 				sys.short(), p.Mbps, n, p.Offered(), p.Sent, lossText(p), p.CPUShare(), p.PerChannel(),
 				cfg.ReceiverCPU, p.BusyShare())
 			s.Points = append(s.Points, p)
@@ -202,17 +202,17 @@ func runSeries(ctx context.Context, cfg Config, start time.Time, sys System, r R
 
 func lossText(p Point) string {
 	if p.ZeroLoss() {
-		return "no loss,"
+		return "no loss"
 	}
 	if p.Started < p.N {
 		return fmt.Sprintf("LOSS (only %d of %d channels started within the warm-up),", p.Started, p.N)
 	}
 	if p.System == Slabcast {
-		return fmt.Sprintf("LOSS (received %d, kernel drops %d, TS lost %d, dropped for memory %d, alive %d),",
-			p.Received, p.KernelDrops, p.TSLost, p.Dropped, p.Alive)
+		return fmt.Sprintf("LOSS (received %d, kernel drops %d, backlog drops %d, TS lost %d, dropped for memory %d, alive %d)",
+			p.Received, p.KernelDrops, p.BacklogDrops, p.TSLost, p.Dropped, p.Alive)
 	}
-	return fmt.Sprintf("LOSS (kernel drops %d, overruns %d, caught up after %v, alive %d/%d),",
-		p.KernelDrops, p.Overruns, p.CatchUp.Round(time.Millisecond), p.Alive, p.N)
+	return fmt.Sprintf("LOSS (kernel drops %d, backlog drops %d, overruns %d, caught up after %v, alive %d/%d)",
+		p.KernelDrops, p.BacklogDrops, p.Overruns, p.CatchUp.Round(time.Millisecond), p.Alive, p.N)
 }
 
 // headend is what a point measures: slabcast's daemon or an ffmpeg fleet.
@@ -258,6 +258,12 @@ func measurePoint(ctx context.Context, cfg Config, sys System, n int, buf *feed.
 		return p, fmt.Errorf("channels: %w", err)
 	}
 	defer snd.Close()
+	if cfg.Burst > 1 && p.Target() > cfg.BurstAbove && n > 1 {
+		if err := snd.EnableBursts(cfg.Burst); err != nil {
+			return p, fmt.Errorf("channels: %w", err)
+		}
+		p.Burst = cfg.Burst
+	}
 
 	var h headend
 	switch sys {
@@ -333,6 +339,7 @@ func measurePoint(ctx context.Context, cfg Config, sys System, n int, buf *feed.
 	p.CPU = max(0, after.cpu-before.cpu)
 	p.CoreBusy = max(0, after.busy-before.busy)
 	p.KernelDrops = after.drops - before.drops
+	p.BacklogDrops = after.backlog - before.backlog
 	p.Alive = h.alive()
 	switch h := h.(type) {
 	case *slabHeadend:
@@ -358,7 +365,7 @@ func measurePoint(ctx context.Context, cfg Config, sys System, n int, buf *feed.
 
 type snap struct {
 	cpu, busy          time.Duration
-	drops              uint64
+	drops, backlog     uint64
 	metrics            daemon.Metrics
 	segments, overruns int
 }
@@ -378,6 +385,9 @@ func snapshot(cfg Config, h headend, ports map[uint16]bool) (snap, error) {
 	}
 	for _, v := range d {
 		s.drops += v
+	}
+	if s.backlog, err = proc.BacklogDrops(); err != nil {
+		return s, err
 	}
 	switch h := h.(type) {
 	case *slabHeadend:

@@ -55,7 +55,15 @@ type Clip struct {
 	Name string // label for tables, e.g. "4 Mbit/s"
 	Path string // a file to use as is; "" makes one with ffmpeg
 	Kbps int    // video bitrate asked of the encoder when Path is ""
+	// Background is how many other channels of BackgroundMbps the daemon
+	// takes in while this clip is measured, on the clip's port (so they
+	// share its socket and its worker): the latency of one channel among
+	// many.
+	Background int
 }
+
+// BackgroundMbps is the rate of each background channel.
+const BackgroundMbps = 4
 
 // Config sets up a Run. Start from DefaultConfig.
 type Config struct {
@@ -80,13 +88,14 @@ type Config struct {
 	Logf            func(format string, args ...any)
 }
 
-// DefaultConfig is the full-size benchmark: about 80 s.
+// DefaultConfig is the full-size benchmark: about two minutes.
 func DefaultConfig() Config {
 	return Config{
 		ModuleRoot: ".",
 		Clips: []Clip{
 			{Name: "4 Mbit/s", Kbps: 4000},
 			{Name: "15 Mbit/s", Kbps: 15000},
+			{Name: "4 Mbit/s among 200 channels", Kbps: 4000, Background: 200},
 		},
 		GOP:             12,
 		SegmentDuration: 500 * time.Millisecond,
@@ -135,6 +144,10 @@ type Result struct {
 	// keyframe that ended the segment and the previous one; Ambiguous
 	// counts keyframes claimed by two segments (should be none).
 	Consistent, Ambiguous int
+	// BackgroundSent is the datagrams the background channels sent while
+	// the clip was measured against slabcast, at BackgroundGbps.
+	BackgroundSent uint64
+	BackgroundGbps float64
 	// SendLate is the most the sender sent a datagram after its PCR said
 	// (its sleeps overshooting, other work on its core), in slabcast's phase.
 	SendLate time.Duration

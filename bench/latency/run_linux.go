@@ -14,10 +14,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/slabcast/slabcast/bench/internal/clip"
 	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/bench/internal/sender"
+	"github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/ts"
 )
 
@@ -84,13 +86,37 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	// One stream per clip, s0, s1, …
+	// One stream per clip, s0, s1, …, then the background channels b0, b1,
+	// … on the clips' port.
 	streams := make([]daemon.Stream, len(cfg.Clips))
 	for i := range cfg.Clips {
 		streams[i] = daemon.Stream{Name: fmt.Sprintf("s%d", i), Input: "udp://" + groups[i].String()}
 	}
+	nbg := 0
+	for _, c := range cfg.Clips {
+		nbg = max(nbg, c.Background)
+	}
+	bgGroups := sender.GroupsOnPort(nbg, first.Port())
+	for i, g := range bgGroups {
+		streams = append(streams, daemon.Stream{Name: fmt.Sprintf("b%d", i), Input: "udp://" + g.String()})
+	}
+	var bgBuf *feed.Buffer
+	if nbg > 0 {
+		path, err := clip.Channel(ctx, clipDir, BackgroundMbps)
+		if err != nil {
+			return nil, err
+		}
+		fc, err := feed.LoadClip(path)
+		if err != nil {
+			return nil, err
+		}
+		bgBuf = feed.NewBuffer(fc)
+	}
+	// 256 MiB, and room for the background channels' windows (6 segments
+	// of 0.5 s, plus the time a segment lingers after it leaves).
+	memory := int64(256<<20) + int64(nbg)*(BackgroundMbps<<20)
 	d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: dir, CPUs: strconv.Itoa(cfg.DaemonCPU), Streams: streams,
-		SegmentDuration: cfg.SegmentDuration, SegmentCount: 6, Env: cfg.DaemonEnv})
+		Memory: memory, SegmentDuration: cfg.SegmentDuration, SegmentCount: 6, Env: cfg.DaemonEnv})
 	if err != nil {
 		return nil, err
 	}
@@ -124,8 +150,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		logf("%-10s bare relay: /mpegts p50 %v p99 %v max %v (%d samples)", c.Name,
 			res.Relay.P50, res.Relay.P99, res.Relay.Max, res.Relay.N)
-		if err := measureSlabcast(ctx, cfg, snd, groups[i], d, fmt.Sprintf("/s%d/", i), &res); err != nil {
+		stopBg := func() (sender.Result, error) { return sender.Result{}, nil }
+		if c.Background > 0 {
+			if stopBg, err = background(ctx, cfg, bgGroups[:c.Background], bgBuf); err != nil {
+				return nil, err
+			}
+		}
+		err := measureSlabcast(ctx, cfg, snd, groups[i], d, fmt.Sprintf("/s%d/", i), &res)
+		bg, bgErr := stopBg()
+		if err != nil {
 			return nil, fmt.Errorf("%w (slabcast log: %s)", err, d.Log())
+		}
+		if bgErr != nil {
+			return nil, fmt.Errorf("latency: background sender: %w", bgErr)
+		}
+		if c.Background > 0 {
+			res.BackgroundSent = bg.Sent
+			if bg.Elapsed > 0 {
+				res.BackgroundGbps = float64(bg.Sent) * feed.DatagramSize * 8 / bg.Elapsed.Seconds() / 1e9
+			}
+			logf("%-10s background: %d channels, %.2f Gbit/s sent", c.Name, c.Background, res.BackgroundGbps)
 		}
 		logf("%-10s slabcast:   /mpegts p50 %v p99 %v max %v (%d samples); playlist p50 %v p99 %v max %v (%d samples, poll every %v)",
 			c.Name, res.MPEGTS.P50, res.MPEGTS.P99, res.MPEGTS.Max, res.MPEGTS.N,
@@ -138,6 +182,36 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.End()
 	return rep, nil
+}
+
+// background starts sending groups at BackgroundMbps each, sleeping
+// through its waits (it shares the measuring threads' core), until the
+// returned stop is called.
+func background(ctx context.Context, cfg Config, groups []netip.AddrPort, buf *feed.Buffer) (stop func() (sender.Result, error), err error) {
+	snd, err := sender.New(groups, cfg.SenderCPU, buf)
+	if err != nil {
+		return nil, fmt.Errorf("latency: background sender: %w", err)
+	}
+	snd.Gentle = true
+	bctx, cancel := context.WithCancel(ctx)
+	type out struct {
+		r   sender.Result
+		err error
+	}
+	ch := make(chan out, 1)
+	go func() {
+		r, err := snd.Run(bctx, buf.Clip().Bitrate()/(feed.DatagramSize*8), time.Hour)
+		if errors.Is(err, context.Canceled) {
+			err = nil
+		}
+		ch <- out{r, err}
+	}()
+	return func() (sender.Result, error) {
+		cancel()
+		o := <-ch
+		snd.Close()
+		return o.r, o.err
+	}, nil
 }
 
 func measureRelay(ctx context.Context, cfg Config, snd *pacer, group netip.AddrPort, res *Result) error {

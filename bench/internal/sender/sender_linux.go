@@ -119,11 +119,16 @@ type Sender struct {
 	addrs []unix.RawSockaddrInet4 // the groups; not set on the messages of a connected socket
 	conn  bool
 	gso   int // datagrams a message (UDP GSO), 0 or 1 for one
-	idx   int // next datagram of the buffer
-	group int // next group for datagram idx
-	sent  []uint64
-	msgs  [Batch]mmsghdr
-	iovs  [Batch]unix.Iovec
+	burst int // datagrams of one group a message with many groups (EnableBursts)
+	// Gentle makes a paced sender sleep through every wait instead of
+	// spinning the short ones: for background load on a core that
+	// measuring threads share, at the cost of bursts of the time slept.
+	Gentle bool
+	idx    int // next datagram of the buffer
+	group  int // next group for datagram idx
+	sent   []uint64
+	msgs   [Batch]mmsghdr
+	iovs   [Batch]unix.Iovec
 }
 
 // New opens the sending socket for groups (IPv4 multicast), to be run from
@@ -183,6 +188,21 @@ func (s *Sender) EnableGSO() error {
 	return nil
 }
 
+// EnableBursts makes each sendmmsg message of a sender of many groups
+// carry up to m consecutive datagrams of one group (UDP GSO: the kernel cuts
+// them), so that one core sends a few Gbit/s of many channels: each group
+// then gets its datagrams m at a time, back to back. m is at most MaxGSO.
+func (s *Sender) EnableBursts(m int) error {
+	if m < 2 || m > MaxGSO {
+		return fmt.Errorf("sender: bursts of %d datagrams", m)
+	}
+	if err := unix.SetsockoptInt(s.fd, unix.SOL_UDP, unix.UDP_SEGMENT, feed.DatagramSize); err != nil {
+		return fmt.Errorf("sender UDP_SEGMENT: %w", err)
+	}
+	s.burst = m
+	return nil
+}
+
 // Close closes the socket.
 func (s *Sender) Close() error {
 	if s.fd < 0 {
@@ -239,7 +259,7 @@ func (s *Sender) loop(ctx context.Context, rate float64, d time.Duration) (Resul
 	var paced uint64
 	// A paced batch covers at most about a millisecond of the schedule, so
 	// that low aggregate rates are paced smoothly too.
-	per := uint64(max(1, s.gso)) // datagrams a message
+	per := uint64(max(1, s.gso, s.burst)) // datagrams a message
 	limit := uint64(Batch) * per
 	if rate > 0 {
 		limit = uint64(min(float64(limit), max(1, rate/1000)))
@@ -267,7 +287,9 @@ func (s *Sender) loop(ctx context.Context, rate float64, d time.Duration) (Resul
 				// Sleeping overshoots by tens of microseconds or more on a
 				// busy machine: sleep only long waits, spin the rest (the
 				// sender has its core to itself).
-				if wait := time.Until(at); wait > 2*time.Millisecond {
+				if wait := time.Until(at); s.Gentle && wait > 0 {
+					time.Sleep(wait)
+				} else if wait > 2*time.Millisecond {
 					time.Sleep(wait - time.Millisecond)
 				}
 				continue
@@ -294,6 +316,9 @@ func (s *Sender) loop(ctx context.Context, rate float64, d time.Duration) (Resul
 func (s *Sender) batch(limit int) (int, error) {
 	if s.gso > 1 {
 		return s.batchGSO(limit)
+	}
+	if s.burst > 1 {
+		return s.batchBursts(limit)
 	}
 	idx, g := s.idx, s.group
 	k := 0
@@ -326,6 +351,50 @@ func (s *Sender) batch(limit int) (int, error) {
 		s.idx = 0
 	}
 	return n, nil
+}
+
+// batchBursts is batch for a sender of many groups with EnableBursts: each
+// message is a run of up to burst consecutive datagrams of the buffer for
+// one group; every group gets the same run before the buffer moves on.
+func (s *Sender) batchBursts(limit int) (int, error) {
+	var runs [Batch]int
+	idx, g, k, planned := s.idx, s.group, 0, 0
+	for k < Batch && planned < limit && idx < s.buf.Datagrams() {
+		m := min(s.burst, s.buf.Datagrams()-idx)
+		first := s.buf.Datagram(idx)
+		s.iovs[k].Base = &first[0]
+		s.iovs[k].SetLen(m * feed.DatagramSize)
+		s.msgs[k].hdr.Name = (*byte)(unsafe.Pointer(&s.addrs[g]))
+		runs[k] = m
+		planned += m
+		k++
+		if g++; g == len(s.addrs) {
+			g = 0
+			idx += m
+		}
+	}
+	n, err := s.send(k)
+	// The messages' lengths are the runs'; reset them for batch.
+	for i := range s.iovs[:k] {
+		s.iovs[i].SetLen(feed.DatagramSize)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sender: sendmmsg: %w", err)
+	}
+	sent := 0
+	for _, m := range runs[:n] {
+		s.sent[s.group] += uint64(m)
+		sent += m
+		if s.group++; s.group == len(s.addrs) {
+			s.group = 0
+			s.idx += m
+		}
+	}
+	if s.idx >= s.buf.Datagrams() {
+		s.buf.Advance()
+		s.idx = 0
+	}
+	return sent, nil
 }
 
 // batchGSO is batch for a GSO socket: each message is a run of up to gso

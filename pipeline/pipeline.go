@@ -205,7 +205,9 @@ func (p *Pipeline) connect(s *Stream, i int, gen uint64) {
 				return // stopped meanwhile
 			case errors.As(err, &alone):
 				share = false
-				p.opt.Logf("stream %s: input %s: a socket of its own: %v", s.cfg.Name, src, err)
+				if err != errFirstOnPort {
+					p.opt.Logf("stream %s: input %s: a socket of its own: %v", s.cfg.Name, src, err)
+				}
 				continue
 			}
 			p.opt.Logf("stream %s: input %s: %v (retrying in %v)", s.cfg.Name, src, err, backoff)

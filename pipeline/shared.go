@@ -70,6 +70,10 @@ type sharedConn struct {
 type cannotShare struct{ err error }
 
 func (e *cannotShare) Error() string { return e.err.Error() }
+
+// errFirstOnPort: the first input of a port has a socket of its own.
+var errFirstOnPort = &cannotShare{errors.New("the first input of its port")}
+
 func (e *cannotShare) Unwrap() error { return e.err }
 
 func keyOf(src nic.Source, kind bpf.Kind, rcvbuf int) sharedKey {
@@ -88,6 +92,20 @@ func (w *worker) join(s *Stream, i int, gen uint64, src nic.Source, kind bpf.Kin
 	in := s.inputs[i]
 	key := keyOf(src, kind, opt.RecvBuffer)
 	g := src.Addr.Addr().As4()
+	if len(w.shared[key]) == 0 {
+		// The first input of a port keeps a socket of its own: alone, a
+		// shared socket only adds its costs (IP_PKTINFO, the group lookup,
+		// a hash in the filter), which a lone input at a flood rate feels
+		// (bench/results/ingest.md). The second input of the port opens
+		// the shared socket, and the rest join it.
+		if first := w.alone[key]; first == nil || first == in {
+			if w.alone == nil {
+				w.alone = map[sharedKey]*input{}
+			}
+			w.alone[key] = in
+			return false, errFirstOnPort
+		}
+	}
 	var sc *sharedConn
 	for _, x := range w.shared[key] {
 		if x.full {

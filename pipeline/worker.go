@@ -49,7 +49,8 @@ type worker struct {
 	slots      []polled  // indexed by epoll tag
 	streams    []*Stream // registered streams
 	shared     map[sharedKey][]*sharedConn
-	hinted     bool // logged that sockets reached the kernel's group limit
+	hinted     bool                 // logged that sockets reached the kernel's group limit
+	alone      map[sharedKey]*input // the first input of a port, which has a socket of its own (shared.go)
 	cmds       chan func()
 	logf       func(string, ...any)
 	load       int // streams assigned; guarded by Pipeline.mu
@@ -242,6 +243,11 @@ func (w *worker) unwatch(in *input) {
 	}
 	w.poller.Del(in.conn.Fd())
 	w.slots[in.tag] = nil
+	for k, x := range w.alone {
+		if x == in {
+			delete(w.alone, k)
+		}
+	}
 }
 
 // remove closes s's inputs and returns its memory.
@@ -251,6 +257,13 @@ func (w *worker) remove(s *Stream) {
 	}
 	s.closeInputs()
 	s.seg.stop()
+	for _, in := range s.inputs {
+		for k, x := range w.alone {
+			if x == in {
+				delete(w.alone, k)
+			}
+		}
+	}
 	for i, x := range w.streams {
 		if x == s {
 			w.streams = append(w.streams[:i], w.streams[i+1:]...)

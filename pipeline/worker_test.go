@@ -106,6 +106,7 @@ func TestSharedReadAllocations(t *testing.T) {
 	defer w.poller.Close()
 	pool := testPool(t, 2*MinMemory)
 	groups := []string{"239.5.1.1:5100", "239.5.1.2:5100"}
+	claimPort(w, groups[0])
 	var streams []*Stream
 	var outs []net.Conn
 	for i, g := range groups {
@@ -207,6 +208,7 @@ func TestSharedSocketsOverflow(t *testing.T) {
 		groups[i] = fmt.Sprintf("239.5.2.%d:5101", i+1)
 	}
 	groups[n] = groups[0] // a second stream of the first group
+	claimPort(w, groups[0])
 	var streams []*Stream
 	for i, g := range groups {
 		cfg := config.Stream{Name: fmt.Sprint("s", i), SegmentDuration: 60 * time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
@@ -270,5 +272,43 @@ func TestSharedSocketsOverflow(t *testing.T) {
 	}
 	if len(w.shared) != 0 {
 		t.Errorf("%d shared socket lists left after every stream left", len(w.shared))
+	}
+}
+
+// claimPort stands for a first input of group's port that has a socket of
+// its own (as the first input of a port does), so that the inputs the test
+// joins share one.
+func claimPort(w *worker, group string) {
+	src, err := nic.ParseURL("udp://" + group)
+	if err != nil {
+		panic(err)
+	}
+	w.alone = map[sharedKey]*input{keyOf(src, bpf.KindTS, 0): {}}
+}
+
+// The first input of a port has a socket of its own; the second opens the
+// shared one.
+func TestFirstOnPortAlone(t *testing.T) {
+	w, err := newWorker(0, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.poller.Close()
+	pool := testPool(t, MinMemory)
+	cfg := config.Stream{Name: "a", SegmentDuration: time.Second, SegmentCount: 3, SourceTimeout: time.Second,
+		Inputs: []config.Input{{URL: "udp://239.5.3.1:5102"}}}
+	s := newStream(cfg, pool, t.Logf, epoch)
+	s.w = w
+	w.add(s)
+	defer w.remove(s)
+	src, _ := nic.ParseURL(cfg.Inputs[0].URL)
+	for try := 0; try < 2; try++ { // and again, on a retry of the same input
+		if ok, err := w.join(s, 0, s.gen.Load(), src, bpf.KindTS, nic.Options{}); ok || err != errFirstOnPort {
+			t.Fatalf("first input of the port: join = %v, %v; want errFirstOnPort", ok, err)
+		}
+	}
+	w.remove(s)
+	if len(w.alone) != 0 {
+		t.Errorf("the port is still claimed after its stream left")
 	}
 }

@@ -191,3 +191,16 @@ func TestGoalLines(t *testing.T) {
 		t.Errorf("goal of %d channels: %s", GoalMany, got)
 	}
 }
+
+// A rung that lost and passed on its retry is not the first loss.
+func TestFirstLossSkipsRetriedRungs(t *testing.T) {
+	ok := Point{System: Slabcast, N: 640, Started: 640, Sent: 10, Received: 10, HaveReceived: true, Alive: 1}
+	lost := ok
+	lost.Received = 9
+	at800 := lost
+	at800.N, at800.Started = 800, 800
+	s := Series{Points: []Point{lost, ok, at800, at800}}
+	if p, isLost := s.firstLoss(); !isLost || p.N != 800 {
+		t.Fatalf("firstLoss = %d, %v; want 800", p.N, isLost)
+	}
+}

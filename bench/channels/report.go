@@ -37,10 +37,11 @@ func (rep *Report) goalGbpsPoint() (best Point, ok bool) {
 	return best, ok
 }
 
-// firstLoss returns the first point of s that lost.
+// firstLoss returns the first point of s that lost at a channel count no
+// try of which was clean (a rung that passed on its retry did not lose).
 func (s *Series) firstLoss() (Point, bool) {
 	for _, p := range s.Points {
-		if !p.ZeroLoss() {
+		if !p.ZeroLoss() && !s.lastAt(p.N).ZeroLoss() {
 			return p, true
 		}
 	}

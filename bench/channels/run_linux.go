@@ -205,7 +205,7 @@ func lossText(p Point) string {
 		return "no loss"
 	}
 	if p.Started < p.N {
-		return fmt.Sprintf("LOSS (only %d of %d channels started within the warm-up),", p.Started, p.N)
+		return fmt.Sprintf("LOSS (only %d of %d channels started within the warm-up)", p.Started, p.N)
 	}
 	if p.System == Slabcast {
 		return fmt.Sprintf("LOSS (received %d, kernel drops %d, backlog drops %d, TS lost %d, dropped for memory %d, alive %d)",

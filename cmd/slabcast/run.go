@@ -89,19 +89,6 @@ func (d *daemon) run(cfg *config.Config) error {
 	}
 	defer p.Close()
 	d.p, d.cfg = p, cfg
-	// Every http line is a listener (Flussonic's "several ports, one line
-	// each"); all serve the same handler.
-	var lns []net.Listener
-	for _, l := range cfg.HTTP {
-		ln, err := net.Listen("tcp", l.Addr)
-		if err != nil {
-			for _, x := range lns {
-				x.Close()
-			}
-			return fmt.Errorf("http %s: %w", l.Addr, err)
-		}
-		lns = append(lns, ln)
-	}
 	srv := hls.New(p, d.logf)
 	for _, s := range cfg.Streams {
 		d.start(s)
@@ -117,6 +104,21 @@ func (d *daemon) run(cfg *config.Config) error {
 	cs := ctl.NewServer(d, parseOptions, d.logf)
 	go cs.Serve(cl)
 	defer cs.Close()
+	// The HTTP listeners come last: a client (or a supervisor's health
+	// check) that can connect finds the control socket there too.
+	// Every http line is a listener (Flussonic's "several ports, one line
+	// each"); all serve the same handler.
+	var lns []net.Listener
+	for _, l := range cfg.HTTP {
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			for _, x := range lns {
+				x.Close()
+			}
+			return fmt.Errorf("http %s: %w", l.Addr, err)
+		}
+		lns = append(lns, ln)
+	}
 	addrs := make([]string, len(lns))
 	for i, ln := range lns {
 		addrs[i] = ln.Addr().String()

@@ -124,21 +124,7 @@ func loadShared(kind Kind, base int32) (*ebpf.Program, *ebpf.Map, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	memlockOnce.Do(func() { _ = rlimit.RemoveMemlock() })
-	m, err := ebpf.NewMap(sharedCountersSpec())
-	if err != nil {
-		return nil, nil, &FallbackError{Step: "create counters map", Err: err}
-	}
-	if err := putZero(m, strayKey); err != nil {
-		m.Close()
-		return nil, nil, &FallbackError{Step: "create counters map", Err: err}
-	}
-	prog, err := loadProgram(spec, m)
-	if err != nil {
-		m.Close()
-		return nil, nil, err
-	}
-	return prog, m, nil
+	return loadWith(spec, sharedCountersSpec(), func(m *ebpf.Map) error { return putZero(m, strayKey) })
 }
 
 func putZero(m *ebpf.Map, key uint32) error {
@@ -244,12 +230,24 @@ func loadEBPF(kind Kind, base int32) (*ebpf.Program, *ebpf.Map, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return loadWith(spec, countersSpec(), nil)
+}
+
+// loadWith creates the map of ms, runs init on it when set, and loads spec
+// with it. Errors are *FallbackError.
+func loadWith(spec *ebpf.ProgramSpec, ms *ebpf.MapSpec, init func(*ebpf.Map) error) (*ebpf.Program, *ebpf.Map, error) {
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; on newer
 	// ones this does nothing.
 	memlockOnce.Do(func() { _ = rlimit.RemoveMemlock() })
-	m, err := ebpf.NewMap(countersSpec())
+	m, err := ebpf.NewMap(ms)
 	if err != nil {
 		return nil, nil, &FallbackError{Step: "create counters map", Err: err}
+	}
+	if init != nil {
+		if err := init(m); err != nil {
+			m.Close()
+			return nil, nil, &FallbackError{Step: "create counters map", Err: err}
+		}
 	}
 	prog, err := loadProgram(spec, m)
 	if err != nil {

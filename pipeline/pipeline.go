@@ -183,6 +183,17 @@ func (p *Pipeline) connect(s *Stream, i int, gen uint64) {
 			return s.gen.Load() == gen
 		}
 	}
+	// pause waits out the backoff before the next try, and doubles it;
+	// false if the stream stopped meanwhile.
+	pause := func() bool {
+		select {
+		case <-s.stopped:
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+		return true
+	}
 	share := p.share && src.Multicast
 	for current() {
 		rcvbuf := p.opt.RecvBuffer
@@ -211,12 +222,9 @@ func (p *Pipeline) connect(s *Stream, i int, gen uint64) {
 				continue
 			}
 			p.opt.Logf("stream %s: input %s: %v (retrying in %v)", s.cfg.Name, src, err, backoff)
-			select {
-			case <-s.stopped:
+			if !pause() {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 30*time.Second)
 			continue
 		}
 		// The filter goes on before bind and join, so no datagram is
@@ -262,12 +270,9 @@ func (p *Pipeline) connect(s *Stream, i int, gen uint64) {
 			}
 			p.opt.Logf("stream %s: input %s: %v (retrying in %v)", s.cfg.Name, src, err, backoff)
 		}
-		select {
-		case <-s.stopped:
+		if !pause() {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 

@@ -110,19 +110,8 @@ func TestSharedReadAllocations(t *testing.T) {
 	var streams []*Stream
 	var outs []net.Conn
 	for i, g := range groups {
-		cfg := config.Stream{Name: fmt.Sprint("s", i), SegmentDuration: 60 * time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
-			Inputs: []config.Input{{URL: "udp://" + g}}}
-		s := newStream(cfg, pool, t.Logf, epoch)
-		s.w = w
-		w.add(s)
+		s := joinStream(t, w, pool, fmt.Sprint("s", i), g)
 		defer w.remove(s)
-		src, err := nic.ParseURL(cfg.Inputs[0].URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok, err := w.join(s, 0, s.gen.Load(), src, bpf.KindTS, nic.Options{}); !ok {
-			t.Fatalf("join %s: %v", g, err)
-		}
 		_, cancel := s.Subscribe()
 		defer cancel()
 		streams = append(streams, s)
@@ -211,19 +200,8 @@ func TestSharedSocketsOverflow(t *testing.T) {
 	claimPort(w, groups[0])
 	var streams []*Stream
 	for i, g := range groups {
-		cfg := config.Stream{Name: fmt.Sprint("s", i), SegmentDuration: 60 * time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
-			Inputs: []config.Input{{URL: "udp://" + g}}}
-		s := newStream(cfg, pool, t.Logf, epoch)
-		s.w = w
-		w.add(s)
+		s := joinStream(t, w, pool, fmt.Sprint("s", i), g)
 		defer w.remove(s)
-		src, err := nic.ParseURL(cfg.Inputs[0].URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok, err := w.join(s, 0, s.gen.Load(), src, bpf.KindTS, nic.Options{}); !ok {
-			t.Fatalf("join %s: %v", g, err)
-		}
 		streams = append(streams, s)
 	}
 	var socks []*sharedConn
@@ -311,4 +289,24 @@ func TestFirstOnPortAlone(t *testing.T) {
 	if len(w.alone) != 0 {
 		t.Errorf("the port is still claimed after its stream left")
 	}
+}
+
+// joinStream registers a stream of one input, group, on w and joins it to
+// the worker's shared socket for the group's port.
+func joinStream(t *testing.T, w *worker, pool *Pool, name, group string) *Stream {
+	t.Helper()
+	cfg := config.Stream{Name: name, SegmentDuration: 60 * time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
+		Inputs: []config.Input{{URL: "udp://" + group}}}
+	s := newStream(cfg, pool, t.Logf, epoch)
+	s.w = w
+	w.add(s)
+	src, err := nic.ParseURL(cfg.Inputs[0].URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := w.join(s, 0, s.gen.Load(), src, bpf.KindTS, nic.Options{}); !ok {
+		w.remove(s)
+		t.Fatalf("join %s: %v", group, err)
+	}
+	return s
 }

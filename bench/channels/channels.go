@@ -62,6 +62,11 @@ type System uint8
 const (
 	Slabcast System = iota
 	FFmpeg
+	// Bare is the floor: one thread on the headend's core that only
+	// receives every channel (recvmmsg on sockets laid out as slabcast's,
+	// epoll) and discards, for µs of thread time a datagram beside
+	// slabcast's at the same N.
+	Bare
 )
 
 // String names the system for tables.
@@ -71,6 +76,8 @@ func (s System) String() string {
 		return "slabcast"
 	case FFmpeg:
 		return "ffmpeg -c copy -f hls"
+	case Bare:
+		return "bare recvmmsg loop"
 	}
 	return "unknown"
 }
@@ -102,6 +109,7 @@ type Config struct {
 	OnePort bool
 	Retry   bool // a point that loses is measured once more before the ladder stops (slabcast only: an ffmpeg point takes long to set up)
 	FFmpeg  bool // measure the ffmpeg baseline
+	Bare    bool // measure the bare loop at slabcast's channel counts
 	// Burst and BurstAbove: a point whose aggregate target exceeds
 	// BurstAbove Gbit/s is sent Burst datagrams of a group at a time with
 	// UDP GSO (sender.EnableBursts), so that the sender's one core outruns
@@ -133,6 +141,7 @@ func DefaultConfig() Config {
 		Steer:           true,
 		OnePort:         true,
 		Pairs:           3,
+		Bare:            true,
 		Burst:           4,
 		BurstAbove:      1.2,
 		Retry:           true,
@@ -194,17 +203,17 @@ func (p Point) ZeroLoss() bool {
 	if p.Started < p.N || p.Sent == 0 || p.KernelDrops != 0 || p.Alive != p.expectAlive() {
 		return false
 	}
-	if p.System == Slabcast {
+	if p.System == Slabcast || p.System == Bare {
 		return p.HaveReceived && p.Received == p.Sent && p.TSLost == 0 && p.Dropped == 0
 	}
 	return p.Overruns == 0 && p.CatchUp <= MaxCatchUp
 }
 
 func (p Point) expectAlive() int {
-	if p.System == Slabcast {
-		return 1
+	if p.System == FFmpeg {
+		return p.N
 	}
-	return p.N
+	return 1
 }
 
 // Offered is the aggregate rate sent, Gbit/s of UDP payload.
@@ -370,8 +379,11 @@ func (rep *Report) Comparisons() []Compare {
 }
 
 func (s System) short() string {
-	if s == FFmpeg {
+	switch s {
+	case FFmpeg:
 		return "ffmpeg"
+	case Bare:
+		return "bare loop"
 	}
 	return "slabcast"
 }

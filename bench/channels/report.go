@@ -168,6 +168,10 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	}
 	b.WriteString("\n")
 
+	if bareTable(&b, rep) {
+		b.WriteString("\n")
+	}
+
 	b.WriteString("## How loss was judged\n\n")
 	b.WriteString("- slabcast, exactly: datagrams sent (sendmmsg's count) against the daemon's " +
 		"`slabcast_input_datagrams_total` summed over the streams, the sockets' kernel drops " +
@@ -470,7 +474,7 @@ func pct(share float64) string { return fmt.Sprintf("%.2f%%", 100*share) }
 // WriteSVG plots the CPU per channel (share of a core) against the channel
 // count, one line per system and rate; hollow markers lost.
 func (rep *Report) WriteSVG(w io.Writer) error {
-	colors := map[System][]string{Slabcast: {"#1f77b4", "#17becf"}, FFmpeg: {"#d62728", "#ff7f0e"}}
+	colors := map[System][]string{Slabcast: {"#1f77b4", "#17becf"}, FFmpeg: {"#d62728", "#ff7f0e"}, Bare: {"#7f7f7f", "#2ca02c"}}
 	dashes := []string{"", "6 3"}
 	var maxX, maxY float64
 	for _, s := range rep.Series {
@@ -505,4 +509,35 @@ func num(v float64) string {
 		return fmt.Sprint(int64(v))
 	}
 	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
+}
+
+// bareTable writes slabcast's CPU a datagram against the bare loop's at
+// each channel count both ran without loss; false if there is none.
+func bareTable(b *strings.Builder, rep *Report) bool {
+	var rows []string
+	for _, r := range rep.Config.Rates {
+		ss, bs := rep.series(Slabcast, r.Mbps), rep.series(Bare, r.Mbps)
+		if ss == nil || bs == nil {
+			continue
+		}
+		for _, n := range r.Slabcast {
+			sp, bp := ss.lastAt(n), bs.lastAt(n)
+			if sp == nil || bp == nil || !sp.ZeroLoss() || !bp.ZeroLoss() || bp.NsPerDatagram() <= 0 {
+				continue
+			}
+			rows = append(rows, fmt.Sprintf("| %.2f | %d | %.1f | %.1f | %.2f | %.2f | %.2f |", ss.Mbps, n,
+				sp.NsPerDatagram()/1e3, bp.NsPerDatagram()/1e3, sp.NsPerDatagram()/bp.NsPerDatagram(), sp.BusyShare(), bp.BusyShare()))
+		}
+	}
+	if len(rows) == 0 {
+		return false
+	}
+	b.WriteString("## Against the bare loop\n\n")
+	b.WriteString("CPU time per datagram (utime+stime: slabcast's process, the bare loop's receiving thread) at the same N, " +
+		"both without loss; the bare loop receives every channel on shared sockets as slabcast does and discards it.\n\n")
+	report.TableHead(b, "rrrrrrr", "R, Mbit/s", "N", "slabcast µs/datagram", "bare loop µs/datagram", "× bare", "slabcast: core busy", "bare loop: core busy")
+	for _, r := range rows {
+		b.WriteString(r + "\n")
+	}
+	return true
 }

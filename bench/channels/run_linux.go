@@ -92,6 +92,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Clips[r.Mbps] = path
 		systems := []System{Slabcast}
+		if cfg.Bare {
+			systems = append(systems, Bare)
+		}
 		if doFFmpeg {
 			systems = append(systems, FFmpeg)
 		}
@@ -292,6 +295,12 @@ func measurePoint(ctx context.Context, cfg Config, sys System, n int, buf *feed.
 			return p, err
 		}
 		h = &fleetHeadend{f: f}
+	case Bare:
+		b, err := startBare(groups, cfg.ReceiverCPU)
+		if err != nil {
+			return p, err
+		}
+		h = b
 	}
 	defer h.stop()
 
@@ -355,6 +364,8 @@ func measurePoint(ctx context.Context, cfg Config, sys System, n int, buf *feed.
 		if h.d.Exited() {
 			p.Alive = 0
 		}
+	case *bareHeadend:
+		p.Received, p.HaveReceived = after.received-before.received, true
 	case *fleetHeadend:
 		p.Segments = after.segments - before.segments
 		p.Overruns = after.overruns - before.overruns
@@ -366,6 +377,7 @@ func measurePoint(ctx context.Context, cfg Config, sys System, n int, buf *feed.
 type snap struct {
 	cpu, busy          time.Duration
 	drops, backlog     uint64
+	received           uint64 // the bare loop's count
 	metrics            daemon.Metrics
 	segments, overruns int
 }
@@ -390,6 +402,8 @@ func snapshot(cfg Config, h headend, ports map[uint16]bool) (snap, error) {
 		return s, err
 	}
 	switch h := h.(type) {
+	case *bareHeadend:
+		s.received = h.got.Load()
 	case *slabHeadend:
 		if s.metrics, err = h.d.Metrics(h.ctx); err != nil {
 			return s, err

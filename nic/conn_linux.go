@@ -43,8 +43,10 @@ func Listen(src Source, opt Options) (*Conn, error) {
 // datagram. It is Listen's socket with two differences: it binds to the
 // port on every address (IP_MULTICAST_ALL=0 still keeps out the groups it
 // did not join), and it sets IP_PKTINFO, so Batch.Dst names each
-// datagram's group. It joins src; Join and Leave add and drop more groups.
-// Unicast datagrams to the port reach it too: their Dst is no group.
+// datagram's group, instead of SO_RXQ_OVFL: Drops stays 0, and the socket's
+// drop counter is read with getsockopt (bpf.SocketDrops). It joins src;
+// Join and Leave add and drop more groups. Unicast datagrams to the port
+// reach it too: their Dst is no group.
 func ListenShared(src Source, opt Options) (*Conn, error) {
 	if !src.Multicast {
 		return nil, fmt.Errorf("nic: listen shared %s: not a multicast group", src)
@@ -80,8 +82,12 @@ func (c *Conn) setup(fd int, opt Options, tryForce bool) error {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return fmt.Errorf("SO_REUSEADDR: %w", err)
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1); err != nil {
-		return fmt.Errorf("SO_RXQ_OVFL: %w", err)
+	// A shared socket's drop count is read whole on a tick (its groups'
+	// shares come from the filter), so its datagrams need not carry it.
+	if !c.shared {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1); err != nil {
+			return fmt.Errorf("SO_RXQ_OVFL: %w", err)
+		}
 	}
 	if src.Multicast {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); err != nil {

@@ -35,7 +35,7 @@ type input struct {
 	rtp     *nic.RTPReceiver
 	emit    func([]byte) // hands a depacketized RTP payload to the segmenter
 
-	recent int // datagrams read since the worker's last tick (see worker.pace)
+	recent int // datagrams read from its own socket since the worker's last tick (see worker.pace)
 
 	// On a socket shared with other groups (shared.go): the socket, this
 	// input's group on it, and the datagrams of the group read since the

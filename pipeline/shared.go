@@ -70,11 +70,10 @@ type sharedConn struct {
 type cannotShare struct{ err error }
 
 func (e *cannotShare) Error() string { return e.err.Error() }
+func (e *cannotShare) Unwrap() error { return e.err }
 
 // errFirstOnPort: the first input of a port has a socket of its own.
 var errFirstOnPort = &cannotShare{errors.New("the first input of its port")}
-
-func (e *cannotShare) Unwrap() error { return e.err }
 
 func keyOf(src nic.Source, kind bpf.Kind, rcvbuf int) sharedKey {
 	return sharedKey{port: src.Addr.Port(), iface: src.Iface, ifaddr: src.IfaceAddr, kind: kind, rcvbuf: rcvbuf}
@@ -268,7 +267,6 @@ func (sc *sharedConn) read(b *nic.Batch, now time.Time) (datagrams int, more boo
 				continue // a group just left: its datagrams were queued before
 			}
 			in.sharedRead++
-			in.recent++
 			if !in.touched {
 				in.touched = true
 				in.s.seg.now = now

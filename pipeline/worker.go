@@ -172,9 +172,7 @@ func (w *worker) pace(elapsed time.Duration) {
 	peak := 0 // datagrams of the busiest socket since the last tick
 	for _, s := range w.streams {
 		for _, in := range s.inputs {
-			if in.shared == nil {
-				peak = max(peak, in.recent)
-			}
+			peak = max(peak, in.recent) // 0 on a shared socket, which counts for its groups
 			in.recent = 0
 		}
 	}
@@ -243,6 +241,12 @@ func (w *worker) unwatch(in *input) {
 	}
 	w.poller.Del(in.conn.Fd())
 	w.slots[in.tag] = nil
+	w.unclaim(in)
+}
+
+// unclaim forgets in as the first input of its port (shared.go), so the
+// next input of the port takes its place.
+func (w *worker) unclaim(in *input) {
 	for k, x := range w.alone {
 		if x == in {
 			delete(w.alone, k)
@@ -258,11 +262,7 @@ func (w *worker) remove(s *Stream) {
 	s.closeInputs()
 	s.seg.stop()
 	for _, in := range s.inputs {
-		for k, x := range w.alone {
-			if x == in {
-				delete(w.alone, k)
-			}
-		}
+		w.unclaim(in) // also those that claimed a port but never opened
 	}
 	for i, x := range w.streams {
 		if x == s {

@@ -522,11 +522,15 @@ func bareTable(b *strings.Builder, rep *Report) bool {
 		}
 		for _, n := range r.Slabcast {
 			sp, bp := ss.lastAt(n), bs.lastAt(n)
-			if sp == nil || bp == nil || !sp.ZeroLoss() || !bp.ZeroLoss() || bp.NsPerDatagram() <= 0 {
+			if sp == nil || bp == nil || !sp.ZeroLoss() || !bp.ZeroLoss() {
 				continue
 			}
-			rows = append(rows, fmt.Sprintf("| %.2f | %d | %.1f | %.1f | %.2f | %.2f | %.2f |", ss.Mbps, n,
-				sp.NsPerDatagram()/1e3, bp.NsPerDatagram()/1e3, sp.NsPerDatagram()/bp.NsPerDatagram(), sp.BusyShare(), bp.BusyShare()))
+			ratio := "–" // the bare loop used less than a clock tick
+			if bp.NsPerDatagram() > 0 {
+				ratio = fmt.Sprintf("%.2f", sp.NsPerDatagram()/bp.NsPerDatagram())
+			}
+			rows = append(rows, fmt.Sprintf("| %.2f | %d | %.1f | %.1f | %s | %.2f | %.2f |", ss.Mbps, n,
+				sp.NsPerDatagram()/1e3, bp.NsPerDatagram()/1e3, ratio, sp.BusyShare(), bp.BusyShare()))
 		}
 	}
 	if len(rows) == 0 {

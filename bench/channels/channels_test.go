@@ -193,6 +193,20 @@ func TestGoalLines(t *testing.T) {
 	if got := rep.goalManyLine(); !strings.Contains(got, "not measured") {
 		t.Errorf("goal of %d channels: %s", GoalMany, got)
 	}
+
+	// Below the goal, the line says where the bare loop of the same run
+	// stood: here it spent 1% a channel against ffmpeg's 2%, only 2×
+	// below, so 10× is beyond any receiver.
+	rep.Pairs = rep.Pairs[1:2] // 7× alone, and the ladder's 10×: median 8.5×
+	rep.Series = append(rep.Series, Series{System: Bare, Rate: Rate{Mbps: GoalMbps}, Mbps: 4,
+		Points: []Point{pt(Bare, 40, 400*ms, true)}})
+	got := rep.goalAtLine(40)
+	for _, want := range []string{"(not met)", "the bare recvmmsg loop, at 40 channels in this run", "1.00% a channel: 1.88× below ffmpeg",
+		"so 10× is below what the kernel's receive path alone costs here"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("goal at 40 below the goal: %q lacks %q", got, want)
+		}
+	}
 }
 
 // A rung that lost and passed on its retry is not the first loss.

@@ -35,13 +35,19 @@ const (
 // Config is a parsed config file, with the files it includes, and its
 // defaults applied.
 type Config struct {
-	HTTP     []Listener // HTTP listeners, in file order; one (DefaultHTTP) when none is given
-	Ctl      string     // control socket path
-	CPUs     []int      // cores for the receive workers, ascending, no repeats; nil = all
-	Memory   int64      // bytes of slab pool
-	Streams  []Stream   // in file order, an included file's where it is included
-	Files    []string   // the files read: the one given first, then those included, in order
-	Warnings []string   // "FILE:LINE:COL: …" for what is accepted but ignored, or will not run
+	HTTP   []Listener // HTTP listeners, in file order; one (DefaultHTTP) when none is given
+	Ctl    string     // control socket path
+	CPUs   []int      // cores for the receive workers, ascending, no repeats; nil = all
+	Memory int64      // bytes of slab pool
+
+	// What HTTP clients may hold (docs/SPEC.md §4, "Limits").
+	HTTPMaxConns      int           // connections open at once over every listener
+	HTTPMaxConnsPerIP int           // connections open at once from one client address
+	HTTPStallTimeout  time.Duration // a /mpegts reader that takes nothing this long is closed
+	HTTPSendBuffer    int           // SO_SNDBUF of a /mpegts connection
+	Streams           []Stream      // in file order, an included file's where it is included
+	Files             []string      // the files read: the one given first, then those included, in order
+	Warnings          []string      // "FILE:LINE:COL: …" for what is accepted but ignored, or will not run
 }
 
 // Listener is one http directive: `http 8080;` or `http 80 { api false; }`.

@@ -76,6 +76,31 @@ func TestParseGlobals(t *testing.T) {
 	f("http\t1 ;ctl c;cpus\n1 ; memory 1G #x\n;", ":1", "c", []int{1}, 1<<30)
 }
 
+// The limits on HTTP clients: defaults when absent, the file's values
+// when given, and a clear error past their bounds.
+func TestParseHTTPLimits(t *testing.T) {
+	c := mustParse(t, "")
+	if c.HTTPMaxConns != DefaultHTTPMaxConns || c.HTTPMaxConnsPerIP != DefaultHTTPMaxConnsPerIP ||
+		c.HTTPStallTimeout != DefaultHTTPStallTimeout || c.HTTPSendBuffer != DefaultHTTPSendBuffer {
+		t.Errorf("defaults: %d %d %v %d", c.HTTPMaxConns, c.HTTPMaxConnsPerIP, c.HTTPStallTimeout, c.HTTPSendBuffer)
+	}
+	c = mustParse(t, "http_max_connections 500;\nhttp_max_connections_per_ip 20;\nhttp_stall_timeout 2.5;\nhttp_send_buffer 64K;\n")
+	if c.HTTPMaxConns != 500 || c.HTTPMaxConnsPerIP != 20 || c.HTTPStallTimeout != 2500*time.Millisecond || c.HTTPSendBuffer != 64<<10 {
+		t.Errorf("given: %d %d %v %d", c.HTTPMaxConns, c.HTTPMaxConnsPerIP, c.HTTPStallTimeout, c.HTTPSendBuffer)
+	}
+	for src, want := range map[string]string{
+		"http_max_connections 0;":        `t.conf:1:22: http_max_connections: "0" is out of range 1..4194304`,
+		"http_stall_timeout 0.5;":        `t.conf:1:20: http_stall_timeout: "0.5" is out of range 1..600 seconds`,
+		"http_send_buffer 1G;":           `t.conf:1:18: http_send_buffer: "1G" is above the maximum 64M`,
+		"http_max_connections_per_ip x;": `t.conf:1:29: http_max_connections_per_ip: "x" is not a whole number`,
+	} {
+		_, err := Parse("t.conf", []byte(src), Options{})
+		if err == nil || err.Error() != want {
+			t.Errorf("Parse(%q): %v, want %s", src, err, want)
+		}
+	}
+}
+
 func TestParseStreams(t *testing.T) {
 	f := func(src string, want ...Stream) {
 		t.Helper()

@@ -30,6 +30,16 @@ const (
 	DefaultClientsTimeout  = 20 * time.Second
 	MaxClientsTimeout      = 24 * time.Hour
 
+	DefaultHTTPMaxConns      = 20000
+	DefaultHTTPMaxConnsPerIP = 1000
+	MaxHTTPConns             = 1 << 22
+	DefaultHTTPStallTimeout  = 10 * time.Second
+	MinHTTPStallTimeout      = time.Second
+	MaxHTTPStallTimeout      = 10 * time.Minute
+	DefaultHTTPSendBuffer    = 256 << 10
+	MinHTTPSendBuffer        = 16 << 10
+	MaxHTTPSendBuffer        = 64 << 20
+
 	MaxPriority   = 1000 // largest priority= of an input
 	MaxCPU        = nic.MaxCPU - 1
 	MinRecvBuffer = 4 << 10
@@ -147,6 +157,19 @@ var Settings = []*Setting{
 		Help: "cores for the receive workers (default: all)", field: onConfig(func(c *Config) any { return &c.CPUs })},
 	{Name: "memory", Scope: Global, Kind: Bytes, Default: sizeText(DefaultMemory), Min: MinMemory, Max: MaxMemory,
 		Help: "slab pool for all streams", field: onConfig(func(c *Config) any { return &c.Memory })},
+	{Name: "http_max_connections", Scope: Global, Kind: Count, Default: strconv.Itoa(DefaultHTTPMaxConns), Min: 1, Max: MaxHTTPConns,
+		Help:  "HTTP connections open at once over every listener; more are answered 503",
+		field: onConfig(func(c *Config) any { return &c.HTTPMaxConns })},
+	{Name: "http_max_connections_per_ip", Scope: Global, Kind: Count, Default: strconv.Itoa(DefaultHTTPMaxConnsPerIP), Min: 1, Max: MaxHTTPConns,
+		Help:  "HTTP connections open at once from one client address; more are answered 503",
+		field: onConfig(func(c *Config) any { return &c.HTTPMaxConnsPerIP })},
+	{Name: "http_stall_timeout", Scope: Global, Kind: Seconds, Default: secondsText(DefaultHTTPStallTimeout),
+		Min: int64(MinHTTPStallTimeout), Max: int64(MaxHTTPStallTimeout),
+		Help:  "an HTTP MPEG-TS reader that takes no bytes this long is closed",
+		field: onConfig(func(c *Config) any { return &c.HTTPStallTimeout })},
+	{Name: "http_send_buffer", Scope: Global, Kind: Bytes, Default: sizeText(DefaultHTTPSendBuffer), Min: MinHTTPSendBuffer, Max: MaxHTTPSendBuffer,
+		Help:  "socket send buffer of an HTTP MPEG-TS reader: the most a stalled reader holds",
+		field: onConfig(func(c *Config) any { return &c.HTTPSendBuffer })},
 
 	{Name: "segment_duration", Scope: PerStream, Kind: Seconds, Types: AllTypes,
 		Default: secondsText(DefaultSegmentDuration), Min: int64(MinSegmentDuration), Max: int64(MaxSegmentDuration),

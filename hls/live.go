@@ -3,6 +3,8 @@ package hls
 import (
 	"errors"
 	"net"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -11,9 +13,8 @@ import (
 )
 
 const (
-	liveWriteTimeout = 30 * time.Second
-	liveIdleWake     = 5 * time.Second
-	liveBuffer       = 64 << 10
+	liveIdleWake = 5 * time.Second
+	liveBuffer   = 64 << 10
 )
 
 var liveHeader = []byte("HTTP/1.1 200 OK\r\n" +
@@ -40,15 +41,54 @@ func (s *Server) serveLive(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 	}
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.HijackSetNoResponse(true)
+	tc, _ := ctx.Conn().(*trackedConn)
 	ctx.Hijack(func(c net.Conn) {
 		s.liveConns.Add(1)
 		defer s.liveConns.Add(-1)
-		c.SetWriteDeadline(time.Now().Add(liveWriteTimeout))
-		if _, err := c.Write(liveHeader); err != nil {
-			return
+		// A bounded send buffer: a reader that stops reading holds at most
+		// this much kernel memory, and its stall shows at the next write
+		// instead of after megabytes of autotuned buffer.
+		if tc != nil && s.limits.LiveSendBuffer > 0 {
+			if t := tc.tcp(); t != nil {
+				t.SetWriteBuffer(s.limits.LiveSendBuffer)
+			}
 		}
-		s.follow(c, st)
+		err := s.write(c, liveHeader)
+		if err == nil {
+			err = s.follow(c, st)
+		}
+		s.liveEnded(tc, err)
 	})
+}
+
+// write sends b to a live reader, which must take all of it within the
+// stall timeout.
+func (s *Server) write(c net.Conn, b []byte) error {
+	if s.limits.StallTimeout > 0 {
+		c.SetWriteDeadline(time.Now().Add(s.limits.StallTimeout))
+	}
+	_, err := c.Write(b)
+	return err
+}
+
+// liveEnded notes why a live reader's connection ended (err; nil when the
+// stream ended it): a client that went away, or one that took nothing for
+// the stall timeout, which is logged.
+func (s *Server) liveEnded(tc *trackedConn, err error) {
+	if tc == nil || err == nil {
+		return
+	}
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		tc.eof.Store(true)
+		return
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return
+	}
+	tc.stalled.Store(true)
+	peer := tc.ip.String()
+	s.limited.Logf("stalled "+peer, "http: /mpegts readers closed for taking nothing, from "+peer,
+		"http: /mpegts reader %s took nothing for %v: closed", peer, s.limits.StallTimeout)
 }
 
 // follow copies the stream to c until the client goes or the stream is
@@ -59,7 +99,9 @@ func (s *Server) serveLive(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 // with PAT, PMT and a keyframe. The copy costs far less than the socket
 // write it feeds; segments, fetched by many more clients, are sent without
 // one.
-func (s *Server) follow(c net.Conn, st *pipeline.Stream) {
+// It returns the error that ended the connection, nil when the stream
+// ended it.
+func (s *Server) follow(c net.Conn, st *pipeline.Stream) error {
 	wake, cancel := st.Subscribe()
 	defer st.Touch() // clients_timeout counts from the end of the connection
 	defer cancel()
@@ -76,14 +118,13 @@ func (s *Server) follow(c net.Conn, st *pipeline.Stream) {
 					s.liveMiss.Add(1)
 					next := st.Live()
 					if next == seg || next == nil || !next.Valid() || stopped(st) {
-						return // nowhere clean to go on from
+						return nil // nowhere clean to go on from
 					}
 					seg, off = next, 0
 					continue
 				}
-				c.SetWriteDeadline(time.Now().Add(liveWriteTimeout))
-				if _, err := c.Write(buf[:n]); err != nil {
-					return
+				if err := s.write(c, buf[:n]); err != nil {
+					return err
 				}
 				off += int64(n)
 				continue
@@ -105,7 +146,7 @@ func (s *Server) follow(c net.Conn, st *pipeline.Stream) {
 		case <-wake:
 		case <-idle.C:
 		case <-st.Stopped():
-			return
+			return nil
 		}
 	}
 }

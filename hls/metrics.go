@@ -88,6 +88,7 @@ func (s *Server) WriteMetrics(w io.Writer) {
 			b = append(b, '\n')
 		}
 	}
+	b = s.conns.appendMetrics(b)
 	b = header(b, "slabcast_mpegts_lagged_total", "counter", "HTTP MPEG-TS readers that fell behind the slab ring and jumped to the live edge.")
 	b = appendPlain(b, "slabcast_mpegts_lagged_total", s.liveMiss.Load())
 	pool := s.streams.Pool()
@@ -132,6 +133,18 @@ func series(b []byte, name, stream, k, v string, n uint64) []byte {
 		b = append(b, `="`...)
 		b = append(b, v...)
 	}
+	b = append(b, `"} `...)
+	b = strconv.AppendUint(b, n, 10)
+	return append(b, '\n')
+}
+
+// labelled writes one series with one label other than stream.
+func labelled(b []byte, name, k, v string, n uint64) []byte {
+	b = append(b, name...)
+	b = append(b, '{')
+	b = append(b, k...)
+	b = append(b, `="`...)
+	b = append(b, v...)
 	b = append(b, `"} `...)
 	b = strconv.AppendUint(b, n, 10)
 	return append(b, '\n')

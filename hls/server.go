@@ -10,9 +10,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 
 	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/hls/m3u8"
+	"github.com/slabcast/slabcast/internal/logcap"
 	"github.com/slabcast/slabcast/pipeline"
 )
 
@@ -34,44 +37,137 @@ type Streams interface {
 type Server struct {
 	streams Streams
 	logf    func(string, ...any)
+	limited *logcap.Limiter // lines about clients: one per peer and reason an interval
+	limits  Limits
+	conns   conns
 	srv     *fasthttp.Server
 
-	codes     [600]atomic.Uint64 // requests answered, by status code
+	codes     [600]atomic.Uint64 // answers, by status code: the handler's, fasthttp's own and refusals
 	liveMiss  atomic.Uint64      // /mpegts readers that fell behind the ring and jumped to the live edge
 	liveConns atomic.Int64
 }
 
-// New makes a server for streams. logf receives connection-level errors.
-func New(streams Streams, logf func(string, ...any)) *Server {
+// logInterval is how often lines about clients repeat at most: one per
+// peer and reason, then a count.
+const logInterval = 10 * time.Second
+
+// New makes a server for streams, holding clients to lim. logf receives
+// connection-level errors, at most one line per client address and reason
+// every logInterval, each cut to a few hundred bytes.
+func New(streams Streams, logf func(string, ...any), lim Limits) *Server {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	s := &Server{streams: streams, logf: logf}
+	if lim.ReadTimeout <= 0 {
+		lim.ReadTimeout = DefaultLimits.ReadTimeout
+	}
+	if lim.IdleTimeout <= 0 {
+		lim.IdleTimeout = DefaultLimits.IdleTimeout
+	}
+	s := &Server{streams: streams, logf: logf, limits: lim}
+	s.conns = conns{s: s, perIP: map[netip.Addr]int{}}
+	s.limited = logcap.NewLimiter(logf, logInterval, 1024)
 	s.srv = &fasthttp.Server{
 		Handler:                       s.Handle,
+		ErrorHandler:                  s.handleError,
 		Name:                          "slabcast",
-		ReadTimeout:                   30 * time.Second,
+		ReadTimeout:                   lim.ReadTimeout,
 		WriteTimeout:                  60 * time.Second,
-		IdleTimeout:                   60 * time.Second,
+		IdleTimeout:                   lim.IdleTimeout,
 		MaxRequestBodySize:            4096,
 		DisableHeaderNamesNormalizing: false,
 		NoDefaultDate:                 false,
-		Logger:                        logger{logf},
+		Logger:                        logger{s},
+		SecureErrorLogMessage:         true, // never echo a request into the log
 		CloseOnShutdown:               true,
 	}
 	return s
 }
 
-type logger struct{ logf func(string, ...any) }
+// logger takes fasthttp's own lines. The error of a connection that
+// handleError answered was counted and logged there already; the rest go
+// through the limiter by client address, cut short.
+type logger struct{ s *Server }
 
-func (l logger) Printf(format string, args ...any) { l.logf("http: "+format, args...) }
+func (l logger) Printf(format string, args ...any) {
+	peer := "-"
+	if len(args) >= 2 {
+		if a, ok := args[1].(net.Addr); ok {
+			if _, dup := l.s.conns.answered.Load(a.String()); dup {
+				return // "error when serving connection": handleError said it
+			}
+			peer = hostOf(a.String())
+		}
+	}
+	msg := fmt.Sprintf(format, args...)
+	key := format
+	if len(key) > 40 {
+		key = key[:40]
+	}
+	l.s.limited.Logf("fasthttp "+key+" "+peer, "http: lines like \""+logcap.Text(key, 40)+"\" from "+peer,
+		"http: %s", logcap.Text(msg, 300))
+}
 
-// Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+// hostOf is the address part of host:port, or s.
+func hostOf(s string) string {
+	if h, _, err := net.SplitHostPort(s); err == nil {
+		return h
+	}
+	return s
+}
+
+// handleError answers a request fasthttp could not read or parse, counts
+// the answer with the handler's, and logs it bounded: the method, the
+// path cut to 200 bytes, the peer and the reason, never the request's
+// headers or body. A read that timed out (an idle client, a slowloris) is
+// answered 408 and counted, not logged: browsers open connections they
+// never use.
+func (s *Server) handleError(ctx *fasthttp.RequestCtx, err error) {
+	code, msg := fasthttp.StatusBadRequest, "bad request\n"
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.As(err, &small):
+		code, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large\n"
+	case errors.As(err, &ne) && ne.Timeout():
+		code, msg = fasthttp.StatusRequestTimeout, "request timeout\n"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		code, msg = fasthttp.StatusRequestEntityTooLarge, "request body too large\n"
+	}
+	fail(ctx, code, msg)
+	s.codes[code].Add(1)
+	if tc, ok := ctx.Conn().(*trackedConn); ok {
+		tc.answered.Store(true)
+		s.conns.answered.Store(tc.RemoteAddr().String(), struct{}{})
+	}
+	if code == fasthttp.StatusRequestTimeout {
+		return
+	}
+	peer := hostOf(ctx.RemoteAddr().String())
+	reason := err.Error()
+	if i := strings.Index(reason, ": buffer size="); i > 0 {
+		reason = reason[:i] // how much was buffered says nothing to an operator
+	}
+	what := ""
+	if !strings.Contains(reason, "reading request headers") && code != fasthttp.StatusRequestHeaderFieldsTooLarge {
+		// The request line and header were read: say what was asked.
+		what = "; " + logcap.Text(string(ctx.Request.Header.Method()), 16) + " " + logcap.Text(string(ctx.Request.Header.RequestURI()), 200)
+	}
+	label := "http: " + strconv.Itoa(code) + " answers to " + peer
+	s.limited.Logf(strconv.Itoa(code)+" "+peer, label, "http: %d to %s: %s%s", code, peer, logcap.Text(reason, 200), what)
+}
+
+// Serve accepts connections on ln until Shutdown, within the server's
+// limits over all its listeners.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(listener{ln, &s.conns}) }
 
 // Shutdown stops accepting, closes idle connections and waits for requests
 // in flight, at most until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.ShutdownWithContext(ctx)
+	s.limited.Close()
+	return err
+}
 
 // Header names and values as bytes, canonical already: setting them skips
 // fasthttp's normalisation, a fifth of a playlist request's handling.

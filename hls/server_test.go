@@ -52,7 +52,17 @@ func newFixture(t testing.TB, segDur time.Duration, segCount int, wrap func(net.
 // newFixtureNamed is newFixture with a stream called name.
 func newFixtureNamed(t testing.TB, name string, segDur time.Duration, segCount int, wrap func(net.Listener) net.Listener) *fixture {
 	t.Helper()
-	logf := t.Logf
+	return newFixtureWith(t, name, segDur, segCount, wrap, DefaultLimits, nil)
+}
+
+// newFixtureWith is newFixtureNamed with the server's limits, and its log
+// going to logf (nil: the test's log).
+func newFixtureWith(t testing.TB, name string, segDur time.Duration, segCount int, wrap func(net.Listener) net.Listener,
+	lim Limits, logf func(string, ...any)) *fixture {
+	t.Helper()
+	if logf == nil {
+		logf = t.Logf
+	}
 	if _, ok := t.(*testing.F); ok {
 		// F's methods may not be called while the fuzz target runs, and
 		// the pipeline logs from its own goroutines at any time.
@@ -81,7 +91,7 @@ func newFixtureNamed(t testing.TB, name string, segDur time.Duration, segCount i
 	if wrap != nil {
 		ln = wrap(ln)
 	}
-	srv := New(p, logf)
+	srv := New(p, logf, lim)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	in, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))

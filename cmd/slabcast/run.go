@@ -20,6 +20,7 @@ import (
 	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/ctl"
 	"github.com/slabcast/slabcast/hls"
+	"github.com/slabcast/slabcast/internal/logcap"
 	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/pipeline"
 )
@@ -56,7 +57,9 @@ func runDaemon(args []string) error {
 		return err
 	}
 	lg := log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds)
-	d := &daemon{path: *path, logf: lg.Printf, ctlGID: -1}
+	// No line longer than maxLogLine, and none that input split in two,
+	// whatever a caller forgot to cut (internal/logcap).
+	d := &daemon{path: *path, logf: logcap.Cap(lg.Printf, maxLogLine), ctlGID: -1}
 	if *group != "" {
 		g, err := user.LookupGroup(*group)
 		if err != nil {
@@ -68,6 +71,9 @@ func runDaemon(args []string) error {
 	}
 	return d.run(cfg)
 }
+
+// maxLogLine is the most bytes of message a log line has.
+const maxLogLine = 1024
 
 type daemon struct {
 	path string
@@ -89,7 +95,8 @@ func (d *daemon) run(cfg *config.Config) error {
 	}
 	defer p.Close()
 	d.p, d.cfg = p, cfg
-	srv := hls.New(p, d.logf)
+	srv := hls.New(p, d.logf, hls.Limits{MaxConns: cfg.HTTPMaxConns, MaxConnsPerIP: cfg.HTTPMaxConnsPerIP,
+		StallTimeout: cfg.HTTPStallTimeout, LiveSendBuffer: cfg.HTTPSendBuffer})
 	for _, s := range cfg.Streams {
 		d.start(s)
 	}

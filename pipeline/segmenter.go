@@ -151,6 +151,9 @@ func (g *segmenter) commit() {
 }
 
 func (g *segmenter) packet(p []byte) {
+	if g.out.starved && g.state == inSeg {
+		g.starve()
+	}
 	pid := ts.PID(p)
 	if !g.prog.stores(pid) {
 		return // not part of the program: not stored
@@ -233,6 +236,11 @@ func (g *segmenter) start(pts uint64) {
 		seg.Start = l.Start.Add(time.Millisecond)
 	}
 	g.out.cur = seg
+	g.out.starved = false
+	if o := g.out.orphan; o != nil {
+		o.next.Store(seg)
+		g.out.orphan = nil
+	}
 	g.curWall = g.now
 	g.cut.waiting = false
 	g.cut.maxPTS = pts
@@ -255,6 +263,14 @@ func (g *segmenter) finish(end uint64) {
 	seg := g.out.cur
 	if seg == nil {
 		return
+	}
+	if g.out.starved {
+		e, ok := g.cutShort(seg)
+		if !ok {
+			g.abandon(seg)
+			return
+		}
+		end = e
 	}
 	g.out.cur = nil
 	d := ts.PTSDiff(end, seg.startPTS)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/config"
+	tsfeed "github.com/slabcast/slabcast/feed"
 	"github.com/slabcast/slabcast/hls/m3u8"
 	"github.com/slabcast/slabcast/internal/hlstest"
 	"github.com/slabcast/slabcast/ts"
@@ -643,5 +644,69 @@ func TestInputPIDs(t *testing.T) {
 	streams, err := hlstest.Probe(context.Background(), p)
 	if err != nil || len(streams) != 1 {
 		t.Fatalf("pids=%d (program 1's video): streams %+v, %v; want the video alone", video1, streams, err)
+	}
+}
+
+// A pool too small for the stream: the stream gives up its own segments,
+// listed ones last, and cuts short (or abandons) a segment it cannot hold
+// rather than write on past a hole. Whatever it publishes is whole: it
+// starts with PAT, PMT and a keyframe and has no continuity error; the
+// playlist stays valid, its media sequence never goes back, and segments
+// keep coming.
+func TestPoolTooSmall(t *testing.T) {
+	c, err := tsfeed.NewClip(readClip(t, "h264_aac.ts")) // 2 s segments of it are ~200 KB: over one chunk
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A stream needs two segments' memory to list one while it writes the
+	// next; from three chunks up it can (each segment here wants two).
+	for _, chunks := range []int64{3, 4, 8} {
+		t.Run(fmt.Sprint(chunks, " chunks"), func(t *testing.T) {
+			s := testStream(t, testPool(t, chunks*ChunkSize), 2*time.Second)
+			buf := tsfeed.NewBuffer(c) // loops without a seam: one continuous source
+			var lastMSN uint64
+			seen := map[string]bool{}
+			for pass := 0; pass < 4; pass++ {
+				for i := 0; i < buf.Datagrams(); i++ {
+					s.seg.now = epoch.Add(time.Duration(pass)*buf.Duration() + buf.Due(i))
+					s.seg.datagram(buf.Datagram(i))
+					if i%16 == 15 {
+						s.seg.commit()
+					}
+				}
+				s.seg.commit()
+				buf.Advance()
+				pl, err := hlstest.ParsePlaylist(playlistOf(s))
+				if err != nil {
+					t.Fatalf("pass %d: %v", pass, err)
+				}
+				if err := hlstest.Check(pl); err != nil {
+					t.Fatalf("pass %d: %v\n%s", pass, err, playlistOf(s))
+				}
+				if pl.MediaSequence < lastMSN {
+					t.Fatalf("pass %d: media sequence went back from %d to %d", pass, lastMSN, pl.MediaSequence)
+				}
+				lastMSN = pl.MediaSequence
+				for _, sg := range s.Timeline().Listed() {
+					name := m3u8.SegmentName(sg.Start, sg.Duration)
+					seen[name] = true
+					b := segmentBytes(t, sg)
+					if err := hlstest.StartsWithPATPMT(b); err != nil {
+						t.Errorf("segment %s: %v", name, err)
+					}
+					if n := hlstest.ContinuityErrors(b); n != 0 {
+						t.Errorf("segment %s: %d continuity errors: written past a hole", name, n)
+					}
+				}
+			}
+			st := s.Stats()
+			if st.Count[Segments] < 8 || len(seen) < 4 {
+				t.Errorf("%d segments published, %d seen listed: the stream stalled", st.Count[Segments], len(seen))
+			}
+			if s.pool.Exhausted() == 0 {
+				t.Errorf("the pool never ran out: the test tests nothing")
+			}
+			t.Logf("%d segments, %d packets dropped, pool exhausted %d times", st.Count[Segments], st.Count[Dropped], s.pool.Exhausted())
+		})
 	}
 }

@@ -13,6 +13,13 @@ type slabWriter struct {
 	pesOff    int64  // offset of the last primary PES start in the current segment
 	pesPTS    uint64 // and its PTS
 
+	// starved: the pool had no chunk for the current segment, and nothing
+	// of the stream's own could be given up. Its later packets are dropped,
+	// not written past a hole: the segment is cut short at its last whole
+	// access unit (or abandoned) and the next starts at a keyframe, flagged.
+	starved bool
+	orphan  *Segment // an abandoned segment whose live readers wait for its next
+
 	// Output continuity counters (see continuity).
 	ccOut   [8192]uint8
 	ccShift [8192]uint8
@@ -25,6 +32,10 @@ type slabWriter struct {
 func (g *segmenter) write(p []byte) {
 	w := &g.out
 	seg := w.cur
+	if w.starved {
+		g.s.c.add(Dropped, 1)
+		return
+	}
 	off := seg.wr % ChunkSize
 	ci := int(seg.wr / ChunkSize)
 	if off == 0 {
@@ -34,6 +45,9 @@ func (g *segmenter) write(p []byte) {
 		}
 		c := g.chunk()
 		if c == nil {
+			// Never write on past a hole: a segment must be whole bytes
+			// of the source from a keyframe on.
+			w.starved = true
 			g.s.c.add(Dropped, 1)
 			return
 		}
@@ -82,15 +96,63 @@ func (w *slabWriter) continuity(q []byte, pid uint16) {
 func (w *slabWriter) newSource() { w.ccFresh.all() }
 
 // chunk takes a chunk from the pool; when it is empty, the stream gives up
-// its own oldest segment that no playlist lists any more: better a late
-// fetch answering 404 than live packets lost.
+// its own oldest segment that no playlist lists any more, failing that its
+// oldest listed one while another stays listed: better a late fetch
+// answering 404, or a short playlist, than live packets lost. A segment
+// that has memory already is cut short rather than take the last listed
+// one (starve); one that has none takes even that, so that a stream never
+// waits on memory other streams hold, and none can wait for ever.
 func (g *segmenter) chunk() *chunk {
 	if c := g.s.pool.get(); c != nil {
 		return c
 	}
-	if g.win.releaseUnlisted(g.s.pool) {
+	cur := g.out.cur
+	for g.win.releaseUnlisted(g.s.pool) || g.win.releaseOldestListed(g.s.pool, 1, cur.MSN) ||
+		cur.nref.Load() == 0 && g.win.releaseOldestListed(g.s.pool, 0, cur.MSN) {
 		g.publish()
-		return g.s.pool.get()
+		if c := g.s.pool.get(); c != nil {
+			return c
+		}
 	}
 	return nil
+}
+
+// starve ends a segment the pool could not hold: cut short at its last
+// whole access unit, or abandoned when it has none, and the stream waits
+// for the next keyframe, flagged as a discontinuity (media is missing).
+func (g *segmenter) starve() {
+	g.finish(g.endPTS())
+	g.state = waitKey
+	g.win.disc = true
+	g.cut.waiting = false
+}
+
+// cutShort trims a starved segment to its last whole access unit of the
+// primary PID and returns where its media ends; ok is false when it holds
+// none.
+func (g *segmenter) cutShort(seg *Segment) (end uint64, ok bool) {
+	w := &g.out
+	if w.pesOff <= w.headerLen || w.pesOff > seg.wr {
+		return 0, false
+	}
+	seg.wr = w.pesOff
+	return w.pesPTS, true
+}
+
+// abandon gives a starved segment with no whole access unit back to the
+// pool unpublished. Its media sequence number goes to the next segment, so
+// the numbers a playlist implies stay contiguous; a live reader already on
+// it moves to the next segment when that starts.
+func (g *segmenter) abandon(seg *Segment) {
+	g.out.cur = nil
+	n := int(seg.nref.Load())
+	for j := 0; j < n; j++ {
+		g.s.pool.put(seg.refs[j].c)
+	}
+	seg.nref.Store(0)
+	seg.wr = 0
+	seg.size.Store(0)
+	seg.done.Store(true)
+	g.win.msn = seg.MSN
+	g.out.orphan = seg
 }

@@ -99,6 +99,23 @@ func (w *window) releaseUnlisted(pool *Pool) bool {
 	return false
 }
 
+// releaseOldestListed releases the oldest segment even though a playlist
+// lists it, for a stream short of memory that has nothing unlisted left to
+// give, as long as more than keep segments are left. The media sequence
+// moves on past it: to the next segment kept, or to next (the segment
+// being written) when none is. It reports whether it released one.
+func (w *window) releaseOldestListed(pool *Pool, keep int, next uint64) bool {
+	if len(w.segs) <= keep || len(w.segs) == 0 {
+		return false
+	}
+	if len(w.segs) > 1 {
+		next = w.segs[1].MSN
+	}
+	w.firstMSN = max(w.firstMSN, next)
+	w.release(0, pool)
+	return true
+}
+
 // release returns segs[i]'s chunks to the pool and forgets it. Readers still
 // sending it notice through the chunk generations.
 func (w *window) release(i int, pool *Pool) {
@@ -125,7 +142,13 @@ func (w *window) timeline() *Timeline {
 		}
 		t.First++
 	}
+	// With nothing listed (a stream short of memory gave up its last
+	// segment), the sequence is that of the next segment to be listed, so
+	// it does not go back when that one comes.
 	t.MediaSequence = w.msn
+	if w.firstMSN != 0 {
+		t.MediaSequence = w.firstMSN
+	}
 	if t.First < len(t.Segments) {
 		t.MediaSequence = t.Segments[t.First].MSN
 	}

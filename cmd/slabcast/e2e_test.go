@@ -119,7 +119,11 @@ func newTestDaemon(t *testing.T, wrapper []string, config string) *testDaemon {
 	port := freePort(t, "tcp")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "slabcast.conf")
-	text := fmt.Sprintf("http 127.0.0.1:%d;\nctl %s;\nmemory 64M;\n%s", port, filepath.Join(dir, "ctl.sock"), config)
+	memory := "memory 64M;\n"
+	if strings.HasPrefix(config, "memory ") || strings.Contains(config, "\nmemory ") {
+		memory = "" // the test's own
+	}
+	text := fmt.Sprintf("http 127.0.0.1:%d;\nctl %s;\n%s%s", port, filepath.Join(dir, "ctl.sock"), memory, config)
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,7 @@ func TestInputFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	log0 := len(d.Log())
+	rss0 := rssOf(t, d.cmd.Process.Pid)
 	type watched struct {
 		lists []*hlstest.Playlist
 		err   error
@@ -154,6 +155,9 @@ func TestInputFaults(t *testing.T) {
 	log := d.Log()[log0:]
 	if strings.Contains(log, "panic") {
 		t.Fatalf("panic in the log:\n%s", log)
+	}
+	if rss := rssOf(t, d.cmd.Process.Pid); rss-rss0 > 32<<20 {
+		t.Errorf("the daemon grew from %d to %d bytes resident through the faults", rss0, rss)
 	}
 	// A line or two per change of source: 4 KB is the stated bound.
 	if len(log) > 4096 {

@@ -33,6 +33,7 @@ func TestHostileClients(t *testing.T) {
 		stalled = 20  // /mpegts readers that never read
 		over    = 30  // connections tried beyond the per-address cap
 		bad     = 1500
+		flood   = 20000
 		sndbuf  = 32 << 10
 		stall   = 2 * time.Second
 	)
@@ -63,15 +64,18 @@ stream ch { input udp://239.1.4.9:5000; segment_duration 1; }
 	}()
 
 	addr := fmt.Sprintf("127.0.0.1:%d", d.port)
-	dial := func(from string, rcvbuf int) net.Conn {
-		t.Helper()
+	dialErr := func(from string, rcvbuf int) (net.Conn, error) {
 		dl := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
 		if rcvbuf > 0 {
 			dl.Control = func(_, _ string, rc syscall.RawConn) error {
 				return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf) })
 			}
 		}
-		c, err := dl.Dial("tcp", addr)
+		return dl.Dial("tcp", addr)
+	}
+	dial := func(from string, rcvbuf int) net.Conn { // on the test's goroutine only
+		t.Helper()
+		c, err := dialErr(from, rcvbuf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +133,11 @@ stream ch { input udp://239.1.4.9:5000; segment_duration 1; }
 		go func() {
 			defer wg.Done()
 			for i := 0; i < bad/4; i++ {
-				c := dial("127.0.0.2", 0)
+				c, err := dialErr("127.0.0.2", 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
 				c.SetDeadline(time.Now().Add(5 * time.Second))
 				c.Write([]byte(junk))
 				line, _ := bufio.NewReader(c).ReadString('\n')
@@ -143,6 +151,49 @@ stream ch { input udp://239.1.4.9:5000; segment_duration 1; }
 	}
 	wg.Wait()
 	d.waitMetric(`slabcast_http_requests_total{code="400"}`, 5*time.Second, func(v float64) bool { return v == before400+bad })
+
+	// A flood of well-formed requests for what does not exist, pipelined
+	// on kept-alive connections: each answered and counted, none logged.
+	before404 := max(d.metric(`slabcast_http_requests_total{code="404"}`), 0)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := dialErr("127.0.0.2", 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			go func() {
+				for i := 0; i < flood/4; i++ {
+					fmt.Fprintf(c, "GET /nosuch%d/index.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n", i)
+				}
+			}()
+			br := bufio.NewReader(c)
+			for i := 0; i < flood/4; i++ {
+				line, err := br.ReadString('\n')
+				if err != nil || !strings.HasPrefix(line, "HTTP/1.1 404 ") {
+					t.Errorf("flood request %d: %q %v", i, line, err)
+					return
+				}
+				for { // the rest of the answer: headers, then a short body
+					h, err := br.ReadString('\n')
+					if err != nil {
+						t.Errorf("flood answer %d: %v", i, err)
+						return
+					}
+					if h == "\r\n" {
+						break
+					}
+				}
+				br.Discard(len("not found\n"))
+			}
+		}()
+	}
+	wg.Wait()
+	d.waitMetric(`slabcast_http_requests_total{code="404"}`, 5*time.Second, func(v float64) bool { return v == before404+flood })
 
 	// The stalled readers are gone within the stall timeout once their
 	// buffers filled, and meanwhile held bounded kernel memory.

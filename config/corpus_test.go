@@ -74,7 +74,7 @@ func TestCorpus(t *testing.T) {
 	f("mixed.conf", ":8080", []corpusStream{{"sport", "run"},
 		{"foreign", "no input slabcast can read yet: hls://cdn.example.com/foreign/index.m3u8, srt://10.0.0.7:9000"},
 		{"ipcam", "no input slabcast can read yet: rtsp://"}, {"radio", "run"}}, 8,
-		`mixed.conf:4:9: input "tshttp://10.0.0.5:8080/sport/mpegts": tshttp:// is not supported by slabcast yet; input skipped`,
+		"mixed.conf:4:45: input: option user_agent is not supported by slabcast; ignored", // tshttp:// is read, its options judged
 		"mixed.conf:16:31: input: option user_agent is not supported by slabcast; ignored")
 	f("protected.conf", ":8080", []corpusStream{
 		{"paid", "protected by on_play (testdata/flussonic/protected.conf:8:3), which slabcast does not enforce yet"},

@@ -44,10 +44,11 @@ var narrowing = map[string]bool{
 }
 
 // InputSchemes are the input URL schemes slabcast reads: udp:// and rtp://,
-// and Flussonic's other spellings of udp:// (udp2://, and mpts-udp:// for a
-// multi-program input, with program=). An input of any other scheme is
-// skipped with a warning until slabcast reads it.
-var InputSchemes = []string{"udp", "rtp", "udp2", "mpts-udp"}
+// Flussonic's other spellings of udp:// (udp2://, and mpts-udp:// for a
+// multi-program input, with program=), and MPEG-TS over HTTP (tshttp://,
+// and http:// for the same). An input of any other scheme is skipped with
+// a warning until slabcast reads it.
+var InputSchemes = []string{"udp", "rtp", "udp2", "mpts-udp", "tshttp", "http"}
 
 // ReadsScheme reports whether slabcast reads inputs of scheme (without
 // "://"), as InputSchemes lists them, in any case.

@@ -638,7 +638,13 @@ func checkURL(s string) error {
 		return err
 	}
 	if !ReadsScheme(u.Scheme) {
-		return errors.New("config: only udp:// and rtp:// inputs are supported")
+		return errors.New("config: only udp://, rtp:// and tshttp:// inputs are supported")
+	}
+	if s := strings.ToLower(u.Scheme); s == "tshttp" || s == "http" {
+		if u.Opaque != "" || u.Hostname() == "" {
+			return fmt.Errorf("config: expected %s://HOST[:PORT]/PATH", u.Scheme)
+		}
+		return nil
 	}
 	if u.Opaque != "" || u.Host == "" {
 		return fmt.Errorf("config: expected %s://HOST:PORT", u.Scheme)

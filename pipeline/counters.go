@@ -32,6 +32,11 @@ const (
 	ForcedCuts                     // segments cut without a keyframe
 	Discontinuities                // segments flagged EXT-X-DISCONTINUITY
 	Switches                       // failovers between inputs
+	ErrConnect                     // pull inputs (tshttp://): no connection or no answer
+	ErrStatus                      // ... an answer other than 200
+	ErrRead                        // ... the body failed, stalled or ended
+	ErrNotTS                       // ... a body that is not MPEG-TS
+	Skipped                        // bytes of a byte-stream input that started no packet
 	NumCounters
 )
 
@@ -72,8 +77,16 @@ var Counters = [NumCounters]CounterInfo{
 		Help: "Segments cut without a keyframe because none was recognised within 3 segment durations."},
 	Discontinuities: {Name: "discontinuities", Metric: "slabcast_discontinuities_total",
 		Help: "Segments flagged EXT-X-DISCONTINUITY (source restart, timestamp jump, new program layout)."},
-	Switches: {Name: "switches", Metric: "slabcast_input_switches_total", Help: "Failovers between a stream's inputs."},
+	Switches:   {Name: "switches", Metric: "slabcast_input_switches_total", Help: "Failovers between a stream's inputs."},
+	ErrConnect: {Name: "connect", Group: "errors", Metric: "slabcast_input_errors_total", Reason: "connect", Help: errorsHelp},
+	ErrStatus:  {Name: "status", Group: "errors", Metric: "slabcast_input_errors_total", Reason: "status", Help: errorsHelp},
+	ErrRead:    {Name: "read", Group: "errors", Metric: "slabcast_input_errors_total", Reason: "read", Help: errorsHelp},
+	ErrNotTS:   {Name: "not_ts", Group: "errors", Metric: "slabcast_input_errors_total", Reason: "not_ts", Help: errorsHelp},
+	Skipped: {Name: "skipped_bytes", Metric: "slabcast_input_skipped_bytes_total",
+		Help: "Bytes of a byte-stream input (tshttp://) thrown away because no TS packet started there: a start mid-packet, or garbage."},
 }
+
+const errorsHelp = "Failures of a pull input (tshttp://, http://), by reason: connect (no connection or no answer), status (an answer other than 200), read (the body failed, stalled for source_timeout, or ended), not_ts (not MPEG-TS); each is retried with backoff."
 
 const filteredHelp = "Datagrams the input socket filter refused, by reason."
 

@@ -31,6 +31,7 @@ type input struct {
 	filter  *bpf.Filter // nil when none is attached
 	tag     int         // the worker's epoll tag
 	markers bool        // the classic filter sends refusal markers
+	pulled  bool        // a pull input's pipe: an empty datagram marks a new connection
 	kind    bpf.Kind
 	rtp     *nic.RTPReceiver
 	emit    func([]byte) // hands a depacketized RTP payload to the segmenter
@@ -61,6 +62,7 @@ func (in *input) active() bool { return in.s.active == in.idx }
 func (in *input) opened(conn reader, f *bpf.Filter, now time.Time) {
 	in.conn, in.filter = conn, f
 	in.markers = f != nil && f.Mode() == bpf.ModeClassic
+	_, in.pulled = conn.(*nic.Pipe)
 	if f != nil {
 		in.kind = f.Kind()
 	}
@@ -140,6 +142,16 @@ func (in *input) take(b *nic.Batch, i int, active bool) bool {
 			in.refused(r)
 			return false
 		}
+	}
+	if in.pulled && len(d) == 0 {
+		// The pull reconnected: what follows is a new source (a restarted
+		// origin), its counters and timeline its own. End the segment at
+		// its last whole frame and start afresh, as after a source loss.
+		if active {
+			s.seg.sourceLost()
+			s.seg.health.NewSource()
+		}
+		return false
 	}
 	switch {
 	case !active:

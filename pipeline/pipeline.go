@@ -18,6 +18,7 @@ import (
 
 	"github.com/slabcast/slabcast/bpf"
 	"github.com/slabcast/slabcast/config"
+	"github.com/slabcast/slabcast/httpts"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -123,7 +124,7 @@ func (p *Pipeline) Start(cfg config.Stream) error {
 		return fmt.Errorf("pipeline: stream %s has no input", cfg.Name)
 	}
 	for _, in := range cfg.Inputs {
-		if _, err := nic.ParseURL(in.URL); err != nil {
+		if err := checkInput(in.URL); err != nil {
 			return fmt.Errorf("pipeline: stream %s: %w", cfg.Name, err)
 		}
 	}
@@ -170,6 +171,7 @@ func (p *Pipeline) startInputs(s *Stream) {
 func (p *Pipeline) connect(s *Stream, i int, gen uint64) {
 	src, _ := nic.ParseURL(s.cfg.Inputs[i].URL)
 	w := s.w
+	_, pulled := httpts.HTTPURL(s.cfg.Inputs[i].URL)
 	backoff := time.Second
 	kind := bpf.KindTS
 	if src.RTP {
@@ -193,6 +195,10 @@ func (p *Pipeline) connect(s *Stream, i int, gen uint64) {
 		}
 		backoff = min(2*backoff, 30*time.Second)
 		return true
+	}
+	if pulled {
+		p.pull(s, i, gen, current)
+		return
 	}
 	share := p.share && src.Multicast
 	for current() {

@@ -21,7 +21,6 @@ import (
 	"github.com/slabcast/slabcast/ctl"
 	"github.com/slabcast/slabcast/hls"
 	"github.com/slabcast/slabcast/internal/logcap"
-	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/pipeline"
 )
 
@@ -29,10 +28,7 @@ const defaultConfig = "/etc/slabcast/slabcast.conf"
 
 // parseOptions validates input URLs while the config is parsed, so a bad URL
 // is reported at its line and column.
-var parseOptions = config.Options{CheckInput: func(u string) error {
-	_, err := nic.ParseURL(u)
-	return err
-}}
+var parseOptions = config.Options{CheckInput: pipeline.CheckInput}
 
 func runDaemon(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slabcast/slabcast/internal/hlstest"
+	"github.com/slabcast/slabcast/internal/testnet"
+)
+
+// HTTP MPEG-TS pull (issue "Live streams and every common source"): one
+// slabcast relays another's /mpegts; what it serves plays and decodes; when
+// the origin restarts the relay reconnects and goes on after a
+// discontinuity; sources that answer 404, send what is not TS or never
+// answer are counted by reason and retried, and disturb no other stream.
+func TestHTTPPull(t *testing.T) {
+	testnet.Require(t)
+	hlstest.RequireFFmpeg(t)
+	origin := startDaemon(t, `stream ch { input udp://239.1.7.1:5000; segment_duration 1; }`)
+	hlstest.StartSender(t, hlstest.SenderOptions{URL: "udp://239.1.7.1:5000"})
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	if _, err := hlstest.Watch(ctx, origin.base+"/ch/index.m3u8", 500*time.Millisecond, 2); err != nil {
+		t.Fatal(err)
+	}
+
+	// Bad sources, on one local HTTP server of the test's own.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/garbage", func(w http.ResponseWriter, r *http.Request) {
+		junk := []byte(strings.Repeat("this is no transport stream\n", 1000))
+		for i := 0; i < 20 && r.Context().Err() == nil; i++ {
+			if _, err := w.Write(junk); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("/stall", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // headers, then nothing
+	})
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(ln)
+	defer hs.Close()
+	bad := "http://" + ln.Addr().String()
+
+	relay := startDaemon(t, fmt.Sprintf(`stream relay { input tshttp://127.0.0.1:%d/ch/mpegts; segment_duration 1; source_timeout 3; }
+stream e404 { input %s/nosuch; source_timeout 2; }
+stream garbage { input %s/garbage; source_timeout 2; }
+stream stall { input %s/stall; source_timeout 1; }
+`, origin.port, bad, bad, bad))
+	pl := relay.base + "/relay/index.m3u8"
+	lists, err := hlstest.Watch(ctx, pl, 500*time.Millisecond, 4)
+	if err != nil {
+		t.Fatalf("the relay does not play: %v\n%s", err, relay.Log())
+	}
+	checkSegments(t, pl, lists[len(lists)-1])
+	for _, c := range []struct{ stream, reason string }{
+		{"e404", "status"}, {"garbage", "not_ts"}, {"stall", "read"},
+	} {
+		relay.waitMetric(fmt.Sprintf(`slabcast_input_errors_total{stream=%q,reason=%q}`, c.stream, c.reason), 15*time.Second,
+			func(v float64) bool { return v >= 1 })
+	}
+	if v := relay.metric(`slabcast_input_skipped_bytes_total{stream="garbage"}`); v <= 0 {
+		t.Errorf("the garbage source's bytes were not counted as skipped: %v", v)
+	}
+
+	// The origin restarts: the relay's pull breaks, is retried, and the
+	// stream goes on after a discontinuity.
+	disc0 := max(relay.metric(`slabcast_discontinuities_total{stream="relay"}`), 0)
+	origin.restart()
+	relay.waitMetric(`slabcast_input_errors_total{stream="relay",reason="read"}`, 15*time.Second, func(v float64) bool { return v >= 1 })
+	relay.waitMetric(`slabcast_discontinuities_total{stream="relay"}`, 30*time.Second, func(v float64) bool { return v > disc0 })
+	lists, err = hlstest.Watch(ctx, pl, 500*time.Millisecond, 3)
+	if err != nil {
+		t.Fatalf("the relay did not come back: %v\n%s", err, relay.Log())
+	}
+	checkSegments(t, pl, lists[len(lists)-1])
+	t.Logf("the relay's log:\n%s", relay.Log())
+	if log := relay.Log(); strings.Contains(log, "panic") {
+		t.Fatalf("panic:\n%s", log)
+	}
+}

@@ -256,6 +256,11 @@ segments             1800
 forced cuts          0
 discontinuities      0
 switches             0
+errors connect       0
+errors status        0
+errors read          0
+errors not ts        0
+skipped bytes        0
 ts error cc_error    4
 ts error pat_error   1
 clients              7
@@ -279,7 +284,7 @@ PID  CODEC  PACKETS  LOST
 	}
 	ctlFail(t, `ctl: segment_count: "2" is out of range 3..100`, s, "add", "a", "udp://239.0.0.1:1", "segment_count=2")
 	ctlFail(t, `ctl: stream name "a//b" has an empty, '.' or '..' segment`, s, "add", "a//b", "udp://239.0.0.1:1")
-	ctlFail(t, `ctl: input "http://example.com:80/x": http:// is not supported by slabcast yet`, s, "add", "a", "http://example.com:80/x")
+	ctlFail(t, `ctl: input "hls://example.com:80/x": hls:// is not supported by slabcast yet`, s, "add", "a", "hls://example.com:80/x")
 	ctlFail(t, `ctl: stream "a" has no input`, s, "add", "a")
 	ctlFail(t, `no stream "ghost"`, s, "update", "ghost", "clients_timeout=1")
 	if len(f.List()) != 0 {

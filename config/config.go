@@ -64,7 +64,9 @@ const Never = time.Duration(1<<63 - 1)
 // Stream is one stream or ondemand block, with defaults applied.
 type Stream struct {
 	Name            string
-	OnDemand        bool // ondemand: started by the first client, stopped ClientsTimeout after the last
+	OnDemand        bool   // ondemand: started by the first client, stopped ClientsTimeout after the last
+	Live            bool   // live: fed by a publisher that connects (HTTP PUT/POST now); inputs optional
+	Password        string // live: what a publisher must give; "" lets anyone publish
 	Inputs          []Input
 	SegmentDuration time.Duration
 	SegmentCount    int
@@ -204,7 +206,7 @@ func (c *Config) Stream(name string) (Stream, bool) {
 // the same statements they do not act on; where they are written (File,
 // Line, Col, Span) does not count, nor Problem, which follows from the rest.
 func (s Stream) Equal(o Stream) bool {
-	if s.Name != o.Name || s.OnDemand != o.OnDemand || !slices.Equal(s.Inputs, o.Inputs) || !slices.Equal(s.Extra, o.Extra) {
+	if s.Name != o.Name || s.OnDemand != o.OnDemand || s.Live != o.Live || !slices.Equal(s.Inputs, o.Inputs) || !slices.Equal(s.Extra, o.Extra) {
 		return false
 	}
 	for _, st := range Settings {

@@ -600,3 +600,38 @@ func checkSpans(t *testing.T, src []byte, c *Config) {
 		}
 	}
 }
+
+// Live streams: the one-line form and a block with a password; they need
+// no input, and the writer gives them back as written.
+func TestParseLive(t *testing.T) {
+	c := mustParse(t, "live studio;\nlive event { password s3cret; segment_duration 1; }\nstream a udp://239.0.0.1:1234;\n")
+	if len(c.Streams) != 3 {
+		t.Fatalf("%d streams", len(c.Streams))
+	}
+	st, ev := c.Streams[0], c.Streams[1]
+	if !st.Live || st.OnDemand || len(st.Inputs) != 0 || st.Password != "" || st.Problem != "" {
+		t.Errorf("studio: %+v", st)
+	}
+	if !ev.Live || ev.Password != "s3cret" || ev.SegmentDuration != time.Second {
+		t.Errorf("event: %+v", ev)
+	}
+	if c.Streams[2].Live {
+		t.Errorf("a static stream parsed as live")
+	}
+	for _, s := range c.Streams[:2] {
+		text := FormatStream(s)
+		back := mustParse(t, string(text))
+		if len(back.Streams) != 1 || !back.Streams[0].Equal(s) || back.Streams[0].Password != s.Password {
+			t.Errorf("round trip of %s:\n%s\n%+v", s.Name, text, back.Streams)
+		}
+	}
+	for src, want := range map[string]string{
+		"live x { password \"\"; }":       "t.conf:1:19: password: empty value",
+		"live x { password \"a\x01b\"; }": "t.conf:1:21: control character U+0001 in config",
+		"live x { live y; }":              "t.conf:1:10: live is not allowed inside a stream block; is a '}' missing before it?",
+	} {
+		if _, err := Parse("t.conf", []byte(src), Options{}); err == nil || err.Error() != want {
+			t.Errorf("Parse(%q): %v, want %s", src, err, want)
+		}
+	}
+}

@@ -220,7 +220,7 @@ func (p *parser) directive(closer tokKind) (st stmt, done bool, err *Error) {
 func (p *parser) top(st stmt) *Error {
 	name := st.name.text
 	switch name {
-	case "stream", "ondemand":
+	case "stream", "ondemand", "live":
 		return p.stream(st)
 	case "include":
 		return p.include(st)
@@ -451,6 +451,7 @@ func (p *parser) stream(st stmt) *Error {
 		s: Stream{
 			Name:     name,
 			OnDemand: kw == "ondemand",
+			Live:     kw == "live",
 			File:     p.lx.file,
 			Line:     st.name.pos.line,
 			Col:      st.name.pos.col,
@@ -487,11 +488,11 @@ func (p *parser) stream(st stmt) *Error {
 	}
 	s := &ss.s
 	switch {
-	case len(s.Inputs) == 0 && len(ss.skipped) == 0:
+	case len(s.Inputs) == 0 && len(ss.skipped) == 0 && !s.Live:
 		return p.errAt(st.name, "stream %s has no input", quote(name))
 	case len(ss.narrow) > 0:
 		s.Problem = protectedBy(ss.narrow)
-	case len(s.Inputs) == 0:
+	case len(s.Inputs) == 0 && !s.Live:
 		s.Problem = "no input slabcast can read yet: " + strings.Join(ss.skipped, ", ")
 	}
 	fillDefaults(s, func(set *Setting) bool { return ss.seen[set.Name] == "" }, func(in *Input, set *Setting) bool {
@@ -546,7 +547,7 @@ func (p *parser) streamDirective(ss *streamState, st stmt) *Error {
 			return err
 		}
 		return p.input(ss, st.args[0], st.args[1:], p.lx.src[st.name.pos.off:st.term.end])
-	case "stream", "ondemand":
+	case "stream", "ondemand", "live":
 		return p.errAt(st.name, "%s is not allowed inside a stream block; is a '}' missing before it?", name)
 	case "include":
 		return p.errAt(st.name, "include is only allowed at the top level, not inside a stream block")

@@ -40,6 +40,8 @@ const (
 	MinHTTPSendBuffer        = 16 << 10
 	MaxHTTPSendBuffer        = 64 << 20
 
+	maxText = 256 // bytes of a Text value
+
 	MaxPriority   = 1000 // largest priority= of an input
 	MaxCPU        = nic.MaxCPU - 1
 	MinRecvBuffer = 4 << 10
@@ -68,6 +70,7 @@ const (
 	CPUList                    // a Linux CPU list ("0-3,6"), kept ascending; a []int
 	Flag                       // true or false, or no value for true (`disabled;`); a bool
 	PIDList                    // PIDs 0..8191 ("256,257"), kept ascending in the same form; a string
+	Text                       // a word of up to 256 printable bytes (a password); a string
 )
 
 // Numeric reports whether values of the kind are numbers (in the control
@@ -93,6 +96,8 @@ func (k Kind) Metavar() string {
 		return "true|false"
 	case PIDList:
 		return "PID,..."
+	case Text:
+		return "TEXT"
 	}
 	return "VALUE"
 }
@@ -103,8 +108,9 @@ type Types uint8
 const (
 	Static Types = 1 << iota
 	OnDemand
+	Live // published to: the source connects to slabcast
 
-	AllTypes = Static | OnDemand
+	AllTypes = Static | OnDemand | Live
 )
 
 // Setting is one setting of the config file. Settings, the table of them,
@@ -187,6 +193,9 @@ var Settings = []*Setting{
 		Default: secondsText(DefaultClientsTimeout), Max: int64(MaxClientsTimeout), Never: true,
 		API: "clients_timeout", Help: "how long the stream runs after its last client (false: for ever)",
 		field: onStream(func(s *Stream) any { return &s.ClientsTimeout })},
+	{Name: "password", Scope: PerStream, Kind: Text, Types: Live,
+		API: "password", Help: "what a publisher must give (?password=) to publish to a live stream",
+		field: onStream(func(s *Stream) any { return &s.Password })},
 	{Name: "disabled", Scope: PerStream, Kind: Flag, Types: AllTypes,
 		API: "disabled", Help: "configured but switched off: not started",
 		field: onStream(func(s *Stream) any { return &s.Disabled })},
@@ -455,6 +464,19 @@ func (st *Setting) setOther(p any, label, text string) string {
 		default:
 			return fmt.Sprintf("%s: %s is neither true nor false", label, quote(text))
 		}
+	case Text:
+		switch {
+		case text == "":
+			return label + ": empty value"
+		case len(text) > maxText:
+			return fmt.Sprintf("%s: longer than %d bytes", label, maxText)
+		}
+		for _, c := range []byte(text) {
+			if c < 0x20 || c == 0x7f {
+				return label + ": control characters are not allowed"
+			}
+		}
+		*p.(*string) = text
 	case PIDList:
 		pids, msg := parsePIDList(text)
 		if msg != "" {

@@ -52,9 +52,12 @@ func FormatStream(s Stream) []byte {
 }
 
 func appendStream(b []byte, s Stream) []byte {
-	if s.OnDemand {
+	switch {
+	case s.Live:
+		b = append(b, "live "...)
+	case s.OnDemand:
 		b = append(b, "ondemand "...)
-	} else {
+	default:
 		b = append(b, "stream "...)
 	}
 	b = appendValue(b, s.Name)

@@ -79,6 +79,7 @@ type InputJSON struct {
 const (
 	TypeStatic   = "static"
 	TypeOnDemand = "ondemand"
+	TypeLive     = "live" // fed by a publisher
 )
 
 // Stream statuses in StreamStatus.Status.
@@ -319,8 +320,10 @@ func StreamFromRequest(r Request, opt config.Options) (config.Stream, error) {
 	case "", TypeStatic:
 	case TypeOnDemand:
 		kw = "ondemand"
+	case TypeLive:
+		kw = "live"
 	default:
-		return config.Stream{}, fmt.Errorf("ctl: type %s is neither %s nor %s", config.Quote(r.Type), TypeStatic, TypeOnDemand)
+		return config.Stream{}, fmt.Errorf("ctl: type %s is not %s, %s or %s", config.Quote(r.Type), TypeStatic, TypeOnDemand, TypeLive)
 	}
 	inputs := r.Inputs
 	switch {
@@ -440,12 +443,19 @@ func StreamToJSON(s config.Stream) StreamJSON {
 		Inputs:   make([]InputJSON, len(s.Inputs)),
 		Settings: map[string]string{},
 	}
-	if s.OnDemand {
+	switch {
+	case s.Live:
+		j.Type = TypeLive
+	case s.OnDemand:
 		j.Type = TypeOnDemand
 	}
 	for _, set := range config.Settings {
 		if set.Scope == config.PerStream {
-			j.Settings[set.Name] = set.StreamJSON(&s)
+			v := set.StreamJSON(&s)
+			if set.Kind == config.Text && v == "" {
+				continue // not set: a password of "" is no password
+			}
+			j.Settings[set.Name] = v
 		}
 	}
 	for i := range s.Inputs {

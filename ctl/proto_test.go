@@ -112,7 +112,7 @@ func TestStreamFromRequest(t *testing.T) {
 	bad(`{"cmd":"add","name":"..","input":"udp://a:1"}`, `ctl: stream name ".." is not allowed`)
 	bad(`{"cmd":"add","name":"`+strings.Repeat("a", config.MaxNameLen+1)+`","input":"udp://a:1"}`,
 		`ctl: stream name "`+strings.Repeat("a", 64)+`"… is longer than 64 characters`)
-	bad(`{"cmd":"add","name":"a","type":"live","input":"udp://a:1"}`, `ctl: type "live" is neither static nor ondemand`)
+	bad(`{"cmd":"add","name":"a","type":"push","input":"udp://a:1"}`, `ctl: type "push" is not static, ondemand or live`)
 	bad(`{"cmd":"add","name":"a"}`, `ctl: stream "a" has no input`)
 	bad(`{"cmd":"add","name":"a","inputs":[]}`, `ctl: stream "a" has no input`)
 	bad(`{"cmd":"add","name":"a","input":"udp://a:1","inputs":[{"url":"udp://b:1"}]}`, `ctl: give input or inputs, not both`)

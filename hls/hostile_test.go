@@ -13,6 +13,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slabcast/slabcast/config"
+	"github.com/slabcast/slabcast/pipeline"
+	"github.com/slabcast/slabcast/ts"
 )
 
 // Hostile clients (issue "Hostile clients cost nothing"): every answer is
@@ -360,4 +364,71 @@ func sendQueue(t *testing.T, port int) (int64, bool) {
 		return n, err == nil
 	}
 	return 0, false
+}
+
+// Publishers are strangers too: a body that is not TS is skipped and
+// counted, a publisher that stalls is ended after source_timeout and frees
+// the slot, and publishing where nothing can be published is refused.
+func TestPublishHostile(t *testing.T) {
+	f := newFixture(t, time.Second, 6, nil)
+	err := f.p.Start(config.Stream{Name: "studio", Live: true, SegmentDuration: time.Second, SegmentCount: 6, SourceTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(f.base, "http://")
+	put := func(path string, body []byte, keep bool) (net.Conn, int) {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "PUT %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", path)
+		if len(body) > 0 {
+			fmt.Fprintf(c, "%x\r\n%s\r\n", len(body), body)
+		}
+		if keep {
+			return c, 0
+		}
+		c.Write([]byte("0\r\n\r\n"))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		code, _ := strconv.Atoi(strings.Fields(line + " 0 0")[1])
+		return nil, code
+	}
+	if _, code := put("/ch/mpegts", nil, false); code != 403 {
+		t.Errorf("publishing to a static stream: %d, want 403", code)
+	}
+	if _, code := put("/mpegts", nil, false); code != 404 {
+		t.Errorf("publishing to no stream: %d, want 404", code)
+	}
+	if _, code := put("/nosuch/mpegts", nil, false); code != 404 {
+		t.Errorf("publishing to an unknown stream: %d, want 404", code)
+	}
+	junk := bytes.Repeat([]byte("not a transport stream "), 3000)
+	if _, code := put("/studio/mpegts", junk, false); code != 200 {
+		t.Errorf("a garbage publish: %d, want 200 once it ends", code)
+	}
+	st := f.p.Lookup("studio")
+	if n := st.Stats().Count[pipeline.Skipped]; n != uint64(len(junk)) {
+		t.Errorf("skipped %d bytes of %d of garbage", n, len(junk))
+	}
+	// A publisher that sends a little, then nothing: ended after
+	// source_timeout, and the slot is free again.
+	c, _ := put("/studio/mpegts", f.clip[:7*ts.PacketSize], true)
+	defer c.Close()
+	time.Sleep(100 * time.Millisecond)
+	if _, code := put("/studio/mpegts", nil, false); code != 409 {
+		t.Errorf("a second publisher while one is active: %d, want 409", code)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for st.Publishing() {
+		if time.Now().After(deadline) {
+			t.Fatal("a stalled publisher still holds the slot after 5 s (source_timeout 1 s)")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, code := put("/studio/mpegts", f.clip[:70*ts.PacketSize], false); code != 200 {
+		t.Errorf("publishing after the stalled one was ended: %d", code)
+	}
 }

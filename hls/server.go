@@ -74,7 +74,8 @@ func New(streams Streams, logf func(string, ...any), lim Limits) *Server {
 		ReadTimeout:                   lim.ReadTimeout,
 		WriteTimeout:                  60 * time.Second,
 		IdleTimeout:                   lim.IdleTimeout,
-		MaxRequestBodySize:            4096,
+		MaxRequestBodySize:            maxBody,
+		StreamRequestBody:             true, // a publisher's body is endless
 		DisableHeaderNamesNormalizing: false,
 		NoDefaultDate:                 false,
 		Logger:                        logger{s},
@@ -181,6 +182,7 @@ var (
 
 var (
 	pathMetrics  = []byte("/metrics")
+	suffixMPEGTS = []byte("/mpegts")
 	nameIndex    = []byte("index.m3u8")
 	nameMPEGTS   = []byte("mpegts")
 	suffixTS     = []byte(".ts")
@@ -189,11 +191,29 @@ var (
 	errBadStream = errors.New("hls: bad stream name")
 )
 
+// maxBody is the largest request body taken, but for a publisher's.
+const maxBody = 4096
+
+// tooLarge reports whether a request announces a body over maxBody, or
+// one of no stated length.
+func tooLarge(h *fasthttp.RequestHeader) bool {
+	n := h.ContentLength()
+	return n > maxBody || n == -1
+}
+
 // Handle is the fasthttp handler: routing by path, then the request counter.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Response.Header
 	h.SetCanonical(hdrACAO, valStar)
+	publish := (ctx.IsPut() || ctx.IsPost()) && bytes.HasSuffix(ctx.Path(), suffixMPEGTS)
 	switch {
+	case !publish && tooLarge(&ctx.Request.Header):
+		// Bodies are streamed (for publishers), so the limit every other
+		// request keeps is checked here.
+		fail(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large\n")
+		ctx.SetConnectionClose()
+	case publish:
+		s.servePublish(ctx)
 	case ctx.IsGet() || ctx.IsHead():
 		s.route(ctx)
 	case ctx.IsOptions():
@@ -202,7 +222,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		h.Set("Access-Control-Max-Age", "86400")
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	default:
-		h.Set("Allow", "GET, HEAD, OPTIONS")
+		h.Set("Allow", "GET, HEAD, OPTIONS, PUT, POST")
 		fail(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed\n")
 	}
 	if c := ctx.Response.StatusCode(); c >= 100 && c < len(s.codes) {

@@ -37,6 +37,7 @@ const (
 	ErrRead                        // ... the body failed, stalled or ended
 	ErrNotTS                       // ... a body that is not MPEG-TS
 	Skipped                        // bytes of a byte-stream input that started no packet
+	Publishes                      // publishing sessions accepted (live streams)
 	NumCounters
 )
 
@@ -83,7 +84,8 @@ var Counters = [NumCounters]CounterInfo{
 	ErrRead:    {Name: "read", Group: "errors", Metric: "slabcast_input_errors_total", Reason: "read", Help: errorsHelp},
 	ErrNotTS:   {Name: "not_ts", Group: "errors", Metric: "slabcast_input_errors_total", Reason: "not_ts", Help: errorsHelp},
 	Skipped: {Name: "skipped_bytes", Metric: "slabcast_input_skipped_bytes_total",
-		Help: "Bytes of a byte-stream input (tshttp://) thrown away because no TS packet started there: a start mid-packet, or garbage."},
+		Help: "Bytes of a byte-stream input (tshttp://, a publisher) thrown away because no TS packet started there: a start mid-packet, or garbage."},
+	Publishes: {Name: "publishes", Metric: "slabcast_publish_sessions_total", Help: "Publishing sessions a live stream accepted."},
 }
 
 const errorsHelp = "Failures of a pull input (tshttp://, http://), by reason: connect (no connection or no answer), status (an answer other than 200), read (the body failed, stalled for source_timeout, or ended), not_ts (not MPEG-TS); each is retried with backoff."

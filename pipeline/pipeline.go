@@ -120,7 +120,7 @@ func (p *Pipeline) Pool() *Pool { return p.pool }
 // that cannot open yet (an interface not up, say) is retried with capped
 // backoff until it does or the stream stops.
 func (p *Pipeline) Start(cfg config.Stream) error {
-	if len(cfg.Inputs) == 0 {
+	if len(cfg.Inputs) == 0 && !cfg.Live {
 		return fmt.Errorf("pipeline: stream %s has no input", cfg.Name)
 	}
 	for _, in := range cfg.Inputs {
@@ -161,6 +161,9 @@ func (p *Pipeline) Start(cfg config.Stream) error {
 func (p *Pipeline) startInputs(s *Stream) {
 	gen := s.gen.Load()
 	for i := range s.cfg.Inputs {
+		if isPublishSlot(s.cfg.Inputs[i].URL) {
+			continue // filled by Publish
+		}
 		go p.connect(s, i, gen)
 	}
 }

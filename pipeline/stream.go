@@ -37,6 +37,8 @@ type Stream struct {
 	started   atomic.Int64 // unix ns of the last start, for uptime
 	start     func(*Stream)
 	activeURL atomic.Pointer[string]
+	// publishing: a publisher holds the live stream's publish slot.
+	publishing atomic.Bool
 
 	// Worker-owned: the inputs in priority order and the one feeding the
 	// segmenter.
@@ -67,6 +69,10 @@ func newStream(cfg config.Stream, pool *Pool, logf func(string, ...any), now tim
 	// Inputs in priority order (lower priority= first), file order on ties.
 	cfg.Inputs = slices.Clone(cfg.Inputs)
 	slices.SortStableFunc(cfg.Inputs, func(a, b config.Input) int { return a.Priority - b.Priority })
+	if cfg.Live {
+		// The publish slot comes first; configured inputs are its backups.
+		cfg.Inputs = append([]config.Input{{URL: publishScheme + cfg.Name, SourceTimeout: cfg.SourceTimeout}}, cfg.Inputs...)
+	}
 	s := &Stream{
 		cfg:     cfg,
 		pool:    pool,
@@ -155,6 +161,8 @@ func (s *Stream) Status() string {
 		return "waiting"
 	case s.up.Load():
 		return "running"
+	case s.cfg.Live && !s.publishing.Load():
+		return "waiting" // no publisher yet
 	}
 	return "down"
 }

@@ -29,7 +29,10 @@ func (d *daemon) List() []ctl.StreamStatus {
 
 func (d *daemon) status(s config.Stream) ctl.StreamStatus {
 	st := ctl.StreamStatus{Name: s.Name, Type: ctl.TypeStatic, Status: ctl.StatusDown}
-	if s.OnDemand {
+	switch {
+	case s.Live:
+		st.Type = ctl.TypeLive
+	case s.OnDemand:
 		st.Type = ctl.TypeOnDemand
 	}
 	for _, in := range s.Inputs {

@@ -281,8 +281,8 @@ func (a *ctlStreamArgs) option(key, value string, asStream bool) error {
 		return a.addInput(value)
 	}
 	if key == "type" {
-		if value != ctl.TypeStatic && value != ctl.TypeOnDemand {
-			return fmt.Errorf("type %q: want static or ondemand", value)
+		if value != ctl.TypeStatic && value != ctl.TypeOnDemand && value != ctl.TypeLive {
+			return fmt.Errorf("type %q: want static, ondemand or live", value)
 		}
 		a.s.Type = value
 		a.inInput = false
@@ -520,8 +520,8 @@ func ctlPrintShow(w io.Writer, s *ctl.StreamJSON, st *ctl.StreamStatus) {
 		fmt.Fprintf(tw, "input\t%s\n", s.Input)
 	}
 	for _, set := range config.Settings {
-		if set.Scope == config.PerStream {
-			fmt.Fprintf(tw, "%s\t%s\n", set.Name, s.Settings[set.Name])
+		if v, ok := s.Settings[set.Name]; ok && set.Scope == config.PerStream {
+			fmt.Fprintf(tw, "%s\t%s\n", set.Name, v)
 		}
 	}
 	tw.Flush()

@@ -261,6 +261,7 @@ errors status        0
 errors read          0
 errors not ts        0
 skipped bytes        0
+publishes            0
 ts error cc_error    4
 ts error pat_error   1
 clients              7
@@ -310,7 +311,7 @@ func TestCtlUsageErrors(t *testing.T) {
 	ctlFail(t, `ctl add: unknown option "colour"`, s, "add", "a", "udp://239.0.0.1:1234", "colour=red")
 	ctlFail(t, "ctl add: segment_duration=two: not a number", s, "add", "a", "udp://239.0.0.1:1234", "segment_duration=two")
 	ctlFail(t, "ctl add: rcvbuf=lots: not a size", s, "add", "a", "udp://239.0.0.1:1234", "rcvbuf=lots")
-	ctlFail(t, `ctl add: invalid value "live" for flag -type: type "live": want static or ondemand`, s, "add", "a", "--type", "live")
+	ctlFail(t, `ctl add: invalid value "push" for flag -type: type "push": want static, ondemand or live`, s, "add", "a", "--type", "push")
 	ctlFail(t, `unexpected argument "b"`, s, "add", "a", "b")
 	ctlFail(t, "ctl update: nothing to change for a", s, "update", "a")
 	ctlFail(t, "is slabcast running?", "--socket", filepath.Join(t.TempDir(), "none.sock"), "list")

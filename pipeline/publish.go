@@ -1,0 +1,133 @@
+package pipeline
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+
+	"github.com/slabcast/slabcast/nic"
+	"github.com/slabcast/slabcast/ts"
+)
+
+// Publishing: a live stream (config `live NAME;`) has no input of its own
+// to open; a publisher that connects (HTTP PUT or POST of MPEG-TS now)
+// takes its publish slot, input 0, for as long as it sends. Its bytes go
+// through a ts.Framer into a nic.Pipe attached to the stream's worker in
+// that slot, as a pull input's do (pull.go), so the segmenter, failover
+// and counters do not change. Each publish is a new source: a publisher
+// that returns gives EXT-X-DISCONTINUITY.
+
+// publishScheme names a live stream's publish slot among its inputs.
+const publishScheme = "publish://"
+
+// Errors of Publish.
+var (
+	ErrNotLive  = errors.New("pipeline: not a live stream")
+	ErrBusy     = errors.New("pipeline: another publisher is active")
+	ErrPassword = errors.New("pipeline: wrong password")
+)
+
+// Publisher is one publishing session of a live stream; Write takes the
+// TS it sends, Close ends it.
+type Publisher struct {
+	s      *Stream
+	in     *input
+	pipe   *nic.Pipe
+	framer *ts.Framer
+	closed atomic.Bool
+}
+
+// Publish starts a publishing session if s is live, password is its
+// password (when it has one) and no other publisher is active.
+func (s *Stream) Publish(password string) (*Publisher, error) {
+	if !s.cfg.Live {
+		return nil, ErrNotLive
+	}
+	if s.cfg.Password != "" && !constantEqual(password, s.cfg.Password) {
+		return nil, ErrPassword
+	}
+	if !s.publishing.CompareAndSwap(false, true) {
+		return nil, ErrBusy
+	}
+	pipe, err := nic.NewPipe(pipeSlots, 7*ts.PacketSize)
+	if err != nil {
+		s.publishing.Store(false)
+		return nil, err
+	}
+	ok := false
+	s.w.do(func() { ok = s.w.attach(s, 0, s.gen.Load(), pipe, nil) })
+	if !ok {
+		pipe.Close()
+		s.publishing.Store(false)
+		return nil, errors.New("pipeline: the stream is stopping")
+	}
+	// What this publisher sends is a new source (input.take).
+	if err := pipe.Write(nil); err != nil {
+		s.detach(pipe)
+		return nil, err
+	}
+	s.c.add(Publishes, 1)
+	s.logf("stream %s: publisher connected", s.cfg.Name)
+	return &Publisher{s: s, in: s.inputs[0], pipe: pipe, framer: ts.NewFramer(7)}, nil
+}
+
+// Write takes the next bytes of the publisher's stream: any length, cut
+// anywhere. It waits while the worker is behind (the publisher's TCP flow
+// control then slows it) and fails once the session is closed.
+func (p *Publisher) Write(b []byte) (int, error) {
+	if err := p.framer.Feed(b, p.pipe.Write); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// Done is closed when the session ends from the stream's side (the stream
+// is removed).
+func (p *Publisher) Done() <-chan struct{} { return p.pipe.Done() }
+
+// Close ends the session and frees the publish slot.
+func (p *Publisher) Close() error {
+	if !p.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	p.framer.Flush(p.pipe.Write)
+	p.s.c.add(Skipped, p.framer.Skipped())
+	p.s.detach(p.pipe)
+	p.s.logf("stream %s: publisher gone", p.s.cfg.Name)
+	return nil
+}
+
+// detach takes pipe out of the publish slot, if it is still there, and
+// closes it.
+func (s *Stream) detach(pipe *nic.Pipe) {
+	s.w.do(func() {
+		in := s.inputs[0]
+		if in.conn == reader(pipe) {
+			s.w.unwatch(in)
+			in.close()
+		}
+	})
+	pipe.Close()
+	s.publishing.Store(false)
+}
+
+// Publishing reports whether a publisher is active.
+func (s *Stream) Publishing() bool { return s.publishing.Load() }
+
+// Live reports whether s is a live stream (fed by publishers).
+func (s *Stream) IsLive() bool { return s.cfg.Live }
+
+func isPublishSlot(url string) bool { return strings.HasPrefix(url, publishScheme) }
+
+// constantEqual compares secrets in time that does not depend on where
+// they differ.
+func constantEqual(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var d byte
+	for i := 0; i < len(a); i++ {
+		d |= a[i] ^ b[i]
+	}
+	return d == 0
+}

@@ -45,10 +45,10 @@ var narrowing = map[string]bool{
 
 // InputSchemes are the input URL schemes slabcast reads: udp:// and rtp://,
 // Flussonic's other spellings of udp:// (udp2://, and mpts-udp:// for a
-// multi-program input, with program=), and MPEG-TS over HTTP (tshttp://,
-// and http:// for the same). An input of any other scheme is skipped with
+// multi-program input, with program=), MPEG-TS over HTTP (tshttp://, and
+// http:// for the same) and HLS pull (hls://). An input of any other scheme is skipped with
 // a warning until slabcast reads it.
-var InputSchemes = []string{"udp", "rtp", "udp2", "mpts-udp", "tshttp", "http"}
+var InputSchemes = []string{"udp", "rtp", "udp2", "mpts-udp", "tshttp", "http", "hls"}
 
 // ReadsScheme reports whether slabcast reads inputs of scheme (without
 // "://"), as InputSchemes lists them, in any case.

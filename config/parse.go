@@ -639,9 +639,9 @@ func checkURL(s string) error {
 		return err
 	}
 	if !ReadsScheme(u.Scheme) {
-		return errors.New("config: only udp://, rtp:// and tshttp:// inputs are supported")
+		return errors.New("config: only udp://, rtp://, tshttp:// and hls:// inputs are supported")
 	}
-	if s := strings.ToLower(u.Scheme); s == "tshttp" || s == "http" {
+	if s := strings.ToLower(u.Scheme); s == "tshttp" || s == "http" || s == "hls" {
 		if u.Opaque != "" || u.Hostname() == "" {
 			return fmt.Errorf("config: expected %s://HOST[:PORT]/PATH", u.Scheme)
 		}

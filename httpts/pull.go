@@ -36,11 +36,22 @@ func HTTPURL(input string) (string, bool) {
 	return "", false
 }
 
+// Reads reports whether input is one of this package's: tshttp://,
+// http:// or hls://.
+func Reads(input string) bool {
+	_, a := HTTPURL(input)
+	_, b := HLSURL(input)
+	return a || b
+}
+
 // Check validates an input URL of this package's.
 func Check(input string) error {
 	u, ok := HTTPURL(input)
 	if !ok {
-		return fmt.Errorf("httpts: %s is not a tshttp:// or http:// URL", input)
+		u, ok = HLSURL(input)
+	}
+	if !ok {
+		return fmt.Errorf("httpts: %s is not a tshttp://, http:// or hls:// URL", input)
 	}
 	p, err := url.Parse(u)
 	if err != nil {
@@ -51,7 +62,7 @@ func Check(input string) error {
 		return err
 	}
 	if p.Host == "" || p.Hostname() == "" {
-		return errors.New("httpts: expected tshttp://HOST[:PORT]/PATH")
+		return errors.New("httpts: expected SCHEME://HOST[:PORT]/PATH")
 	}
 	if p.User != nil {
 		return errors.New("httpts: credentials in the URL are not supported")

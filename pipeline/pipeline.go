@@ -174,7 +174,7 @@ func (p *Pipeline) startInputs(s *Stream) {
 func (p *Pipeline) connect(s *Stream, i int, gen uint64) {
 	src, _ := nic.ParseURL(s.cfg.Inputs[i].URL)
 	w := s.w
-	_, pulled := httpts.HTTPURL(s.cfg.Inputs[i].URL)
+	pulled := httpts.Reads(s.cfg.Inputs[i].URL)
 	backoff := time.Second
 	kind := bpf.KindTS
 	if src.RTP {

@@ -22,7 +22,7 @@ const pipeSlots = 256
 
 // checkInput validates an input URL as the pipeline reads it.
 func checkInput(u string) error {
-	if _, ok := httpts.HTTPURL(u); ok {
+	if httpts.Reads(u) {
 		return httpts.Check(u)
 	}
 	_, err := nic.ParseURL(u)
@@ -30,7 +30,7 @@ func checkInput(u string) error {
 }
 
 // CheckInput validates an input URL: udp:// and rtp:// (package nic),
-// tshttp:// and http:// (package httpts). It is config.Options.CheckInput
+// tshttp://, http:// and hls:// (package httpts). It is config.Options.CheckInput
 // for the daemon.
 func CheckInput(u string) error { return checkInput(u) }
 
@@ -73,7 +73,12 @@ func (p *Pipeline) pull(s *Stream, i int, gen uint64, current func() bool) {
 		}
 		f := ts.NewFramer(7)
 		began := time.Now()
-		err := httpts.Pull(ctx, url, stall, f, pipe.Write)
+		var err error
+		if _, hls := httpts.HLSURL(url); hls {
+			err = httpts.PullHLS(ctx, url, stall, f, pipe.Write, func() error { return pipe.Write(nil) })
+		} else {
+			err = httpts.Pull(ctx, url, stall, f, pipe.Write)
+		}
 		s.c.add(Skipped, f.Skipped())
 		if ctx.Err() != nil || errors.Is(err, nic.ErrPipeClosed) {
 			return

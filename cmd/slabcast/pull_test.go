@@ -13,8 +13,8 @@ import (
 	"github.com/slabcast/slabcast/internal/testnet"
 )
 
-// HTTP MPEG-TS pull (issue "Live streams and every common source"): one
-// slabcast relays another's /mpegts; what it serves plays and decodes; when
+// HTTP MPEG-TS and HLS pull (issue "Live streams and every common
+// source"): one slabcast relays another's /mpegts and its HLS playlist; what it serves plays and decodes; when
 // the origin restarts the relay reconnects and goes on after a
 // discontinuity; sources that answer 404, send what is not TS or never
 // answer are counted by reason and retried, and disturb no other stream.
@@ -54,16 +54,24 @@ func TestHTTPPull(t *testing.T) {
 	bad := "http://" + ln.Addr().String()
 
 	relay := startDaemon(t, fmt.Sprintf(`stream relay { input tshttp://127.0.0.1:%d/ch/mpegts; segment_duration 1; source_timeout 3; }
+stream hlsrelay { input hls://127.0.0.1:%d/ch/index.m3u8; segment_duration 1; source_timeout 4; }
 stream e404 { input %s/nosuch; source_timeout 2; }
 stream garbage { input %s/garbage; source_timeout 2; }
 stream stall { input %s/stall; source_timeout 1; }
-`, origin.port, bad, bad, bad))
+`, origin.port, origin.port, bad, bad, bad))
 	pl := relay.base + "/relay/index.m3u8"
 	lists, err := hlstest.Watch(ctx, pl, 500*time.Millisecond, 4)
 	if err != nil {
 		t.Fatalf("the relay does not play: %v\n%s", err, relay.Log())
 	}
 	checkSegments(t, pl, lists[len(lists)-1])
+	// The same origin pulled as HLS: its segments, in order, re-cut.
+	hpl := relay.base + "/hlsrelay/index.m3u8"
+	hlists, err := hlstest.Watch(ctx, hpl, 500*time.Millisecond, 4)
+	if err != nil {
+		t.Fatalf("the HLS relay does not play: %v\n%s", err, relay.Log())
+	}
+	checkSegments(t, hpl, hlists[len(hlists)-1])
 	for _, c := range []struct{ stream, reason string }{
 		{"e404", "status"}, {"garbage", "not_ts"}, {"stall", "read"},
 	} {
@@ -85,6 +93,10 @@ stream stall { input %s/stall; source_timeout 1; }
 		t.Fatalf("the relay did not come back: %v\n%s", err, relay.Log())
 	}
 	checkSegments(t, pl, lists[len(lists)-1])
+	if hlists, err = hlstest.Watch(ctx, hpl, 500*time.Millisecond, 3); err != nil {
+		t.Fatalf("the HLS relay did not come back: %v\n%s", err, relay.Log())
+	}
+	checkSegments(t, hpl, hlists[len(hlists)-1])
 	t.Logf("the relay's log:\n%s", relay.Log())
 	if log := relay.Log(); strings.Contains(log, "panic") {
 		t.Fatalf("panic:\n%s", log)

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/slabcast/slabcast/config"
 )
@@ -96,12 +97,20 @@ const (
 
 // StreamStatus is a stream's state as list, show and stats give it.
 type StreamStatus struct {
-	Name        string   `json:"name"`
-	Type        string   `json:"type"`   // TypeStatic or TypeOnDemand
-	Status      string   `json:"status"` // StatusRunning, StatusWaiting or StatusDown
-	Inputs      []string `json:"inputs"` // URLs in config order
-	ActiveInput string   `json:"active_input,omitempty"`
-	Error       string   `json:"error,omitempty"` // why a stream in StatusError is not started
+	Name        string     `json:"name"`
+	Type        string     `json:"type"`   // TypeStatic, TypeOnDemand or TypeLive
+	Status      string     `json:"status"` // StatusRunning, StatusWaiting or StatusDown
+	Inputs      []string   `json:"inputs"` // URLs in config order
+	ActiveInput string     `json:"active_input,omitempty"`
+	Publisher   *Publisher `json:"publisher,omitempty"` // a live stream's, while one is connected
+	Error       string     `json:"error,omitempty"`     // why a stream in StatusError is not started
+}
+
+// Publisher is who publishes to a live stream.
+type Publisher struct {
+	Addr     string    `json:"addr"`     // the publisher's IP address
+	Protocol string    `json:"protocol"` // "http" (PUT or POST of MPEG-TS)
+	Since    time.Time `json:"since"`
 }
 
 // StreamStats are a stream's counters since it (or its current run, for an

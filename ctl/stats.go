@@ -73,7 +73,7 @@ func (s *StreamStats) UnmarshalJSON(data []byte) error {
 	}
 	*s = StreamStats{StreamStatus: fixed.StreamStatus, UptimeSeconds: fixed.UptimeSeconds, BitrateBps: fixed.BitrateBps,
 		TSErrors: fixed.TSErrors, Clients: fixed.Clients, PIDs: fixed.PIDs}
-	known := map[string]bool{"name": true, "type": true, "status": true, "inputs": true, "active_input": true,
+	known := map[string]bool{"name": true, "type": true, "status": true, "inputs": true, "active_input": true, "publisher": true,
 		"uptime_seconds": true, "bitrate_bps": true, "ts_errors": true, "clients": true, "pids": true}
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()

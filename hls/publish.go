@@ -35,7 +35,7 @@ func (s *Server) servePublish(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	peer := hostOf(ctx.RemoteAddr().String())
-	pub, err := st.Publish(string(ctx.QueryArgs().Peek("password")))
+	pub, err := st.Publish(string(ctx.QueryArgs().Peek("password")), peer, "http")
 	switch {
 	case errors.Is(err, pipeline.ErrNotLive):
 		fail(ctx, fasthttp.StatusForbidden, "not a live stream: nothing can be published to it\n")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/slabcast/slabcast/nic"
 	"github.com/slabcast/slabcast/ts"
@@ -27,6 +28,21 @@ var (
 	ErrPassword = errors.New("pipeline: wrong password")
 )
 
+// PublisherInfo says who publishes to a live stream.
+type PublisherInfo struct {
+	Addr     string // IP address
+	Protocol string // "http"
+	Since    time.Time
+}
+
+// Publisher returns who publishes to s now, if anyone.
+func (s *Stream) Publisher() (PublisherInfo, bool) {
+	if p := s.pubInfo.Load(); p != nil {
+		return *p, true
+	}
+	return PublisherInfo{}, false
+}
+
 // Publisher is one publishing session of a live stream; Write takes the
 // TS it sends, Close ends it.
 type Publisher struct {
@@ -38,8 +54,9 @@ type Publisher struct {
 }
 
 // Publish starts a publishing session if s is live, password is its
-// password (when it has one) and no other publisher is active.
-func (s *Stream) Publish(password string) (*Publisher, error) {
+// password (when it has one) and no other publisher is active; addr and
+// protocol say who publishes, for slabcast ctl.
+func (s *Stream) Publish(password, addr, protocol string) (*Publisher, error) {
 	if !s.cfg.Live {
 		return nil, ErrNotLive
 	}
@@ -67,7 +84,8 @@ func (s *Stream) Publish(password string) (*Publisher, error) {
 		return nil, err
 	}
 	s.c.add(Publishes, 1)
-	s.logf("stream %s: publisher connected", s.cfg.Name)
+	s.pubInfo.Store(&PublisherInfo{Addr: addr, Protocol: protocol, Since: time.Now()})
+	s.logf("stream %s: publisher %s connected (%s)", s.cfg.Name, addr, protocol)
 	return &Publisher{s: s, in: s.inputs[0], pipe: pipe, framer: ts.NewFramer(7)}, nil
 }
 
@@ -108,6 +126,7 @@ func (s *Stream) detach(pipe *nic.Pipe) {
 		}
 	})
 	pipe.Close()
+	s.pubInfo.Store(nil)
 	s.publishing.Store(false)
 }
 

@@ -39,6 +39,7 @@ type Stream struct {
 	activeURL atomic.Pointer[string]
 	// publishing: a publisher holds the live stream's publish slot.
 	publishing atomic.Bool
+	pubInfo    atomic.Pointer[PublisherInfo]
 
 	// Worker-owned: the inputs in priority order and the one feeding the
 	// segmenter.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/ctl"
@@ -42,6 +43,9 @@ func (d *daemon) status(s config.Stream) ctl.StreamStatus {
 	case ps != nil:
 		st.Status = ps.Status()
 		st.ActiveInput = ps.ActiveInput()
+		if p, ok := ps.Publisher(); ok {
+			st.Publisher = &ctl.Publisher{Addr: p.Addr, Protocol: p.Protocol, Since: p.Since.UTC().Truncate(time.Second)}
+		}
 	case s.Disabled:
 		st.Status = ctl.StatusDisabled
 	case s.Problem != "":

@@ -579,6 +579,9 @@ func ctlPrintStatsDetail(w io.Writer, s ctl.StreamStats) {
 	row("type", s.Type)
 	row("status", s.Status)
 	row("active input", ctlDash(s.ActiveInput))
+	if p := s.Publisher; p != nil {
+		row("publisher", fmt.Sprintf("%s (%s) since %s", p.Addr, p.Protocol, p.Since.Format(time.RFC3339)))
+	}
 	row("uptime", ctlUptime(s.UptimeSeconds))
 	row("bitrate", ctlBitrate(s.BitrateBps))
 	for _, c := range s.Counters {

@@ -57,6 +57,16 @@ func TestHTTPPublish(t *testing.T) {
 	if got := status("studio"); got != ctl.StatusRunning {
 		t.Errorf("a published stream is %q", got)
 	}
+	// ctl stats says who publishes, how and since when.
+	r := sockDo(t, d, `{"cmd":"stats","name":"studio"}`)
+	if len(r.Stats) != 1 || r.Stats[0].Publisher == nil || r.Stats[0].Publisher.Addr != "127.0.0.1" ||
+		r.Stats[0].Publisher.Protocol != "http" || time.Since(r.Stats[0].Publisher.Since) > time.Minute {
+		t.Errorf("stats of a published stream: %s", r.Raw)
+	}
+	if out, err := exec.Command(binary(t), "ctl", "--socket", d.sock, "stats", "studio").CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "publisher") || !strings.Contains(string(out), "127.0.0.1 (http) since ") {
+		t.Errorf("slabcast ctl stats studio: %v\n%s", err, out)
+	}
 	// A second publisher is refused while the first is active.
 	if code := putStatus(t, d, "/studio/mpegts"); code != 409 {
 		t.Errorf("a second publisher got %d, want 409", code)

@@ -10,9 +10,10 @@ import (
 	"github.com/slabcast/slabcast/ts"
 )
 
-// Publishing: a live stream (config `live NAME;`) has no input of its own
-// to open; a publisher that connects (HTTP PUT or POST of MPEG-TS now)
-// takes its publish slot, input 0, for as long as it sends. Its bytes go
+// Publishing: a live stream (config `live NAME;`), or a stream with an
+// `input publish://;`, has an input that nothing opens, its publish slot; a
+// publisher that connects (HTTP PUT or POST of MPEG-TS now) takes it for as
+// long as it sends. Its bytes go
 // through a ts.Framer into a nic.Pipe attached to the stream's worker in
 // that slot, as a pull input's do (pull.go), so the segmenter, failover
 // and counters do not change. Each publish is a new source: a publisher
@@ -57,7 +58,8 @@ type Publisher struct {
 // password (when it has one) and no other publisher is active; addr and
 // protocol say who publishes, for slabcast ctl.
 func (s *Stream) Publish(password, addr, protocol string) (*Publisher, error) {
-	if !s.cfg.Live {
+	slot := s.publishSlot()
+	if slot < 0 {
 		return nil, ErrNotLive
 	}
 	if s.cfg.Password != "" && !constantEqual(password, s.cfg.Password) {
@@ -72,7 +74,7 @@ func (s *Stream) Publish(password, addr, protocol string) (*Publisher, error) {
 		return nil, err
 	}
 	ok := false
-	s.w.do(func() { ok = s.w.attach(s, 0, s.gen.Load(), pipe, nil) })
+	s.w.do(func() { ok = s.w.attach(s, slot, s.gen.Load(), pipe, nil) })
 	if !ok {
 		pipe.Close()
 		s.publishing.Store(false)
@@ -86,7 +88,7 @@ func (s *Stream) Publish(password, addr, protocol string) (*Publisher, error) {
 	s.c.add(Publishes, 1)
 	s.pubInfo.Store(&PublisherInfo{Addr: addr, Protocol: protocol, Since: time.Now()})
 	s.logf("stream %s: publisher %s connected (%s)", s.cfg.Name, addr, protocol)
-	return &Publisher{s: s, in: s.inputs[0], pipe: pipe, framer: ts.NewFramer(7)}, nil
+	return &Publisher{s: s, in: s.inputs[slot], pipe: pipe, framer: ts.NewFramer(7)}, nil
 }
 
 // Write takes the next bytes of the publisher's stream: any length, cut
@@ -119,7 +121,7 @@ func (p *Publisher) Close() error {
 // closes it.
 func (s *Stream) detach(pipe *nic.Pipe) {
 	s.w.do(func() {
-		in := s.inputs[0]
+		in := s.inputs[s.publishSlot()]
 		if in.conn == reader(pipe) {
 			s.w.unwatch(in)
 			in.close()
@@ -133,10 +135,22 @@ func (s *Stream) detach(pipe *nic.Pipe) {
 // Publishing reports whether a publisher is active.
 func (s *Stream) Publishing() bool { return s.publishing.Load() }
 
-// Live reports whether s is a live stream (fed by publishers).
-func (s *Stream) IsLive() bool { return s.cfg.Live }
+// IsLive reports whether s can be published to: a live stream, or one with
+// an `input publish://;` (Flussonic's way of saying the same in a stream).
+func (s *Stream) IsLive() bool { return s.publishSlot() >= 0 }
 
-func isPublishSlot(url string) bool { return strings.HasPrefix(url, publishScheme) }
+// publishSlot is the index of s's publish slot among its inputs, -1 if it
+// has none.
+func (s *Stream) publishSlot() int {
+	for i, in := range s.cfg.Inputs {
+		if isPublishSlot(in.URL) {
+			return i
+		}
+	}
+	return -1
+}
+
+func isPublishSlot(url string) bool { return strings.HasPrefix(strings.ToLower(url), publishScheme) }
 
 // constantEqual compares secrets in time that does not depend on where
 // they differ.

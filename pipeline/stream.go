@@ -70,7 +70,7 @@ func newStream(cfg config.Stream, pool *Pool, logf func(string, ...any), now tim
 	// Inputs in priority order (lower priority= first), file order on ties.
 	cfg.Inputs = slices.Clone(cfg.Inputs)
 	slices.SortStableFunc(cfg.Inputs, func(a, b config.Input) int { return a.Priority - b.Priority })
-	if cfg.Live {
+	if cfg.Live && !slices.ContainsFunc(cfg.Inputs, func(in config.Input) bool { return isPublishSlot(in.URL) }) {
 		// The publish slot comes first; configured inputs are its backups.
 		cfg.Inputs = append([]config.Input{{URL: publishScheme + cfg.Name, SourceTimeout: cfg.SourceTimeout}}, cfg.Inputs...)
 	}
@@ -162,7 +162,7 @@ func (s *Stream) Status() string {
 		return "waiting"
 	case s.up.Load():
 		return "running"
-	case s.cfg.Live && !s.publishing.Load():
+	case s.publishSlot() >= 0 && !s.publishing.Load():
 		return "waiting" // no publisher yet
 	}
 	return "down"

@@ -22,7 +22,8 @@ import (
 func TestHTTPPublish(t *testing.T) {
 	testnet.Require(t)
 	hlstest.RequireFFmpeg(t)
-	d := startDaemon(t, "live studio { segment_duration 1; }\nlive event { password s3cret; segment_duration 1; }\n")
+	d := startDaemon(t, "live studio { segment_duration 1; }\nlive event { password s3cret; segment_duration 1; }\n"+
+		"stream published { input publish://; segment_duration 1; }\n")
 	status := func(name string) string {
 		r := sockDo(t, d, `{"cmd":"list"}`)
 		for _, s := range r.Streams {
@@ -82,6 +83,12 @@ func TestHTTPPublish(t *testing.T) {
 		t.Fatalf("the passworded stream does not play: %v", err)
 	}
 	ev.Process.Kill()
+	// Flussonic's other spelling: a stream with an input publish://.
+	pb := publish(d.base+"/published/mpegts", 60)
+	if _, err := hlstest.Watch(ctx, d.base+"/published/index.m3u8", 500*time.Millisecond, 2); err != nil {
+		t.Fatalf("a stream with input publish:// does not play what is published: %v", err)
+	}
+	pb.Process.Kill()
 	// The publisher stops and another comes: a discontinuity, and the
 	// playlist goes on.
 	disc0 := max(d.metric(`slabcast_discontinuities_total{stream="studio"}`), 0)

@@ -102,3 +102,46 @@ stream stall { input %s/stall; source_timeout 1; }
 		t.Fatalf("panic:\n%s", log)
 	}
 }
+
+// A pull input takes part in failover like a UDP one: a stream whose
+// primary is another slabcast's /mpegts moves to its UDP backup when the
+// origin goes away, and back when it returns.
+func TestPullFailover(t *testing.T) {
+	testnet.Require(t)
+	hlstest.RequireFFmpeg(t)
+	origin := startDaemon(t, `stream ch { input udp://239.1.7.21:5000; segment_duration 1; }`)
+	hlstest.StartSender(t, hlstest.SenderOptions{URL: "udp://239.1.7.21:5000"})
+	hlstest.StartSender(t, hlstest.SenderOptions{URL: "udp://239.1.7.22:5000", Size: "320x180"})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if _, err := hlstest.Watch(ctx, origin.base+"/ch/index.m3u8", 500*time.Millisecond, 2); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, fmt.Sprintf(`stream mix {
+  input tshttp://127.0.0.1:%d/ch/mpegts priority=1 source_timeout=2;
+  input udp://239.1.7.22:5000 priority=2 source_timeout=2;
+  segment_duration 1;
+}
+`, origin.port))
+	pl := d.base + "/mix/index.m3u8"
+	if _, err := hlstest.Watch(ctx, pl, 500*time.Millisecond, 3); err != nil {
+		t.Fatal(err)
+	}
+	d.waitMetric(`slabcast_input_switches_total{stream="mix"}`, 5*time.Second, func(v float64) bool { return v == 0 })
+	origin.stop()
+	d.waitMetric(`slabcast_input_switches_total{stream="mix"}`, 15*time.Second, func(v float64) bool { return v == 1 })
+	if !strings.Contains(d.Log(), fmt.Sprintf("input tshttp://127.0.0.1:%d/ch/mpegts -> udp://239.1.7.22:5000", origin.port)) {
+		t.Errorf("the log does not show the move to the backup:\n%s", d.Log())
+	}
+	lists, err := hlstest.Watch(ctx, pl, 500*time.Millisecond, 3)
+	if err != nil {
+		t.Fatalf("no playback on the backup: %v", err)
+	}
+	checkSegments(t, pl, lists[len(lists)-1])
+	origin.launch()
+	d.waitMetric(`slabcast_input_switches_total{stream="mix"}`, 30*time.Second, func(v float64) bool { return v == 2 })
+	if lists, err = hlstest.Watch(ctx, pl, 500*time.Millisecond, 3); err != nil {
+		t.Fatalf("no playback back on the pull: %v", err)
+	}
+	checkSegments(t, pl, lists[len(lists)-1])
+}

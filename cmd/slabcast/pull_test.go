@@ -145,3 +145,40 @@ func TestPullFailover(t *testing.T) {
 	}
 	checkSegments(t, pl, lists[len(lists)-1])
 }
+
+// An ondemand stream pulling over HTTP opens its source at the first
+// request, holds that request until the first segment exists (no 503, no
+// long buffering), and closes the source clients_timeout after the last.
+func TestPullOnDemand(t *testing.T) {
+	testnet.Require(t)
+	hlstest.RequireFFmpeg(t)
+	origin := startDaemon(t, `stream ch { input udp://239.1.7.31:5000; segment_duration 1; }`)
+	hlstest.StartSender(t, hlstest.SenderOptions{URL: "udp://239.1.7.31:5000"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := hlstest.Watch(ctx, origin.base+"/ch/index.m3u8", 500*time.Millisecond, 2); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, fmt.Sprintf("ondemand od { input tshttp://127.0.0.1:%d/ch/mpegts; segment_duration 1; clients_timeout 2; }\n", origin.port))
+	pulls := func() float64 { return origin.metric(`slabcast_mpegts_clients{stream="ch"}`) }
+	if n := pulls(); n != 0 {
+		t.Fatalf("the origin has %v /mpegts clients before anyone asked the relay", n)
+	}
+	began := time.Now()
+	p, err := hlstest.FetchPlaylist(ctx, d.base+"/od/index.m3u8")
+	if err != nil {
+		t.Fatalf("the first request of an ondemand pull: %v", err)
+	}
+	t.Logf("first playlist after %v, %d segments", time.Since(began).Round(10*time.Millisecond), len(p.Segments))
+	if len(p.Segments) == 0 {
+		t.Fatal("the held request got a playlist with no segment")
+	}
+	if n := pulls(); n != 1 {
+		t.Errorf("the origin has %v /mpegts clients while the relay plays, want 1", n)
+	}
+	// No client for clients_timeout (2 s): the relay lets go of the origin.
+	origin.waitMetric(`slabcast_mpegts_clients{stream="ch"}`, 15*time.Second, func(v float64) bool { return v == 0 })
+	if st := sockDo(t, d, `{"cmd":"list"}`); len(st.Streams) != 1 || st.Streams[0].Status != "waiting" {
+		t.Errorf("the idle ondemand stream: %s", st.Raw)
+	}
+}

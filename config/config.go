@@ -67,6 +67,7 @@ type Stream struct {
 	OnDemand        bool   // ondemand: started by the first client, stopped ClientsTimeout after the last
 	Live            bool   // live: fed by a publisher that connects (HTTP PUT/POST now); inputs optional
 	Password        string // live: what a publisher must give; "" lets anyone publish
+	OnPublish       string // live: the backend that allows or denies each publisher; "" for none
 	Inputs          []Input
 	SegmentDuration time.Duration
 	SegmentCount    int

@@ -604,7 +604,7 @@ func checkSpans(t *testing.T, src []byte, c *Config) {
 // Live streams: the one-line form and a block with a password; they need
 // no input, and the writer gives them back as written.
 func TestParseLive(t *testing.T) {
-	c := mustParse(t, "live studio;\nlive event { password s3cret; segment_duration 1; }\nstream a udp://239.0.0.1:1234;\n")
+	c := mustParse(t, "live studio;\nlive event { password s3cret; segment_duration 1; on_publish http://127.0.0.1:8081/auth; }\nstream a udp://239.0.0.1:1234;\n")
 	if len(c.Streams) != 3 {
 		t.Fatalf("%d streams", len(c.Streams))
 	}
@@ -612,7 +612,7 @@ func TestParseLive(t *testing.T) {
 	if !st.Live || st.OnDemand || len(st.Inputs) != 0 || st.Password != "" || st.Problem != "" {
 		t.Errorf("studio: %+v", st)
 	}
-	if !ev.Live || ev.Password != "s3cret" || ev.SegmentDuration != time.Second {
+	if !ev.Live || ev.Password != "s3cret" || ev.SegmentDuration != time.Second || ev.OnPublish != "http://127.0.0.1:8081/auth" {
 		t.Errorf("event: %+v", ev)
 	}
 	if c.Streams[2].Live {
@@ -621,7 +621,7 @@ func TestParseLive(t *testing.T) {
 	for _, s := range c.Streams[:2] {
 		text := FormatStream(s)
 		back := mustParse(t, string(text))
-		if len(back.Streams) != 1 || !back.Streams[0].Equal(s) || back.Streams[0].Password != s.Password {
+		if len(back.Streams) != 1 || !back.Streams[0].Equal(s) || back.Streams[0].Password != s.Password || back.Streams[0].OnPublish != s.OnPublish {
 			t.Errorf("round trip of %s:\n%s\n%+v", s.Name, text, back.Streams)
 		}
 	}
@@ -629,6 +629,7 @@ func TestParseLive(t *testing.T) {
 		"live x { password \"\"; }":       "t.conf:1:19: password: empty value",
 		"live x { password \"a\x01b\"; }": "t.conf:1:21: control character U+0001 in config",
 		"live x { live y; }":              "t.conf:1:10: live is not allowed inside a stream block; is a '}' missing before it?",
+		"live x { on_publish ftp://a; }":  `t.conf:1:21: on_publish: "ftp://a" is not an http:// or https:// URL`,
 	} {
 		if _, err := Parse("t.conf", []byte(src), Options{}); err == nil || err.Error() != want {
 			t.Errorf("Parse(%q): %v, want %s", src, err, want)

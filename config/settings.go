@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -148,6 +149,9 @@ type Setting struct {
 	API       string
 	APIMillis bool
 	Help      string // one line, for slabcast ctl -h and the console
+	// Check, for a Text setting, says what is wrong with a value ("" if
+	// nothing), past the kind's own rules.
+	Check func(string) string
 
 	field func(*Config, *Stream, *Input) any // a pointer to where the value lives
 }
@@ -196,6 +200,9 @@ var Settings = []*Setting{
 	{Name: "password", Scope: PerStream, Kind: Text, Types: Live,
 		API: "password", Help: "what a publisher must give (?password=) to publish to a live stream",
 		field: onStream(func(s *Stream) any { return &s.Password })},
+	{Name: "on_publish", Scope: PerStream, Kind: Text, Types: Live | Static, Check: checkBackendURL,
+		API: "on_publish", Help: "an HTTP backend that allows (200) or denies each publisher",
+		field: onStream(func(s *Stream) any { return &s.OnPublish })},
 	{Name: "disabled", Scope: PerStream, Kind: Flag, Types: AllTypes,
 		API: "disabled", Help: "configured but switched off: not started",
 		field: onStream(func(s *Stream) any { return &s.Disabled })},
@@ -217,6 +224,15 @@ var Settings = []*Setting{
 	{Name: "pids", Scope: PerInput, Kind: PIDList, Types: AllTypes,
 		API: "pids", Help: "the PIDs to take: a PMT PID picks its program, stream PIDs the streams stored",
 		field: onInput(func(in *Input) any { return &in.PIDs })},
+}
+
+// checkBackendURL accepts an http:// or https:// URL with a host.
+func checkBackendURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "is not an http:// or https:// URL"
+	}
+	return ""
 }
 
 // Lookup returns the setting called name in scope, or nil.
@@ -474,6 +490,11 @@ func (st *Setting) setOther(p any, label, text string) string {
 		for _, c := range []byte(text) {
 			if c < 0x20 || c == 0x7f {
 				return label + ": control characters are not allowed"
+			}
+		}
+		if st.Check != nil {
+			if msg := st.Check(text); msg != "" {
+				return fmt.Sprintf("%s: %s %s", label, quote(text), msg)
 			}
 		}
 		*p.(*string) = text

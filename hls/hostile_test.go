@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strconv"
@@ -430,5 +432,57 @@ func TestPublishHostile(t *testing.T) {
 	}
 	if _, code := put("/studio/mpegts", f.clip[:70*ts.PacketSize], false); code != 200 {
 		t.Errorf("publishing after the stalled one was ended: %d", code)
+	}
+}
+
+// on_publish: the backend decides who publishes; one that says no, or
+// cannot be reached, keeps the publisher out.
+func TestOnPublish(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.RawQuery)
+		mu.Unlock()
+		if r.URL.Query().Get("token") != "good" {
+			w.WriteHeader(http.StatusForbidden)
+		}
+	}))
+	defer backend.Close()
+	f := newFixture(t, time.Second, 6, nil)
+	for name, hook := range map[string]string{"gated": backend.URL + "/on_publish?key=1", "dead": "http://127.0.0.1:1/on_publish"} {
+		err := f.p.Start(config.Stream{Name: name, Live: true, OnPublish: hook, SegmentDuration: time.Second, SegmentCount: 6, SourceTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := strings.TrimPrefix(f.base, "http://")
+	put := func(path string) int {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", path, 7*ts.PacketSize)
+		c.Write(f.clip[:7*ts.PacketSize])
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		code, _ := strconv.Atoi(strings.Fields(line + " 0 0")[1])
+		return code
+	}
+	if code := put("/gated/mpegts?token=bad"); code != 403 {
+		t.Errorf("a token the backend refuses: %d, want 403", code)
+	}
+	if code := put("/gated/mpegts?token=good"); code != 200 {
+		t.Errorf("a token the backend allows: %d, want 200", code)
+	}
+	if code := put("/dead/mpegts?token=good"); code != 403 {
+		t.Errorf("a backend that cannot be reached: %d, want 403", code)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 2 || !strings.Contains(asked[1], "name=gated") || !strings.Contains(asked[1], "ip=127.0.0.1") ||
+		!strings.Contains(asked[1], "proto=http") || !strings.Contains(asked[1], "key=1") {
+		t.Errorf("the backend was asked %q", asked)
 	}
 }

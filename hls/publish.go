@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/slabcast/slabcast/config"
+	"github.com/slabcast/slabcast/internal/logcap"
 	"github.com/slabcast/slabcast/pipeline"
 )
 
@@ -35,7 +36,11 @@ func (s *Server) servePublish(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	peer := hostOf(ctx.RemoteAddr().String())
-	pub, err := st.Publish(string(ctx.QueryArgs().Peek("password")), peer, "http")
+	token := ctx.QueryArgs().Peek("password")
+	if len(token) == 0 {
+		token = ctx.QueryArgs().Peek("token") // on_publish backends are given a token
+	}
+	pub, err := st.Publish(string(token), peer, "http")
 	switch {
 	case errors.Is(err, pipeline.ErrNotLive):
 		fail(ctx, fasthttp.StatusForbidden, "not a live stream: nothing can be published to it\n")
@@ -44,6 +49,11 @@ func (s *Server) servePublish(ctx *fasthttp.RequestCtx) {
 		s.limited.Logf("publish password "+peer, "http: publishes refused for a wrong password, from "+peer,
 			"http: publish to %s from %s refused: wrong password", st.Name(), peer)
 		fail(ctx, fasthttp.StatusForbidden, "wrong password\n")
+		return
+	case errors.Is(err, pipeline.ErrDenied):
+		s.limited.Logf("publish denied "+peer, "http: publishes the on_publish backend denied, from "+peer,
+			"http: publish to %s from %s refused: %s", st.Name(), peer, logcap.Text(err.Error(), 200))
+		fail(ctx, fasthttp.StatusForbidden, "publishing denied\n")
 		return
 	case errors.Is(err, pipeline.ErrBusy):
 		s.limited.Logf("publish busy "+peer, "http: publishes refused while another was active, from "+peer,

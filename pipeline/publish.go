@@ -2,6 +2,10 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -27,7 +31,40 @@ var (
 	ErrNotLive  = errors.New("pipeline: not a live stream")
 	ErrBusy     = errors.New("pipeline: another publisher is active")
 	ErrPassword = errors.New("pipeline: wrong password")
+	ErrDenied   = errors.New("pipeline: the on_publish backend denied it")
 )
+
+// onPublishTimeout bounds an on_publish backend's answer; no answer in
+// time is a refusal: a publisher is never let in because a backend is slow.
+const onPublishTimeout = 5 * time.Second
+
+var backendClient = &http.Client{Timeout: onPublishTimeout, Transport: &http.Transport{Proxy: nil}}
+
+// askOnPublish asks the stream's on_publish backend, Flussonic's way: GET
+// URL?name=&ip=&proto=&token=; 200 allows, anything else (403, an error,
+// no answer within onPublishTimeout) denies.
+func (s *Stream) askOnPublish(addr, protocol, token string) error {
+	u, err := url.Parse(s.cfg.OnPublish)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrDenied, err)
+	}
+	q := u.Query()
+	q.Set("name", s.cfg.Name)
+	q.Set("ip", addr)
+	q.Set("proto", protocol)
+	q.Set("token", token)
+	u.RawQuery = q.Encode()
+	resp, err := backendClient.Get(u.String())
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrDenied, err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: %s", ErrDenied, resp.Status)
+	}
+	return nil
+}
 
 // PublisherInfo says who publishes to a live stream.
 type PublisherInfo struct {
@@ -64,6 +101,11 @@ func (s *Stream) Publish(password, addr, protocol string) (*Publisher, error) {
 	}
 	if s.cfg.Password != "" && !constantEqual(password, s.cfg.Password) {
 		return nil, ErrPassword
+	}
+	if s.cfg.OnPublish != "" && !s.publishing.Load() {
+		if err := s.askOnPublish(addr, protocol, password); err != nil {
+			return nil, err
+		}
 	}
 	if !s.publishing.CompareAndSwap(false, true) {
 		return nil, ErrBusy

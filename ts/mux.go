@@ -28,6 +28,7 @@ type Muxer struct {
 	psi  [2 * PacketSize]byte // PAT and PMT packets, continuity counters patched at each write
 	sps  []byte               // last H.264 SPS NAL behind a start code, for IDRs that lack it
 	pps  []byte
+	vps  []byte // HEVC
 	adts [7]byte
 	asc  bool // an AudioSpecificConfig was given
 
@@ -151,10 +152,36 @@ func (m *Muxer) WriteVideo(pts, dts uint64, key bool, au []byte) error {
 		}
 		key = key || idr
 	}
+	if m.video == CodecHEVC {
+		aud, vps, sps, pps, irap := scanHEVC(au)
+		if vps != nil {
+			m.vps = append(append(m.vps[:0], 0, 0, 0, 1), vps...)
+		}
+		if sps != nil {
+			m.sps = append(append(m.sps[:0], 0, 0, 0, 1), sps...)
+		}
+		if pps != nil {
+			m.pps = append(append(m.pps[:0], 0, 0, 0, 1), pps...)
+		}
+		if !aud {
+			pre[np] = audHEVC[:]
+			np++
+		}
+		if irap && sps == nil && m.vps != nil && m.sps != nil && m.pps != nil {
+			// Three parameter sets and the AUD do not fit pre: the
+			// AUD gives way (it is optional in HEVC).
+			pre[0], pre[1], pre[2] = m.vps, m.sps, m.pps
+			np = 3
+		}
+		key = key || irap
+	}
 	return m.writeAU(MuxVideoPID, 0xE0, pts, dts, key, pre[:np], au)
 }
 
-var audH264 = [6]byte{0, 0, 0, 1, 9, 0xF0}
+var (
+	audH264 = [6]byte{0, 0, 0, 1, 9, 0xF0}
+	audHEVC = [7]byte{0, 0, 0, 1, 0x46, 0x01, 0x50} // AUD_NUT 35, pic_type 2 (any)
+)
 
 // WriteAudio writes one raw AAC frame with its PTS.
 func (m *Muxer) WriteAudio(pts uint64, frame []byte) error {
@@ -335,9 +362,30 @@ func (m *Muxer) Flush() error {
 	return m.emit(m.run[:n*PacketSize])
 }
 
-// scanH264 finds in an Annex B access unit whether it has an AUD, its SPS
-// and PPS (without start codes), and whether it has an IDR slice.
-func scanH264(au []byte) (aud bool, sps, pps []byte, idr bool) {
+// scanHEVC finds in an Annex B HEVC access unit whether it has an AUD,
+// its VPS, SPS and PPS (without start codes), and whether it is an IRAP
+// picture (BLA, IDR or CRA: NAL types 16..21).
+func scanHEVC(au []byte) (aud bool, vps, sps, pps []byte, irap bool) {
+	forNALs(au, func(nal []byte) {
+		switch t := nal[0] >> 1 & 0x3F; {
+		case t == 35:
+			aud = true
+		case t == 32:
+			vps = nal
+		case t == 33:
+			sps = nal
+		case t == 34:
+			pps = nal
+		case t >= 16 && t <= 21:
+			irap = true
+		}
+	})
+	return
+}
+
+// forNALs calls f with each NAL unit of an Annex B byte stream, without its
+// start code.
+func forNALs(au []byte, f func(nal []byte)) {
 	for i := 0; i+3 < len(au); {
 		if au[i] != 0 || au[i+1] != 0 || au[i+2] != 1 {
 			i++
@@ -352,18 +400,26 @@ func scanH264(au []byte) (aud bool, sps, pps []byte, idr bool) {
 			}
 		}
 		if start < end {
-			switch au[start] & 0x1F {
-			case 9:
-				aud = true
-			case 7:
-				sps = au[start:end]
-			case 8:
-				pps = au[start:end]
-			case 5:
-				idr = true
-			}
+			f(au[start:end])
 		}
 		i = end
 	}
+}
+
+// scanH264 finds in an Annex B access unit whether it has an AUD, its SPS
+// and PPS (without start codes), and whether it has an IDR slice.
+func scanH264(au []byte) (aud bool, sps, pps []byte, idr bool) {
+	forNALs(au, func(nal []byte) {
+		switch nal[0] & 0x1F {
+		case 9:
+			aud = true
+		case 7:
+			sps = nal
+		case 8:
+			pps = nal
+		case 5:
+			idr = true
+		}
+	})
 	return
 }

@@ -3,6 +3,7 @@ package ts
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -216,4 +217,65 @@ func FuzzMuxer(f *testing.F) {
 		m.WriteAudio(pts, audio)
 		m.Flush()
 	})
+}
+
+// HEVC too: the committed HEVC clip's video, muxed again, decodes with as
+// many frames; an IRAP picture without parameter sets gets the last ones.
+func TestMuxerHEVC(t *testing.T) {
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Skip("ffprobe not installed")
+	}
+	clip, err := os.ReadFile("../testdata/hevc_mp2.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	m, err := NewMuxer(CodecHEVC, CodecUnknown, func(run []byte) error { out.Write(run); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range demuxAUs(t, clip, 0x100, 0x101) {
+		if a.pid != 0x100 {
+			continue
+		}
+		if err := m.WriteVideo(a.pts, a.dts, a.key, a.data); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	m.Flush()
+	f := filepath.Join(t.TempDir(), "hevc.ts")
+	os.WriteFile(f, out.Bytes(), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if o, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-xerror", "-i", f, "-f", "null", "-").CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg does not decode the muxed HEVC: %v\n%s", err, o)
+	}
+	o, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets",
+		"-show_entries", "stream=codec_name,nb_read_packets", "-of", "csv=p=0", f).Output()
+	first, _, _ := strings.Cut(strings.TrimSpace(string(o)), "\n") // ffprobe repeats it under the program
+	if err != nil || first != fmt.Sprintf("hevc,%d", n) {
+		t.Fatalf("ffprobe: %q %v, want hevc,%d", o, err, n)
+	}
+
+	var es []byte
+	m2, _ := NewMuxer(CodecHEVC, CodecUnknown, func(run []byte) error {
+		for off := 0; off < len(run); off += PacketSize {
+			if p := run[off : off+PacketSize]; PID(p) == MuxVideoPID {
+				es = append(es, Payload(p)...)
+			}
+		}
+		return nil
+	})
+	vps, sps, pps := []byte{0, 0, 0, 1, 0x40, 1, 7}, []byte{0, 0, 0, 1, 0x42, 1, 8}, []byte{0, 0, 0, 1, 0x44, 1, 9}
+	idr := []byte{0, 0, 0, 1, 0x26, 1, 0xAA} // IDR_W_RADL
+	m2.WriteVideo(3600, 3600, true, append(append(append(append([]byte(nil), vps...), sps...), pps...), idr...))
+	m2.WriteVideo(7200, 7200, true, idr)
+	m2.Flush()
+	for _, ps := range [][]byte{vps, sps, pps} {
+		if c := bytes.Count(es, ps); c != 2 {
+			t.Errorf("parameter set %x: %d times, want 2", ps[4], c)
+		}
+	}
 }

@@ -70,6 +70,7 @@ func TestRunTiny(t *testing.T) {
 	benchtest.TwoCPUs(t)
 	cfg := DefaultConfig()
 	cfg.Root = "../.."
+	cfg.Binary = benchtest.Slabcast(t, cfg.Root)
 	cfg.FallbackClip = "../../testdata/h264_aac.ts"
 	cfg.Rates = []Rate{{Mbps: 1, Slabcast: []int{2}, FFmpeg: []int{2}}}
 	cfg.Point = time.Second

@@ -43,6 +43,7 @@ func TestRunTiny(t *testing.T) {
 	testnet.Require(t)
 	cfg := DefaultConfig()
 	cfg.Root = "../.."
+	cfg.Bin = benchtest.Slabcast(t, cfg.Root)
 	cfg.Duration = time.Second
 	cfg.Connections = 4
 	cfg.SegmentCount = 3

@@ -22,6 +22,7 @@ func TestRunTiny(t *testing.T) {
 	testnet.Require(t)
 	cfg := DefaultConfig()
 	cfg.Root = "../.."
+	cfg.Bin = benchtest.Slabcast(t, cfg.Root)
 	cfg.Bitrate = 4e6
 	cfg.Steps = []int{1, 3}
 	cfg.Warm = 500 * time.Millisecond

@@ -132,6 +132,7 @@ func TestRunTiny(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.ModuleRoot = "../.."
+	cfg.Binary = benchtest.Slabcast(t, cfg.ModuleRoot)
 	cfg.Clips = []Clip{{Name: "committed clip", Path: clipPath}}
 	cfg.SegmentDuration = time.Second // the clip's GOP
 	cfg.Warmup = 300 * time.Millisecond

@@ -35,6 +35,7 @@ func TestRunTiny(t *testing.T) {
 	benchtest.TwoCPUs(t)
 	cfg := DefaultConfig()
 	cfg.Root = "../.."
+	cfg.Binary = benchtest.Slabcast(t, cfg.Root)
 	cfg.FallbackClip = "../../testdata/h264_aac.ts"
 	cfg.Cases = []Case{{Mbps: 1, N: 2}}
 	cfg.SegmentDuration = 500 * time.Millisecond // cut at the next keyframe: the window fills in seconds

@@ -3,11 +3,16 @@
 package benchtest
 
 import (
+	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/plot"
 	"github.com/slabcast/slabcast/nic"
 )
@@ -65,4 +70,35 @@ func Curves(t testing.TB, r interface{ WriteSVG(io.Writer) error }) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// Slabcast builds slabcast from the module at root once per test binary and
+// returns its path. The build has its own deadline, apart from the bounded
+// run a test times: on a clean clone the build cache is cold, and `make
+// test` builds every package at once, so a build can take minutes.
+func Slabcast(t testing.TB, root string) string {
+	t.Helper()
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "slabcast-bench-bin-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		built.bin, built.err = daemon.Build(ctx, root, dir)
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	if _, err := os.Stat(built.bin); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Clean(built.bin)
 }

@@ -36,6 +36,8 @@ const (
 // defaults applied.
 type Config struct {
 	HTTP   []Listener // HTTP listeners, in file order; one (DefaultHTTP) when none is given
+	RTMP   []Listener // RTMP publish listeners (`rtmp 1935;`); none unless given
+	SRT    []Listener // SRT publish listeners (`srt 9000;`, UDP); none unless given
 	Ctl    string     // control socket path
 	CPUs   []int      // cores for the receive workers, ascending, no repeats; nil = all
 	Memory int64      // bytes of slab pool
@@ -50,7 +52,8 @@ type Config struct {
 	Warnings          []string      // "FILE:LINE:COL: …" for what is accepted but ignored, or will not run
 }
 
-// Listener is one http directive: `http 8080;` or `http 80 { api false; }`.
+// Listener is one http, rtmp or srt directive: `http 8080;`,
+// `http 80 { api false; }`, `rtmp 1935;`.
 type Listener struct {
 	Addr string // "addr:port"; a bare port becomes ":port"
 	API  bool   // serves the HTTP API and console here; api false turns them off

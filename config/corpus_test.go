@@ -58,14 +58,14 @@ func TestCorpus(t *testing.T) {
 		}
 		checkRoundTrips(t, c)
 	}
-	f("installer.conf", ":80", []corpusStream{{"example_stream", "no input slabcast can read yet: fake://fake"}}, 6,
+	f("installer.conf", ":80", []corpusStream{{"example_stream", "no input slabcast can read yet: fake://fake"}}, 5,
 		`installer.conf:12:9: input "fake://fake": fake:// is not supported by slabcast yet; input skipped`,
 		"installer.conf:9:1: directive edit_auth is not supported by slabcast; ignored")
 	f("ansible.conf", ":80 :8080{api=false}", []corpusStream{{"ch001", "run"}, {"ch002", "run"}, {"ch003", "disabled"}}, 8,
 		"ansible.conf:11:1: directive api_allowed_from is not supported by slabcast; ignored", // 70 networks
 		"ansible.conf:19:3: directive hls is not supported by slabcast; ignored")
 	f("listeners.conf", ":80 :8080 127.0.0.1:8081{api=false}",
-		[]corpusStream{{"lobby", "run"}, {"spare", "disabled"}, {"back", "run"}}, 7,
+		[]corpusStream{{"lobby", "run"}, {"spare", "disabled"}, {"back", "run"}}, 5,
 		"listeners.conf:8:1: directive https is not supported by slabcast; ignored")
 	f("mpts.conf", ":8080", []corpusStream{{"news/hd", "run"}, {"news/sd", "run"}, {"special/1ifs", "run"}}, 1)
 	f("failover.conf", ":8080", []corpusStream{{"tnt", "run"}, {"cam/lobby", "run"}, {"always", "run"}}, 5,
@@ -133,5 +133,36 @@ func checkRoundTrips(t *testing.T, c *Config) {
 		if !bytes.HasPrefix(out, before) {
 			t.Errorf("stream %s: rewriting it changed the file before it", s.Name)
 		}
+	}
+}
+
+// rtmp and srt lines are publish listeners, as Flussonic's are; none
+// unless written.
+func TestPublishListeners(t *testing.T) {
+	c, err := Load("testdata/flussonic/listeners.conf", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Lookup(Global, "rtmp").GlobalText(c); got != ":1935" {
+		t.Errorf("rtmp %q, want :1935", got)
+	}
+	if got := Lookup(Global, "srt").GlobalText(c); got != ":9998" {
+		t.Errorf("srt %q, want :9998", got)
+	}
+	c, err = Parse("t.conf", []byte("rtmp 127.0.0.1:1935;\nrtmp 1936;\nstream a udp://239.0.0.1:1234;"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.RTMP) != 2 || c.RTMP[0].Addr != "127.0.0.1:1935" || c.RTMP[1].Addr != ":1936" || len(c.SRT) != 0 {
+		t.Errorf("rtmp %v, srt %v", c.RTMP, c.SRT)
+	}
+	if _, err := Parse("t.conf", []byte("srt 70000;"), Options{}); err == nil {
+		t.Error("srt 70000 accepted")
+	}
+	if c, err = Parse("t.conf", []byte("# nothing"), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.RTMP) != 0 || len(c.SRT) != 0 {
+		t.Errorf("defaults: rtmp %v, srt %v, want none", c.RTMP, c.SRT)
 	}
 }

@@ -347,15 +347,16 @@ func (p *parser) global(set *Setting, st stmt) *Error {
 	return p.assign(set, set.ptr(&p.cfg, nil, nil), st, p.globals)
 }
 
-// listener handles `http PORT { … }`: api is honoured, other Flussonic
-// listener options are skipped with a warning.
+// listener handles `http PORT { … }` (and rtmp, srt): api is honoured,
+// other Flussonic listener options are skipped with a warning.
 func (p *parser) listener(set *Setting, st stmt) *Error {
 	open := st
 	open.term = token{kind: tokSemi, pos: st.term.pos, end: st.term.end}
 	if err := p.assign(set, set.ptr(&p.cfg, nil, nil), open, p.globals); err != nil {
 		return err
 	}
-	l := &p.cfg.HTTP[len(p.cfg.HTTP)-1]
+	ls := *set.ptr(&p.cfg, nil, nil).(*[]Listener)
+	l := &ls[len(ls)-1]
 	api := &Setting{Name: "api", Kind: Flag}
 	seen := map[string]string{}
 	for {

@@ -161,6 +161,10 @@ type Setting struct {
 var Settings = []*Setting{
 	{Name: "http", Scope: Global, Kind: Listen, Default: DefaultHTTP, Repeat: true,
 		Help: "HTTP listen address; one line each", field: onConfig(func(c *Config) any { return &c.HTTP })},
+	{Name: "rtmp", Scope: Global, Kind: Listen, Repeat: true,
+		Help: "RTMP listen address for publishers (rtmp://HOST/live/NAME); one line each, none by default", field: onConfig(func(c *Config) any { return &c.RTMP })},
+	{Name: "srt", Scope: Global, Kind: Listen, Repeat: true,
+		Help: "SRT listen address (UDP) for publishers (streamid=publish:NAME); one line each, none by default", field: onConfig(func(c *Config) any { return &c.SRT })},
 	{Name: "ctl", Scope: Global, Kind: SocketPath, Default: DefaultCtl,
 		Help: "control socket path", field: onConfig(func(c *Config) any { return &c.Ctl })},
 	{Name: "cpus", Scope: Global, Kind: CPUList,

@@ -91,6 +91,7 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	b = s.conns.appendMetrics(b)
 	b = header(b, "slabcast_mpegts_lagged_total", "counter", "HTTP MPEG-TS readers that fell behind the slab ring and jumped to the live edge.")
 	b = appendPlain(b, "slabcast_mpegts_lagged_total", s.liveMiss.Load())
+	b = appendPublishMetrics(b)
 	pool := s.streams.Pool()
 	b = header(b, "slabcast_pool_bytes", "gauge", "Slab pool capacity.")
 	b = appendPlain(b, "slabcast_pool_bytes", uint64(pool.Size()))
@@ -155,4 +156,34 @@ func appendPlain(b []byte, name string, n uint64) []byte {
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, n, 10)
 	return append(b, '\n')
+}
+
+// appendPublishMetrics writes the publishers refused and the sessions
+// ended, by protocol and reason, every series always (a refusal is worth
+// seeing at zero too).
+func appendPublishMetrics(b []byte) []byte {
+	families := []struct {
+		name, help string
+		reasons    []string
+		count      func(proto, reason string) uint64
+	}{
+		{"slabcast_publish_refused_total", "Publishers refused, by protocol and reason.", pipeline.RefusalReasons, pipeline.Refused},
+		{"slabcast_publish_ended_total", "Publishing sessions ended, by protocol and reason.", pipeline.EndReasons, pipeline.Ended},
+	}
+	for _, f := range families {
+		b = header(b, f.name, "counter", f.help)
+		for _, proto := range pipeline.PublishProtocols {
+			for _, r := range f.reasons {
+				b = append(b, f.name...)
+				b = append(b, `{proto="`...)
+				b = append(b, proto...)
+				b = append(b, `",reason="`...)
+				b = append(b, r...)
+				b = append(b, `"} `...)
+				b = strconv.AppendUint(b, f.count(proto, r), 10)
+				b = append(b, '\n')
+			}
+		}
+	}
+	return b
 }

@@ -3,6 +3,8 @@ package hls
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -32,6 +34,7 @@ func (s *Server) servePublish(ctx *fasthttp.RequestCtx) {
 	}
 	st := s.streams.Lookup(string(name))
 	if st == nil {
+		pipeline.CountRefused("http", "no_stream")
 		notFound(ctx)
 		return
 	}
@@ -41,6 +44,9 @@ func (s *Server) servePublish(ctx *fasthttp.RequestCtx) {
 		token = ctx.QueryArgs().Peek("token") // on_publish backends are given a token
 	}
 	pub, err := st.Publish(string(token), peer, "http")
+	if err != nil {
+		pipeline.CountRefused("http", pipeline.RefusalReason(err))
+	}
 	switch {
 	case errors.Is(err, pipeline.ErrNotLive):
 		fail(ctx, fasthttp.StatusForbidden, "not a live stream: nothing can be published to it\n")
@@ -65,6 +71,8 @@ func (s *Server) servePublish(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	defer pub.Close()
+	why := "eof"
+	defer func() { pipeline.CountEnded("http", why) }()
 	body := ctx.RequestBodyStream()
 	stall := st.Config().SourceTimeout
 	buf := make([]byte, 32<<10)
@@ -77,10 +85,16 @@ func (s *Server) servePublish(ctx *fasthttp.RequestCtx) {
 		if n > 0 {
 			total += int64(n)
 			if _, werr := pub.Write(buf[:n]); werr != nil {
-				break // the stream went away
+				why = "stopped" // the stream went away
+				break
 			}
 		}
 		if rerr != nil {
+			if errors.Is(rerr, os.ErrDeadlineExceeded) {
+				why = "stalled"
+			} else if !errors.Is(rerr, io.EOF) {
+				why = "error"
+			}
 			break
 		}
 	}

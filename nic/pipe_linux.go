@@ -3,6 +3,7 @@ package nic
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -91,6 +92,23 @@ func (p *Pipe) ReadBatch(b *Batch) (int, error) {
 	p.mu.Unlock()
 	p.space.Broadcast()
 	return b.n, nil
+}
+
+// Drain waits until the reader has taken every queued datagram, the pipe
+// closed, or within passed; it reports whether the queue is empty. A
+// source that ends calls it before detaching, so that its last datagrams
+// are not lost with the pipe.
+func (p *Pipe) Drain(within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for {
+		p.mu.Lock()
+		empty, closed := p.count == 0, p.closed
+		p.mu.Unlock()
+		if empty || closed || time.Now().After(deadline) {
+			return empty
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // wake makes the eventfd readable; with p.mu held.

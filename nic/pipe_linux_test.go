@@ -98,3 +98,32 @@ func TestPipeAllocations(t *testing.T) {
 		t.Fatalf("%v allocations per 32 datagrams", a)
 	}
 }
+
+// Drain waits for the reader to take what is queued, and no longer than
+// it is told.
+func TestPipeDrain(t *testing.T) {
+	p, err := NewPipe(8, 1316)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if !p.Drain(0) {
+		t.Fatal("an empty pipe is not drained")
+	}
+	p.Write([]byte{1})
+	p.Write([]byte{2})
+	start := time.Now()
+	if p.Drain(30 * time.Millisecond) {
+		t.Fatal("drained with nobody reading")
+	}
+	if d := time.Since(start); d < 30*time.Millisecond || d > time.Second {
+		t.Fatalf("Drain returned after %v, told 30ms", d)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		p.ReadBatch(NewBatch(4, 1316))
+	}()
+	if !p.Drain(5 * time.Second) {
+		t.Fatal("not drained after the reader took everything")
+	}
+}

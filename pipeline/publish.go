@@ -69,7 +69,7 @@ func (s *Stream) askOnPublish(addr, protocol, token string) error {
 // PublisherInfo says who publishes to a live stream.
 type PublisherInfo struct {
 	Addr     string // IP address
-	Protocol string // "http"
+	Protocol string // "http", "rtmp" or "srt"
 	Since    time.Time
 }
 
@@ -143,6 +143,10 @@ func (p *Publisher) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// WriteTS takes whole packets, a run of at most seven (one datagram), as
+// ts.Muxer emits them: framed already, they go straight to the stream.
+func (p *Publisher) WriteTS(run []byte) error { return p.pipe.Write(run) }
+
 // Done is closed when the session ends from the stream's side (the stream
 // is removed).
 func (p *Publisher) Done() <-chan struct{} { return p.pipe.Done() }
@@ -154,6 +158,14 @@ func (p *Publisher) Close() error {
 	}
 	p.framer.Flush(p.pipe.Write)
 	p.s.c.add(Skipped, p.framer.Skipped())
+	// The publisher is gone, so its source ended: an empty datagram tells
+	// the worker, which ends the segment at its last whole access unit now
+	// rather than after source_timeout (input.take), and players get it at
+	// once. What the publisher sent last is still queued: the worker takes
+	// it before the slot closes (a fast publisher may be a whole queue
+	// ahead).
+	p.pipe.Write(nil)
+	p.pipe.Drain(time.Second)
 	p.s.detach(p.pipe)
 	p.s.logf("stream %s: publisher gone", p.s.cfg.Name)
 	return nil

@@ -15,7 +15,8 @@ import "errors"
 // keyframes. H.264 access units (Annex B) get an access unit delimiter
 // when they lack one, and the last SPS and PPS seen in front of an IDR
 // that lacks them. AAC frames (raw) get an ADTS header built from the
-// AudioSpecificConfig. Packets go to emit in runs of up to seven (one
+// AudioSpecificConfig; MPEG-1/2 audio frames (MP2, MP3: self-describing)
+// go as they are. Packets go to emit in runs of up to seven (one
 // datagram) from a buffer of the Muxer's own; it allocates nothing per
 // access unit.
 type Muxer struct {
@@ -64,15 +65,17 @@ const (
 
 // Errors of the Muxer.
 var (
-	ErrMuxCodec = errors.New("ts: muxer: codec not supported (h264, hevc and aac are)")
+	ErrMuxCodec = errors.New("ts: muxer: codec not supported (h264, hevc, aac and mpeg audio are)")
 	ErrMuxASC   = errors.New("ts: muxer: bad AudioSpecificConfig")
 	ErrMuxNoASC = errors.New("ts: muxer: AAC frame before the AudioSpecificConfig")
 )
 
 // NewMuxer makes a muxer for a video track (CodecH264, CodecHEVC, or
-// CodecUnknown for none) and an audio track (CodecAAC, or CodecUnknown).
+// CodecUnknown for none) and an audio track (CodecAAC, CodecMPEGAudio, or
+// CodecUnknown).
 func NewMuxer(video, audio Codec, emit func([]byte) error) (*Muxer, error) {
-	if video != CodecUnknown && video != CodecH264 && video != CodecHEVC || audio != CodecUnknown && audio != CodecAAC ||
+	if video != CodecUnknown && video != CodecH264 && video != CodecHEVC ||
+		audio != CodecUnknown && audio != CodecAAC && audio != CodecMPEGAudio ||
 		video == CodecUnknown && audio == CodecUnknown {
 		return nil, ErrMuxCodec
 	}
@@ -100,8 +103,11 @@ func (m *Muxer) buildPSI() {
 		}
 		es = append(es, st, 0xE0|MuxVideoPID>>8, MuxVideoPID&0xFF, 0xF0, 0)
 	}
-	if m.audio != CodecUnknown {
+	switch m.audio {
+	case CodecAAC:
 		es = append(es, 0x0F, 0xE0|MuxAudioPID>>8, MuxAudioPID&0xFF, 0xF0, 0)
+	case CodecMPEGAudio:
+		es = append(es, 0x03, 0xE0|MuxAudioPID>>8, MuxAudioPID&0xFF, 0xF0, 0)
 	}
 	pcr := m.pcrPID()
 	n := 13 + len(es) // after section_length: 9 header bytes, streams, CRC
@@ -121,6 +127,12 @@ func (m *Muxer) SetAudioConfig(asc []byte) error {
 	obj := asc[0] >> 3
 	freq := (asc[0]&7)<<1 | asc[1]>>7
 	ch := asc[1] >> 3 & 0x0F
+	if obj == 5 || obj == 29 {
+		// HE-AAC (SBR, and PS): ADTS has no profile for it, so the
+		// frames go as AAC LC at the core rate, which this config names,
+		// and decoders find the SBR data in them (implicit signalling).
+		obj = 2
+	}
 	if obj < 1 || obj > 4 || freq > 12 || ch > 7 {
 		return ErrMuxASC // ADTS carries AAC Main, LC, SSR and LTP only
 	}
@@ -183,8 +195,12 @@ var (
 	audHEVC = [7]byte{0, 0, 0, 1, 0x46, 0x01, 0x50} // AUD_NUT 35, pic_type 2 (any)
 )
 
-// WriteAudio writes one raw AAC frame with its PTS.
+// WriteAudio writes one audio frame with its PTS: raw AAC (an ADTS header
+// is put in front), or MPEG audio frames as they are.
 func (m *Muxer) WriteAudio(pts uint64, frame []byte) error {
+	if m.audio == CodecMPEGAudio {
+		return m.writeAU(MuxAudioPID, 0xC0, pts, pts, m.video == CodecUnknown, nil, frame)
+	}
 	if !m.asc {
 		return ErrMuxNoASC
 	}
@@ -422,4 +438,18 @@ func scanH264(au []byte) (aud bool, sps, pps []byte, idr bool) {
 		}
 	})
 	return
+}
+
+// AppendAnnexB appends nalus to dst as an Annex B byte stream, each behind a
+// four-byte start code (empty ones left out): the form WriteVideo takes, from the NAL unit lists
+// RTMP and RTSP depacketizers give.
+func AppendAnnexB(dst []byte, nalus [][]byte) []byte {
+	for _, n := range nalus {
+		if len(n) == 0 {
+			continue
+		}
+		dst = append(dst, 0, 0, 0, 1)
+		dst = append(dst, n...)
+	}
+	return dst
 }

@@ -279,3 +279,77 @@ func TestMuxerHEVC(t *testing.T) {
 		}
 	}
 }
+
+// MPEG audio (MP2 here, as RTMP's MP3 would be) goes as it is: the
+// committed clip's MP2 frames, muxed alone, decode with as many frames.
+func TestMuxerMPEGAudio(t *testing.T) {
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Skip("ffprobe not installed")
+	}
+	clip, err := os.ReadFile("../testdata/hevc_mp2.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	m, err := NewMuxer(CodecUnknown, CodecMPEGAudio, func(run []byte) error { out.Write(run); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range demuxAUs(t, clip, 0x100, 0x101) {
+		if a.pid != 0x101 {
+			continue
+		}
+		if err := m.WriteAudio(a.pts, a.data); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	m.Flush()
+	f := filepath.Join(t.TempDir(), "mp2.ts")
+	os.WriteFile(f, out.Bytes(), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if o, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-xerror", "-i", f, "-f", "null", "-").CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg does not decode the muxed MP2: %v\n%s", err, o)
+	}
+	frames := func(file string) string { // the MP2 frames ffprobe parses out of the PES
+		o, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-select_streams", "a:0", "-count_packets",
+			"-show_entries", "stream=codec_name,nb_read_packets", "-of", "csv=p=0", file).Output()
+		if err != nil {
+			t.Fatalf("ffprobe %s: %v", file, err)
+		}
+		first, _, _ := strings.Cut(strings.TrimSpace(string(o)), "\n") // repeated under the program
+		return first
+	}
+	if got, want := frames(f), frames("../testdata/hevc_mp2.ts"); n == 0 || got != want || !strings.HasPrefix(got, "mp2,") {
+		t.Fatalf("muxed %d PES: ffprobe reads %q, the clip %q", n, got, want)
+	}
+}
+
+func TestAppendAnnexB(t *testing.T) {
+	got := AppendAnnexB([]byte{9}, [][]byte{{0x67, 1}, {0x65, 2, 3}})
+	want := []byte{9, 0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x65, 2, 3}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%x, want %x", got, want)
+	}
+}
+
+// HE-AAC's config (object type 5) makes LC ADTS headers at the core rate;
+// configs ADTS cannot carry are refused.
+func TestMuxerAudioConfigs(t *testing.T) {
+	m, _ := NewMuxer(CodecUnknown, CodecAAC, func([]byte) error { return nil })
+	// AAC LC, 44.1 kHz (index 4), stereo.
+	if err := m.SetAudioConfig([]byte{0x12, 0x10}); err != nil || m.adts[2] != 1<<6|4<<2 {
+		t.Fatalf("LC: %v, adts %x", err, m.adts)
+	}
+	// HE-AAC: type 5, core 24 kHz (index 6), stereo, extension 48 kHz (3), then LC.
+	if err := m.SetAudioConfig([]byte{0x2B, 0x11, 0x88, 0x00}); err != nil || m.adts[2] != 1<<6|6<<2 {
+		t.Fatalf("HE-AAC: %v, adts %x", err, m.adts)
+	}
+	for _, bad := range [][]byte{{0x12}, {0x3A, 0x10}, {0x17, 0x90}, {0x12, 0x40}} {
+		if err := m.SetAudioConfig(bad); err == nil {
+			t.Errorf("config %x: accepted", bad)
+		}
+	}
+}

@@ -366,60 +366,7 @@ func TestBrowserHLSJS(t *testing.T) {
 		t.Fatal("BUG: the page and slabcast share an origin")
 	}
 
-	t.Run("plays", func(t *testing.T) {
-		start := time.Now()
-		s := playPage(t, chromium, page, pl, playTimeout, func(s *browserState) bool {
-			return s.fatal() != "" || s.MediaError != nil || len(s.PageErrors) > 0 || !s.HLSLoaded ||
-				(s.Played >= playWant && s.distinctPlayed() >= playFrags && s.CORS != nil)
-		})
-		t.Logf("hls.js %s played %.1f s over segments %v in %v; %d frames (%d dropped); %dx%d",
-			s.Version, s.Played, s.FragsPlayed, time.Since(start).Round(time.Millisecond),
-			s.TotalFrames, s.DroppedFrames, s.VideoWidth, s.VideoHeight)
-		for _, e := range s.Errors {
-			if !e.Fatal {
-				t.Logf("non-fatal hls.js error: %s/%s %s %s", e.Type, e.Details, e.Reason, e.URL)
-			}
-		}
-		switch {
-		case !s.HLSLoaded:
-			t.Fatalf("hls.js did not load: %v", s.PageErrors)
-		case !s.Supported:
-			t.Fatal("Hls.isSupported() is false: this Chromium has no MSE with H.264")
-		}
-		if f := s.fatal(); f != "" {
-			t.Errorf("fatal hls.js error: %s", f)
-		}
-		if s.MediaError != nil {
-			t.Errorf("media error %d: %s", s.MediaError.Code, s.MediaError.Message)
-		}
-		if len(s.PageErrors) > 0 {
-			t.Errorf("page errors: %v", s.PageErrors)
-		}
-		if s.PlayError != "" {
-			t.Errorf("video.play(): %s", s.PlayError)
-		}
-		if s.CORS == nil || !s.CORS.OK || s.CORS.Status != http.StatusOK || s.CORS.Type != "cors" {
-			t.Errorf("the page's cross-origin fetch of the playlist: %+v", s.CORS)
-		} else if s.CORS.ContentType != "application/vnd.apple.mpegurl" {
-			t.Errorf("playlist Content-Type seen by the page: %q", s.CORS.ContentType)
-		}
-		if s.Played < playWant || s.distinctPlayed() < playFrags {
-			t.Errorf("played %.2f s over %d segments, want >= %.0f s over >= %d", s.Played, s.distinctPlayed(), playWant, playFrags)
-		}
-		if s.VideoWidth != 640 || s.VideoHeight != 360 {
-			t.Errorf("video %dx%d, want 640x360", s.VideoWidth, s.VideoHeight)
-		}
-		// 25 fps for playWant seconds; headless may drop some, so ask for half.
-		if want := int(playWant * 25 / 2); s.TotalFrames < want {
-			t.Errorf("%d video frames decoded, want >= %d", s.TotalFrames, want)
-		}
-		if s.CorruptedFrames != 0 {
-			t.Errorf("%d corrupted video frames", s.CorruptedFrames)
-		}
-		if t.Failed() {
-			t.Logf("last report:\n%v", s)
-		}
-	})
+	t.Run("plays", func(t *testing.T) { checkBrowserPlays(t, chromium, page, pl) })
 
 	// The same stream through a proxy that drops Access-Control-Allow-Origin:
 	// the browser must refuse it, which proves the case above depends on
@@ -458,4 +405,63 @@ func TestBrowserHLSJS(t *testing.T) {
 			t.Logf("last report:\n%v", s)
 		}
 	})
+}
+
+// checkBrowserPlays has hls.js in Chromium play playlist pl from the page's
+// origin: playWant seconds over playFrags segments of 640x360 frames, with
+// no fatal, media or page error and the playlist read through CORS.
+func checkBrowserPlays(t *testing.T, chromium string, page *pageServer, pl string) {
+	t.Helper()
+	start := time.Now()
+	s := playPage(t, chromium, page, pl, playTimeout, func(s *browserState) bool {
+		return s.fatal() != "" || s.MediaError != nil || len(s.PageErrors) > 0 || !s.HLSLoaded ||
+			(s.Played >= playWant && s.distinctPlayed() >= playFrags && s.CORS != nil)
+	})
+	t.Logf("hls.js %s played %.1f s over segments %v in %v; %d frames (%d dropped); %dx%d",
+		s.Version, s.Played, s.FragsPlayed, time.Since(start).Round(time.Millisecond),
+		s.TotalFrames, s.DroppedFrames, s.VideoWidth, s.VideoHeight)
+	for _, e := range s.Errors {
+		if !e.Fatal {
+			t.Logf("non-fatal hls.js error: %s/%s %s %s", e.Type, e.Details, e.Reason, e.URL)
+		}
+	}
+	switch {
+	case !s.HLSLoaded:
+		t.Fatalf("hls.js did not load: %v", s.PageErrors)
+	case !s.Supported:
+		t.Fatal("Hls.isSupported() is false: this Chromium has no MSE with H.264")
+	}
+	if f := s.fatal(); f != "" {
+		t.Errorf("fatal hls.js error: %s", f)
+	}
+	if s.MediaError != nil {
+		t.Errorf("media error %d: %s", s.MediaError.Code, s.MediaError.Message)
+	}
+	if len(s.PageErrors) > 0 {
+		t.Errorf("page errors: %v", s.PageErrors)
+	}
+	if s.PlayError != "" {
+		t.Errorf("video.play(): %s", s.PlayError)
+	}
+	if s.CORS == nil || !s.CORS.OK || s.CORS.Status != http.StatusOK || s.CORS.Type != "cors" {
+		t.Errorf("the page's cross-origin fetch of the playlist: %+v", s.CORS)
+	} else if s.CORS.ContentType != "application/vnd.apple.mpegurl" {
+		t.Errorf("playlist Content-Type seen by the page: %q", s.CORS.ContentType)
+	}
+	if s.Played < playWant || s.distinctPlayed() < playFrags {
+		t.Errorf("played %.2f s over %d segments, want >= %.0f s over >= %d", s.Played, s.distinctPlayed(), playWant, playFrags)
+	}
+	if s.VideoWidth != 640 || s.VideoHeight != 360 {
+		t.Errorf("video %dx%d, want 640x360", s.VideoWidth, s.VideoHeight)
+	}
+	// 25 fps for playWant seconds; headless may drop some, so ask for half.
+	if want := int(playWant * 25 / 2); s.TotalFrames < want {
+		t.Errorf("%d video frames decoded, want >= %d", s.TotalFrames, want)
+	}
+	if s.CorruptedFrames != 0 {
+		t.Errorf("%d corrupted video frames", s.CorruptedFrames)
+	}
+	if t.Failed() {
+		t.Logf("last report:\n%v", s)
+	}
 }

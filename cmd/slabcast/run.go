@@ -126,6 +126,14 @@ func (d *daemon) run(cfg *config.Config) error {
 	for i, ln := range lns {
 		addrs[i] = ln.Addr().String()
 	}
+	pubs, err := d.publishListeners(cfg)
+	if err != nil {
+		for _, x := range lns {
+			x.Close()
+		}
+		return err
+	}
+	defer pubs.Close()
 	d.logf("slabcast: serving http on %s, %d streams, %d MiB slab pool", strings.Join(addrs, ", "), len(cfg.Streams), p.Pool().Size()>>20)
 
 	sigs := make(chan os.Signal, 4)

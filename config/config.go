@@ -114,6 +114,12 @@ type Input struct {
 	// a PMT PID among them picks its program, and only the listed streams
 	// are stored; "" takes the program's every stream.
 	PIDs string
+	// RTP is the rtp= option of an rtsp:// input: "udp" or "tcp" (the
+	// default, "").
+	RTP string
+	// StreamID and Passphrase are the streamid= and passphrase= options
+	// of an srt:// input; they win over the URL's.
+	StreamID, Passphrase string
 	// Extra holds, as written and space-separated, the options of the
 	// input line slabcast keeps but does not act on (user_agent="…").
 	Extra string

@@ -371,7 +371,7 @@ func TestParseErrors(t *testing.T) {
 	f("stream a {\n input udp://239.0.0.1:1234;\n input udp://239.0.0.1:1234; }", `t.conf:3:8: input "udp://239.0.0.1:1234" is already listed at line 2`)
 	f("stream a udp://239.0.0.1:1234 {\n input udp://239.0.0.1:1234; }", `t.conf:2:8: input "udp://239.0.0.1:1234" is already listed at line 1`)
 	f("stream a { input udp://239.0.0.1:1234 foo; }", `t.conf:1:39: input: "foo" is not a key=value option`)
-	f("stream a { input udp://239.0.0.1:1234 frame_timeout=3; }", `t.conf:1:39: input: unknown option "frame_timeout" (slabcast knows priority, source_timeout, program, rcvbuf and pids)`)
+	f("stream a { input udp://239.0.0.1:1234 frame_timeout=3; }", `t.conf:1:39: input: unknown option "frame_timeout" (slabcast knows priority, source_timeout, program, rcvbuf, pids, rtp, streamid and passphrase)`)
 	f("stream a { input udp://239.0.0.1:1234 pids=1,x; }", `t.conf:1:39: input: pids: "1,x" is not a list of PIDs like 256,257`)
 	f("stream a { input udp://239.0.0.1:1234 pids=8192; }", `t.conf:1:39: input: pids: "8192" names a PID above 8191`)
 	f("stream a { input udp://239.0.0.1:1234 bakup; }", `t.conf:1:39: input: "bakup" is not a key=value option`)

@@ -228,6 +228,36 @@ var Settings = []*Setting{
 	{Name: "pids", Scope: PerInput, Kind: PIDList, Types: AllTypes,
 		API: "pids", Help: "the PIDs to take: a PMT PID picks its program, stream PIDs the streams stored",
 		field: onInput(func(in *Input) any { return &in.PIDs })},
+	{Name: "rtp", Scope: PerInput, Kind: Text, Types: AllTypes,
+		Help: "rtsp:// inputs: RTP over tcp (interleaved, the default) or udp", Check: checkRTP,
+		field: onInput(func(in *Input) any { return &in.RTP })},
+	{Name: "streamid", Scope: PerInput, Kind: Text, Types: AllTypes,
+		Help: "srt:// inputs: the SRT stream id to send (as #!::r=NAME,m=request)", Check: checkSecretText,
+		field: onInput(func(in *Input) any { return &in.StreamID })},
+	{Name: "passphrase", Scope: PerInput, Kind: Text, Types: AllTypes,
+		Help: "srt:// inputs: the SRT passphrase, 10 to 79 characters", Check: checkPassphrase,
+		field: onInput(func(in *Input) any { return &in.Passphrase })},
+}
+
+func checkRTP(v string) string {
+	if v != "tcp" && v != "udp" {
+		return "is tcp or udp"
+	}
+	return ""
+}
+
+func checkSecretText(v string) string {
+	if len(v) > 512 {
+		return "is longer than 512 bytes"
+	}
+	return ""
+}
+
+func checkPassphrase(v string) string {
+	if len(v) < 10 || len(v) > 79 {
+		return "is 10 to 79 characters (SRT's rule)"
+	}
+	return ""
 }
 
 // checkBackendURL accepts an http:// or https:// URL with a host.

@@ -47,10 +47,10 @@ func TestSettingsTable(t *testing.T) {
 			t.Errorf("%s: range %d..%d", set.Name, set.Min, set.Max)
 		}
 	}
-	if got := Names(PerInput); !slices.Equal(got, []string{"priority", "source_timeout", "program", "rcvbuf", "pids"}) {
+	if got := Names(PerInput); !slices.Equal(got, []string{"priority", "source_timeout", "program", "rcvbuf", "pids", "rtp", "streamid", "passphrase"}) {
 		t.Errorf("input options %q", got)
 	}
-	if inputOptionList != "priority, source_timeout, program, rcvbuf and pids" {
+	if inputOptionList != "priority, source_timeout, program, rcvbuf, pids, rtp, streamid and passphrase" {
 		t.Errorf("inputOptionList %q", inputOptionList)
 	}
 }

@@ -81,6 +81,9 @@ type Error struct {
 func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
+// PullReason is the reason, for the pipeline's counters.
+func (e *Error) PullReason() string { return e.Reason }
+
 // Reasons are the Error reasons, in the order the counters list them.
 var Reasons = []string{"connect", "status", "read", "not_ts"}
 

@@ -82,7 +82,11 @@ func (s *Stream) failover(now time.Time) {
 		s.flushRTP(act)
 		s.seg.sourceLost()
 		s.notify()
-		s.logf("stream %s: source down: no data for %v", s.cfg.Name, act.timeout)
+		if act.conn == nil {
+			s.logf("stream %s: source down: its input closed", s.cfg.Name) // a publisher that left
+		} else {
+			s.logf("stream %s: source down: no data for %v", s.cfg.Name, act.timeout)
+		}
 	}
 }
 

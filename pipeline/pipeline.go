@@ -18,7 +18,6 @@ import (
 
 	"github.com/slabcast/slabcast/bpf"
 	"github.com/slabcast/slabcast/config"
-	"github.com/slabcast/slabcast/httpts"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -37,7 +36,12 @@ type Options struct {
 	// Coalesce is the shortest period between a worker's wake-ups that
 	// found data: 0 means DefaultCoalesce, negative means wake per datagram.
 	Coalesce time.Duration
-	Logf     func(format string, args ...any)
+	// Pull reads one connection of a pull input (rtsp://, srt://, and
+	// tshttp:// and hls:// too): nil reads only the HTTP ones (package
+	// httpts). The daemon passes one that knows every scheme, so that the
+	// pipeline needs no protocol's package.
+	Pull PullFunc
+	Logf func(format string, args ...any)
 }
 
 // Pipeline owns the pool, the workers and the running streams.
@@ -174,7 +178,7 @@ func (p *Pipeline) startInputs(s *Stream) {
 func (p *Pipeline) connect(s *Stream, i int, gen uint64) {
 	src, _ := nic.ParseURL(s.cfg.Inputs[i].URL)
 	w := s.w
-	pulled := httpts.Reads(s.cfg.Inputs[i].URL)
+	pulled := isPulled(s.cfg.Inputs[i].URL)
 	backoff := time.Second
 	kind := bpf.KindTS
 	if src.RTP {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/rtmp"
+	"github.com/slabcast/slabcast/srt"
 )
 
 // publishers are the daemon's listeners for publishers other than HTTP's:
@@ -14,6 +15,7 @@ import (
 // change of them takes a restart (config.Diff's globals).
 type publishers struct {
 	rtmp *rtmp.Server
+	srt  *srt.Server
 }
 
 func (d *daemon) publishListeners(cfg *config.Config) (*publishers, error) {
@@ -32,6 +34,17 @@ func (d *daemon) publishListeners(cfg *config.Config) (*publishers, error) {
 		}
 		lns = append(lns, ln)
 	}
+	if len(cfg.SRT) > 0 {
+		ps.srt = srt.New(d.p, d.logf)
+		for _, l := range cfg.SRT {
+			addr, err := ps.srt.Listen(l.Addr)
+			if err != nil {
+				ps.srt.Close()
+				return fail(fmt.Errorf("srt %s: %w", l.Addr, err))
+			}
+			d.logf("slabcast: taking srt publishers on %s (udp)", addr)
+		}
+	}
 	if len(lns) > 0 {
 		ps.rtmp = rtmp.New(d.p, d.logf)
 		for _, ln := range lns {
@@ -46,5 +59,8 @@ func (d *daemon) publishListeners(cfg *config.Config) (*publishers, error) {
 func (ps *publishers) Close() {
 	if ps.rtmp != nil {
 		ps.rtmp.Close()
+	}
+	if ps.srt != nil {
+		ps.srt.Close()
 	}
 }

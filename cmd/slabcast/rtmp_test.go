@@ -22,20 +22,25 @@ import (
 
 // rtmpPublisher starts ffmpeg encoding live, as OBS would, and publishing
 // to an RTMP URL for seconds (extra arguments go before the URL: OBS's
-// form passes the application and the stream key apart): 640x360 at 25
-// fps, a keyframe a second, B-frames (so PTS and DTS differ), AAC. A
-// looped clip would not do: ffmpeg's -stream_loop into FLV loses the
-// keyframe flag at the seam.
+// form passes the application and the stream key apart).
 func rtmpPublisher(t *testing.T, ctx context.Context, seconds int, url string, extra ...string) *exec.Cmd {
+	t.Helper()
+	return livePublisher(t, ctx, seconds, "flv", url, extra...)
+}
+
+// livePublisher starts ffmpeg encoding live and sending format to url for
+// seconds: 640x360 at 25 fps, a keyframe a second, B-frames (so PTS and
+// DTS differ), AAC. The committed clip looped with -stream_loop would not
+// do: ffmpeg loses its first keyframe at each seam, so a segment there
+// runs 2 s and a player sees EXT-X-TARGETDURATION change.
+func livePublisher(t *testing.T, ctx context.Context, seconds int, format, url string, extra ...string) *exec.Cmd {
 	t.Helper()
 	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
 		"-t", fmt.Sprint(seconds), "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "superfast", "-bf", "2",
-		"-g", "25", "-keyint_min", "25", "-sc_threshold", "0", "-b:v", "1M", "-c:a", "aac", "-b:a", "96k", "-f", "flv"}
+		"-g", "25", "-keyint_min", "25", "-sc_threshold", "0", "-b:v", "1M", "-c:a", "aac", "-b:a", "96k", "-f", format}
 	args = append(append(args, extra...), url)
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

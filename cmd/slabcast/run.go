@@ -28,7 +28,7 @@ const defaultConfig = "/etc/slabcast/slabcast.conf"
 
 // parseOptions validates input URLs while the config is parsed, so a bad URL
 // is reported at its line and column.
-var parseOptions = config.Options{CheckInput: pipeline.CheckInput}
+var parseOptions = config.Options{CheckInput: checkInput}
 
 func runDaemon(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
@@ -85,7 +85,7 @@ func (d *daemon) run(cfg *config.Config) error {
 	for _, w := range cfg.Warnings {
 		d.logf("config: %s", w)
 	}
-	p, err := pipeline.New(pipeline.Options{CPUs: cfg.CPUs, Memory: cfg.Memory, Logf: d.logf})
+	p, err := pipeline.New(pipeline.Options{CPUs: cfg.CPUs, Memory: cfg.Memory, Pull: pull, Logf: d.logf})
 	if err != nil {
 		return err
 	}

@@ -19,12 +19,17 @@ run: build
 	@sh deploy/demo.sh $(BIN)
 
 # Test tools are installed by deps when missing: ffmpeg/ffprobe (tests decode
-# what slabcast serves with them), Chromium and hls.js (the browser test);
+# what slabcast serves with them, and publish over RTMP, SRT and HTTP),
+# GStreamer's RTSP server (a camera for the RTSP pull tests), Chromium and
+# hls.js (the browser tests);
 # bench-deps adds nginx and wrk, which the benchmarks' own tests run too.
 deps:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
 		echo "installing ffmpeg (tests decode what slabcast serves with it)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
+	@/usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer; gi.require_version('Gst', '1.0'); from gi.repository import Gst; Gst.init(None); assert Gst.ElementFactory.find('x264enc')" 2>/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then echo "installing GStreamer's RTSP server (the RTSP pull tests' source)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly >/dev/null; fi; }
 	@if [ "$$(id -u)" = 0 ]; then bash .ci/browser-deps >/dev/null; fi
 
 # Every package whose tests send multicast runs them in a private network

@@ -30,7 +30,7 @@ func (s *Stream) received(in *input, now time.Time) {
 	s.c.lastData.Store(now.UnixNano())
 	if !s.up.Load() {
 		s.up.Store(true)
-		s.logf("stream %s: source up (%s)", s.cfg.Name, s.cfg.Inputs[in.idx].URL)
+		s.logf("stream %s: source up (%s)", s.cfg.Name, redact(s.cfg.Inputs[in.idx].URL))
 	}
 	s.notify()
 }
@@ -107,7 +107,7 @@ func (s *Stream) switchTo(in *input, now time.Time) {
 	s.c.add(Switches, 1)
 	s.up.Store(true)
 	s.c.lastData.Store(in.lastData.UnixNano())
-	s.logf("stream %s: input %s -> %s", s.cfg.Name, s.cfg.Inputs[old.idx].URL, s.cfg.Inputs[in.idx].URL)
+	s.logf("stream %s: input %s -> %s", s.cfg.Name, redact(s.cfg.Inputs[old.idx].URL), redact(s.cfg.Inputs[in.idx].URL))
 }
 
 // flushRTP hands on what in's RTP receiver still holds and counts it.

@@ -168,10 +168,11 @@ func (s *Stream) Status() string {
 	return "down"
 }
 
-// ActiveInput is the URL of the input feeding the stream.
+// ActiveInput is the URL of the input feeding the stream, its password
+// hidden (stats reach people who may not read the config).
 func (s *Stream) ActiveInput() string {
 	if p := s.activeURL.Load(); p != nil {
-		return *p
+		return redact(*p)
 	}
 	return ""
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +61,11 @@ func Check(input string) error {
 	}
 	if u.Scheme != "rtsp" || u.Hostname() == "" {
 		return errors.New("rtsp: expected rtsp://[USER:PASSWORD@]HOST[:PORT]/PATH")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("rtsp: port %s is not 1..65535", p)
+		}
 	}
 	return nil
 }

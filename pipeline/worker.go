@@ -23,12 +23,14 @@ const (
 	// that much latency, and only while the worker is busy (busyDatagrams), and less when one input alone would fill a batch sooner (worker.pace).
 	DefaultCoalesce = time.Millisecond
 	// busyDatagrams is the datagrams per tick above which a worker gathers
-	// (5000 a second: some thirty 1316-byte streams of 4 Mbit/s). Below it
-	// even a wake-up per datagram costs under 2% of a core, and a worker
-	// with a few streams keeps the latency floor. Counting datagrams, not
-	// wake-ups, keeps the decision from flapping: gathering itself cuts the
-	// wake-ups.
-	busyDatagrams = 500
+	// (1000 a second: some three 1316-byte streams of 4 Mbit/s). Below it a
+	// worker wakes for each datagram and keeps the latency floor of a lone
+	// low-rate stream. A wake-up costs tens of µs on a VM (ten 4 Mbit/s
+	// streams, 3800 datagrams a second, took 19% of a core waking for each,
+	// 6% gathering: bench/results/publish.md), so gathering starts early.
+	// Counting datagrams, not wake-ups, keeps the decision from flapping:
+	// gathering itself cuts the wake-ups.
+	busyDatagrams = 100
 )
 
 // worker is one receive goroutine, locked to an OS thread pinned to one

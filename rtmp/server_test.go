@@ -233,3 +233,33 @@ func videoAUs(t *testing.T, b []byte) []accessUnit {
 	}
 	return out
 }
+
+// The path from gortmplib's callbacks to the muxer allocates nothing per
+// access unit: the Annex B form is built in a buffer the session keeps.
+func TestIngestAllocations(t *testing.T) {
+	mux, err := ts.NewMuxer(ts.CodecH264, ts.CodecAAC, func([]byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mux.SetAudioConfig([]byte{0x11, 0x90}); err != nil {
+		t.Fatal(err)
+	}
+	in := &ingest{mux: mux, video: ts.CodecH264, logf: t.Logf}
+	sps, pps := []byte{0x67, 1, 2, 3}, []byte{0x68, 4}
+	in.onVideo(0, 0, [][]byte{sps, pps}) // a sequence header: kept for the first picture
+	idr := [][]byte{append([]byte{0x65}, make([]byte, 20000)...)}
+	in.onVideo(40*time.Millisecond, 0, idr)
+	frame := [][]byte{{0x09, 0xF0}, append([]byte{0x41}, make([]byte, 6000)...)}
+	aac := make([]byte, 300)
+	d := 40 * time.Millisecond
+	if a := testing.AllocsPerRun(200, func() {
+		in.onVideo(d+40*time.Millisecond, d, frame)
+		in.onAudio(d, aac)
+		d += 40 * time.Millisecond
+	}); a != 0 {
+		t.Fatalf("%v allocations per access unit", a)
+	}
+	if in.err != nil {
+		t.Fatal(in.err)
+	}
+}

@@ -85,6 +85,7 @@ type Options struct {
 	SegmentDuration time.Duration
 	SegmentCount    int
 	Env             []string // added to the daemon's environment (GOGC=…, GODEBUG=…)
+	Extra           string   // more global config lines (`rtmp 127.0.0.1:1935;`)
 }
 
 // Config returns the config file for o, listening on httpAddr.
@@ -99,6 +100,7 @@ func (o Options) Config(httpAddr string) string {
 		fmt.Fprintf(&b, "cpus %s;\n", o.CPUs)
 	}
 	fmt.Fprintf(&b, "memory %dM;\n", memory>>20)
+	b.WriteString(o.Extra)
 	for _, s := range o.Streams {
 		fmt.Fprintf(&b, "stream %s {\n  input %s;\n", s.Name, s.Input)
 		if o.SegmentDuration > 0 {

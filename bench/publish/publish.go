@@ -73,8 +73,8 @@ type Point struct {
 	// from their own progress), Expected what N clips at their rate
 	// bring in as long.
 	BytesIn, Expected float64
-	Up               int    // streams that took data in over the window (ffmpeg: began a segment)
-	Note             string // why a point is short, if it is
+	Up                int    // streams that took data in over the window (ffmpeg: began a segment)
+	Note              string // why a point is short, if it is
 }
 
 // PerStream is the share of one core a stream costs, in percent.

@@ -28,7 +28,7 @@ func TestFlussonicConfigRuns(t *testing.T) {
 http 127.0.0.1:%d {
   api false;
 }
-rtmp 1935;
+https 8443;
 include streams.d/*.conf;
 
 stream news/hd {
@@ -115,7 +115,7 @@ stream pull rtmp://10.0.0.1/live/pull;
 	// not start.
 	out, _ := exec.Command(binary(t), "check", "-c", d.conf).CombinedOutput()
 	for _, want := range []string{
-		"WARN " + d.conf + ":8:1: directive rtmp is not supported by slabcast; ignored",
+		"WARN " + d.conf + ":8:1: directive https is not supported by slabcast; ignored",
 		"WARN " + sport + `:3:30: input: option user_agent is not supported by slabcast; ignored`,
 		`: directive on_play is not supported by slabcast: stream "paid" is not started`,
 		"stream paid is not started: protected by on_play",

@@ -96,24 +96,11 @@ func TestPublishHEVC(t *testing.T) {
 		t.Fatal(err)
 	}
 	aus := videoAUs(t, clip)
-	p, err := pipeline.New(pipeline.Options{Memory: pipeline.MinMemory, CPUs: []int{0}, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, srv, addr := publishFixture(t)
 	defer p.Close()
-	if err := p.Start(config.Stream{Name: "studio", Live: true, SegmentDuration: time.Second, SegmentCount: 6,
-		SourceTimeout: 5 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	srv := New(p, t.Logf)
 	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
 
-	u, _ := url.Parse("rtmp://" + ln.Addr().String() + "/live/studio")
+	u, _ := url.Parse("rtmp://" + addr + "/live/studio")
 	c := &gortmplib.Client{URL: u, Publish: true}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -262,4 +249,108 @@ func TestIngestAllocations(t *testing.T) {
 	if in.err != nil {
 		t.Fatal(in.err)
 	}
+}
+
+// A publisher whose clock jumps back and forward, then sends an access
+// unit past every limit: each jump is a discontinuity and what was served
+// decodes; the oversized message ends that session only, counted as an
+// error.
+func TestPublishHostileMedia(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("ffmpeg is missing")
+		}
+		t.Skip("ffmpeg not installed")
+	}
+	clip, err := os.ReadFile("../testdata/h264_aac.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	aus := videoAUs(t, clip)
+	p, srv, addr := publishFixture(t)
+	defer p.Close()
+	defer srv.Close()
+	u, _ := url.Parse("rtmp://" + addr + "/live/studio")
+	c := &gortmplib.Client{URL: u, Publish: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var sps, pps []byte
+	for _, n := range aus[0].nalus {
+		switch n[0] & 0x1F {
+		case 7:
+			sps = n
+		case 8:
+			pps = n
+		}
+	}
+	track := &gortmplib.Track{Codec: &codecs.H264{SPS: sps, PPS: pps}}
+	w := &gortmplib.Writer{Conn: c, Tracks: []*gortmplib.Track{track}}
+	if err := w.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	errors0 := pipeline.Ended("rtmp", "error")
+	send := func(from, to int, offset time.Duration) {
+		t.Helper()
+		base := aus[from].dts
+		for _, a := range aus[from:to] {
+			d := time.Duration(a.dts-base)*time.Second/90000 + offset
+			pts := time.Duration(a.pts-base)*time.Second/90000 + offset
+			if err := w.WriteH264(track, pts, d, a.nalus); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(0, 100, 100*time.Second) // 4 s from 100 s
+	send(100, 175, 0)             // back to 0
+	send(175, 250, 2000*time.Second)
+	big := [][]byte{append([]byte{0x65}, make([]byte, 11<<20)...)} // past gortmplib's 10 MiB message
+	w.WriteH264(track, 2010*time.Second, 2010*time.Second, big)
+	st := p.Lookup("studio")
+	deadline := time.Now().Add(15 * time.Second)
+	for st.Publishing() || pipeline.Ended("rtmp", "error") == errors0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the oversized message did not end the session: publishing %v, ended in error %d", st.Publishing(), pipeline.Ended("rtmp", "error")-errors0)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := st.Stats().Count[pipeline.Discontinuities]; n < 2 {
+		t.Errorf("%d discontinuities over two clock jumps", n)
+	}
+	dir := t.TempDir()
+	for i, seg := range st.Timeline().Segments {
+		var b bytes.Buffer
+		if _, err := seg.WriteRange(&b, 0, seg.Size()); err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, fmt.Sprintf("%d.ts", i))
+		os.WriteFile(f, b.Bytes(), 0o644)
+		if o, err := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-xerror", "-i", f, "-f", "null", "-").CombinedOutput(); err != nil {
+			t.Errorf("segment %d does not decode: %v\n%s", i, err, o)
+		}
+	}
+}
+
+// publishFixture starts a pipeline with a live stream "studio" and an RTMP
+// server in front of it, and returns the server's address.
+func publishFixture(t *testing.T) (*pipeline.Pipeline, *Server, string) {
+	t.Helper()
+	p, err := pipeline.New(pipeline.Options{Memory: pipeline.MinMemory, CPUs: []int{0}, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(config.Stream{Name: "studio", Live: true, SegmentDuration: time.Second, SegmentCount: 6,
+		SourceTimeout: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	srv := New(p, t.Logf)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	return p, srv, ln.Addr().String()
 }

@@ -412,7 +412,7 @@ func TestParseCheckInput(t *testing.T) {
 	}}
 	// CheckInput replaces the default check for the schemes slabcast reads;
 	// an input of another scheme is skipped before it is checked.
-	c, err := Parse("t.conf", []byte("stream a rtmp://x { input udp://y; input rtp://z; }"), opt)
+	c, err := Parse("t.conf", []byte("stream a webrtc://x { input udp://y; input rtp://z; }"), opt)
 	if err != nil || len(c.Streams) != 1 || len(c.Streams[0].Inputs) != 2 {
 		t.Fatalf("Parse = %+v, %v", c, err)
 	}

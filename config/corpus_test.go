@@ -73,7 +73,7 @@ func TestCorpus(t *testing.T) {
 		"failover.conf:6:42: input: option backup is not supported by slabcast; ignored")
 	f("mixed.conf", ":8080", []corpusStream{{"sport", "run"},
 		{"foreign", "run"}, // hls:// and srt:// (with its streamid option) are read
-		{"ipcam", "run"}, {"radio", "run"}}, 5,
+		{"ipcam", "run"}, {"radio", "run"}}, 4,
 		"mixed.conf:4:45: input: option user_agent is not supported by slabcast; ignored", // tshttp:// is read, its options judged
 		"mixed.conf:16:31: input: option user_agent is not supported by slabcast; ignored")
 	f("protected.conf", ":8080", []corpusStream{

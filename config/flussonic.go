@@ -47,10 +47,10 @@ var narrowing = map[string]bool{
 // Flussonic's other spellings of udp:// (udp2://, and mpts-udp:// for a
 // multi-program input, with program=), MPEG-TS over HTTP (tshttp://, and
 // http:// for the same), HLS pull (hls://), RTSP pull (rtsp://), SRT
-// (srt://, caller or listener) and publish:// (the stream accepts a
+// (srt://, caller or listener), RTMP pull (rtmp://) and publish:// (the stream accepts a
 // publisher, as a live stream does). An input of any other scheme is skipped with
 // a warning until slabcast reads it.
-var InputSchemes = []string{"udp", "rtp", "udp2", "mpts-udp", "tshttp", "http", "hls", "publish", "rtsp", "srt"}
+var InputSchemes = []string{"udp", "rtp", "udp2", "mpts-udp", "tshttp", "http", "hls", "publish", "rtsp", "srt", "rtmp"}
 
 // ReadsScheme reports whether slabcast reads inputs of scheme (without
 // "://"), as InputSchemes lists them, in any case.

@@ -640,12 +640,12 @@ func checkURL(s string) error {
 		return err
 	}
 	if !ReadsScheme(u.Scheme) {
-		return errors.New("config: only udp://, rtp://, tshttp://, hls://, rtsp:// and srt:// inputs are supported")
+		return errors.New("config: only udp://, rtp://, tshttp://, hls://, rtsp://, srt:// and rtmp:// inputs are supported")
 	}
 	if strings.EqualFold(u.Scheme, "publish") {
 		return nil // publish:// names no host: the publisher comes to us
 	}
-	if s := strings.ToLower(u.Scheme); s == "tshttp" || s == "http" || s == "hls" || s == "rtsp" {
+	if s := strings.ToLower(u.Scheme); s == "tshttp" || s == "http" || s == "hls" || s == "rtsp" || s == "rtmp" {
 		if u.Opaque != "" || u.Hostname() == "" {
 			return fmt.Errorf("config: expected %s://HOST[:PORT]/PATH", u.Scheme)
 		}

@@ -119,7 +119,7 @@ func TestStreamFromRequest(t *testing.T) {
 	bad(`{"cmd":"add","name":"a","inputs":[{"url":""}]}`, `ctl: input URL is empty`)
 	bad(`{"cmd":"add","name":"a","input":"udp://a:1; stream b udp://b:2"}`, `ctl: input "udp://a:1; stream b udp://b:2": URL has a space, control or non-ASCII character at byte 10`)
 	bad(`{"cmd":"add","name":"a","input":"udp://a:1\n}"}`, `ctl: input "udp://a:1\n}": URL has a space, control or non-ASCII character at byte 9`)
-	bad(`{"cmd":"add","name":"a","input":"rtmp://a:1"}`, `ctl: input "rtmp://a:1": rtmp:// is not supported by slabcast yet (it reads udp://, rtp://, udp2://, mpts-udp://, tshttp://, http://, hls://, publish://, rtsp://, srt://)`)
+	bad(`{"cmd":"add","name":"a","input":"webrtc://a:1"}`, `ctl: input "webrtc://a:1": webrtc:// is not supported by slabcast yet (it reads udp://, rtp://, udp2://, mpts-udp://, tshttp://, http://, hls://, publish://, rtsp://, srt://, rtmp://)`)
 	bad(`{"cmd":"add","name":"a","input":"udp://239.0.0.1"}`, `ctl: input "udp://239.0.0.1": config: missing port`)
 	bad(`{"cmd":"add","name":"a","inputs":[{"url":"udp://a:1"},{"url":"udp://a:1"}]}`, `ctl: input "udp://a:1" is listed twice`)
 	bad(`{"cmd":"add","name":"a","input":"udp://a:1","segment_duration":0.1}`, `ctl: segment_duration: "0.1" is out of range 0.5..60 seconds`)

@@ -15,7 +15,7 @@ import (
 )
 
 // Pull inputs: a source the stream fetches over a connection (tshttp://,
-// hls://, rtsp://, srt://), not a socket it listens on. A pipe stands in
+// hls://, rtsp://, srt://, rtmp://), not a socket it listens on. A pipe stands in
 // for the socket: the worker polls and reads it like one, and a goroutine
 // of the input's own fills it from the connection, reconnecting with
 // backoff. The segmenter, failover and the counters see datagrams as from
@@ -28,7 +28,7 @@ const pipeSlots = 256
 // isPulled reports whether an input URL is read by a pull (pull) rather
 // than from a socket of its own (connect).
 func isPulled(u string) bool {
-	return httpts.Reads(u) || hasScheme(u, "rtsp") || hasScheme(u, "srt")
+	return httpts.Reads(u) || hasScheme(u, "rtsp") || hasScheme(u, "srt") || hasScheme(u, "rtmp")
 }
 
 func hasScheme(u, scheme string) bool {
@@ -42,11 +42,11 @@ func checkInput(u string) error {
 		return nil
 	case httpts.Reads(u):
 		return httpts.Check(u)
-	case hasScheme(u, "rtsp") || hasScheme(u, "srt"):
+	case hasScheme(u, "rtsp") || hasScheme(u, "srt") || hasScheme(u, "rtmp"):
 		if _, err := url.Parse(u); err != nil {
 			return err
 		}
-		return nil // the daemon's CheckInput asks package rtsp or srt
+		return nil // the daemon's CheckInput asks the protocol's package
 	}
 	_, err := nic.ParseURL(u)
 	return err

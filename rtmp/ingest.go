@@ -7,12 +7,11 @@ import (
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 
-	"github.com/slabcast/slabcast/pipeline"
 	"github.com/slabcast/slabcast/ts"
 )
 
-// ingest hands one publisher's access units to a ts.Muxer writing into
-// its publish slot: the first H.264 or HEVC track and the first AAC or
+// ingest hands one session's access units (a publisher's, or a pulled
+// server's) to a ts.Muxer: the first H.264 or HEVC track and the first AAC or
 // MPEG audio track are taken; any other track is left out, once said.
 type ingest struct {
 	mux    *ts.Muxer
@@ -35,8 +34,9 @@ func ts90(d time.Duration) uint64 {
 var errNoTracks = errors.New("rtmp: no track slabcast can carry (H.264, HEVC, AAC, MP3)")
 
 // newIngest picks the tracks of r, registers a callback for every one
-// (gortmplib needs one per track) and makes the muxer.
-func newIngest(r *gortmplib.Reader, pub *pipeline.Publisher, logf func(string, ...any)) (*ingest, error) {
+// (gortmplib needs one per track) and makes the muxer, which hands its runs
+// of packets to emit.
+func newIngest(r *gortmplib.Reader, emit func([]byte) error, logf func(string, ...any)) (*ingest, error) {
 	in := &ingest{logf: logf}
 	var video, audio *gortmplib.Track
 	var vc, ac ts.Codec
@@ -69,7 +69,7 @@ func newIngest(r *gortmplib.Reader, pub *pipeline.Publisher, logf func(string, .
 	if video == nil && audio == nil {
 		return nil, errNoTracks
 	}
-	mux, err := ts.NewMuxer(vc, ac, pub.WriteTS)
+	mux, err := ts.NewMuxer(vc, ac, emit)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func newIngest(r *gortmplib.Reader, pub *pipeline.Publisher, logf func(string, .
 			if video == nil {
 				return nil, errNoTracks
 			}
-			if mux, err = ts.NewMuxer(vc, ts.CodecUnknown, pub.WriteTS); err != nil {
+			if mux, err = ts.NewMuxer(vc, ts.CodecUnknown, emit); err != nil {
 				return nil, err
 			}
 		}

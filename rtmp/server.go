@@ -264,7 +264,7 @@ func (s *Server) session(nc *budgetConn, sc *gortmplib.ServerConn, pub *pipeline
 	if err := r.Initialize(); err != nil {
 		return end(err)
 	}
-	in, err := newIngest(r, pub, func(format string, args ...any) {
+	in, err := newIngest(r, pub.WriteTS, func(format string, args ...any) {
 		s.logf("stream %s: rtmp publisher %s: "+format, append([]any{name, peer}, args...)...)
 	})
 	if err != nil {

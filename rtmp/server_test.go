@@ -354,3 +354,18 @@ func publishFixture(t *testing.T) (*pipeline.Pipeline, *Server, string) {
 	go srv.Serve(ln)
 	return p, srv, ln.Addr().String()
 }
+
+func TestPlayURL(t *testing.T) {
+	for _, c := range []struct{ in, app, key string }{
+		{"rtmp://h/live/sport", "/live", "sport"},
+		{"rtmp://h:1935/static/news/hd?token=x", "/static", "news/hd?token=x"},
+		{"rtmp://h/live#key", "/live", "key"},
+		{"rtmp://h/solo", "/solo", ""},
+	} {
+		u, _ := url.Parse(c.in)
+		got := playURL(u)
+		if got.Path != c.app || got.Fragment != c.key || got.RawQuery != "" {
+			t.Errorf("%s: path %q key %q query %q, want %q %q", c.in, got.Path, got.Fragment, got.RawQuery, c.app, c.key)
+		}
+	}
+}

@@ -43,7 +43,7 @@ stream paid {
   input udp://239.2.9.3:5000;
   on_play http://127.0.0.1:1/on_play;
 }
-stream pull rtmp://10.0.0.1/live/pull;
+stream pull webrtc://10.0.0.1/live/pull;
 `, port2))
 	dir := filepath.Dir(d.conf)
 	sport := filepath.Join(dir, "streams.d", "sport.conf")
@@ -80,7 +80,7 @@ stream pull rtmp://10.0.0.1/live/pull;
 		status[s.Name] = s.Status + " " + s.Error
 	}
 	for name, want := range map[string]string{"news/hd": "running ", "sport": "running ", "off": "disabled ",
-		"paid": "error protected by on_play", "pull": "error no input slabcast can read yet: rtmp://10.0.0.1/live/pull"} {
+		"paid": "error protected by on_play", "pull": "error no input slabcast can read yet: webrtc://10.0.0.1/live/pull"} {
 		if !strings.HasPrefix(status[name], want) {
 			t.Errorf("ctl list: %s is %q, want %q…", name, status[name], want)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/pipeline"
+	"github.com/slabcast/slabcast/rtmp"
 	"github.com/slabcast/slabcast/rtsp"
 	"github.com/slabcast/slabcast/srt"
 	"github.com/slabcast/slabcast/ts"
@@ -14,7 +15,7 @@ import (
 
 // The pull inputs of every scheme, wired here so that the pipeline needs
 // no protocol's package: tshttp://, http:// and hls:// (package httpts,
-// the pipeline's default), rtsp:// and srt://.
+// the pipeline's default), rtsp://, srt:// and rtmp://.
 
 // pull is the daemon's pipeline.PullFunc.
 func pull(ctx context.Context, in config.Input, stall time.Duration, f *ts.Framer, emit func([]byte) error, newSource func() error) error {
@@ -23,9 +24,15 @@ func pull(ctx context.Context, in config.Input, stall time.Duration, f *ts.Frame
 		return rtsp.Pull(ctx, rtsp.Input{URL: in.URL, Transport: in.RTP}, stall, f, emit)
 	case "srt":
 		return srt.Pull(ctx, srt.Input{URL: in.URL, StreamID: in.StreamID, Passphrase: in.Passphrase}, stall, f, emit, newSource)
+	case "rtmp":
+		return rtmp.Pull(ctx, in.URL, stall, emit, pullLogf)
 	}
 	return pipeline.PullHTTP(ctx, in, stall, f, emit, newSource)
 }
+
+// pullLogf is where pulls log what they leave out (a track of another
+// codec); the daemon sets it.
+var pullLogf = func(string, ...any) {}
 
 // checkInput validates an input URL of any scheme slabcast reads; it is
 // config.Options.CheckInput.
@@ -35,6 +42,8 @@ func checkInput(u string) error {
 		return rtsp.Check(u)
 	case "srt":
 		return srt.Check(u)
+	case "rtmp":
+		return rtmp.Check(u)
 	}
 	return pipeline.CheckInput(u)
 }

@@ -273,3 +273,36 @@ func handshake(t *testing.T, c net.Conn) {
 		t.Fatal(err)
 	}
 }
+
+// RTMP pull (Flussonic's `input rtmp://…`): the stream plays what an RTMP
+// server not written by us (ffmpeg with -listen 1, which serves one
+// player) sends; when that server goes, the input is counted and retried,
+// and when it is back the stream goes on after a discontinuity.
+func TestRTMPPull(t *testing.T) {
+	testnet.Require(t)
+	hlstest.RequireFFmpeg(t)
+	port := freePort(t, "tcp")
+	src := fmt.Sprintf("rtmp://127.0.0.1:%d/live/src", port)
+	d := startDaemon(t, fmt.Sprintf("stream relay { input %s; segment_duration 1; source_timeout 3; }\n", src))
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	server := livePublisher(t, ctx, 60, "flv", src, "-listen", "1")
+	pl := d.base + "/relay/index.m3u8"
+	lists, err := hlstest.Watch(ctx, pl, 500*time.Millisecond, 3)
+	if err != nil {
+		t.Fatalf("the RTMP pull does not play: %v\n%s", err, d.Log())
+	}
+	checkSegments(t, pl, lists[len(lists)-1])
+	disc0 := max(d.metric(`slabcast_discontinuities_total{stream="relay"}`), 0)
+	server.Process.Kill()
+	server.Wait()
+	d.waitMetric(`slabcast_input_errors_total{stream="relay",reason="read"}`, 20*time.Second, func(v float64) bool { return v >= 1 })
+	d.waitMetric(`slabcast_input_errors_total{stream="relay",reason="connect"}`, 20*time.Second, func(v float64) bool { return v >= 1 })
+	livePublisher(t, ctx, 60, "flv", src, "-listen", "1")
+	d.waitMetric(`slabcast_discontinuities_total{stream="relay"}`, 40*time.Second, func(v float64) bool { return v > disc0 })
+	lists, err = hlstest.Watch(ctx, pl, 500*time.Millisecond, 3)
+	if err != nil {
+		t.Fatalf("the RTMP pull did not come back: %v\n%s", err, d.Log())
+	}
+	checkSegments(t, pl, lists[len(lists)-1])
+}

@@ -100,14 +100,6 @@ func TestPublishHEVC(t *testing.T) {
 	defer p.Close()
 	defer srv.Close()
 
-	u, _ := url.Parse("rtmp://" + addr + "/live/studio")
-	c := &gortmplib.Client{URL: u, Publish: true}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Initialize(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	var vps, sps, pps []byte
 	for _, n := range aus[0].nalus {
 		switch n[0] >> 1 & 0x3F {
@@ -119,11 +111,8 @@ func TestPublishHEVC(t *testing.T) {
 			pps = n
 		}
 	}
-	track := &gortmplib.Track{Codec: &codecs.H265{VPS: vps, SPS: sps, PPS: pps}}
-	w := &gortmplib.Writer{Conn: c, Tracks: []*gortmplib.Track{track}}
-	if err := w.Initialize(); err != nil {
-		t.Fatal(err)
-	}
+	c, w, track := publishClient(t, addr, &codecs.H265{VPS: vps, SPS: sps, PPS: pps})
+	defer c.Close()
 	base := aus[0].dts
 	for _, a := range aus {
 		d := time.Duration(a.dts-base) * time.Second / 90000
@@ -270,14 +259,6 @@ func TestPublishHostileMedia(t *testing.T) {
 	p, srv, addr := publishFixture(t)
 	defer p.Close()
 	defer srv.Close()
-	u, _ := url.Parse("rtmp://" + addr + "/live/studio")
-	c := &gortmplib.Client{URL: u, Publish: true}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Initialize(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	var sps, pps []byte
 	for _, n := range aus[0].nalus {
 		switch n[0] & 0x1F {
@@ -287,11 +268,8 @@ func TestPublishHostileMedia(t *testing.T) {
 			pps = n
 		}
 	}
-	track := &gortmplib.Track{Codec: &codecs.H264{SPS: sps, PPS: pps}}
-	w := &gortmplib.Writer{Conn: c, Tracks: []*gortmplib.Track{track}}
-	if err := w.Initialize(); err != nil {
-		t.Fatal(err)
-	}
+	c, w, track := publishClient(t, addr, &codecs.H264{SPS: sps, PPS: pps})
+	defer c.Close()
 	errors0 := pipeline.Ended("rtmp", "error")
 	send := func(from, to int, offset time.Duration) {
 		t.Helper()
@@ -368,4 +346,24 @@ func TestPlayURL(t *testing.T) {
 			t.Errorf("%s: path %q key %q query %q, want %q %q", c.in, got.Path, got.Fragment, got.RawQuery, c.app, c.key)
 		}
 	}
+}
+
+// publishClient connects gortmplib's client to the server at addr as a
+// publisher of stream studio with one video track of codec.
+func publishClient(t *testing.T, addr string, codec codecs.Codec) (*gortmplib.Client, *gortmplib.Writer, *gortmplib.Track) {
+	t.Helper()
+	u, _ := url.Parse("rtmp://" + addr + "/live/studio")
+	c := &gortmplib.Client{URL: u, Publish: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Initialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	track := &gortmplib.Track{Codec: codec}
+	w := &gortmplib.Writer{Conn: c, Tracks: []*gortmplib.Track{track}}
+	if err := w.Initialize(); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c, w, track
 }

@@ -244,7 +244,37 @@ func pullListen(ctx context.Context, addr string, c gosrt.Config, stall time.Dur
 // read hands what conn brings to f until ctx ends, emit fails, or conn
 // ends or brings nothing for stall.
 func read(ctx context.Context, conn gosrt.Conn, stall time.Duration, f *ts.Framer, emit func([]byte) error) error {
-	var stalled atomic.Bool
+	end, err := copyFrom(conn, stall, ctx.Done(), func(b []byte) error { return f.Feed(b, emit) })
+	switch end {
+	case endGone:
+		return ctx.Err()
+	case endTaken:
+		return err
+	case endStalled:
+		return &Error{"read", fmt.Errorf("srt: nothing for %v", stall)}
+	case endEOF:
+		return &Error{"read", errors.New("srt: the sender ended the session")}
+	}
+	return &Error{"read", err}
+}
+
+// How a session ended (copyFrom).
+type ending int
+
+const (
+	endEOF     ending = iota // the peer closed it
+	endStalled               // nothing came for the stall time
+	endGone                  // the other side went away (gone was closed)
+	endTaken                 // take failed
+	endError                 // the session failed
+)
+
+// copyFrom hands each payload conn reads to take until conn ends. gosrt
+// has no read deadline, so a watchdog closes conn when a read has waited
+// stall, or when gone is closed; copyFrom says which ended it, with the
+// error of take or of the session.
+func copyFrom(conn gosrt.Conn, stall time.Duration, gone <-chan struct{}, take func([]byte) error) (ending, error) {
+	var stalled, left atomic.Bool
 	last := atomic.Int64{}
 	last.Store(time.Now().UnixNano())
 	done := make(chan struct{})
@@ -256,7 +286,8 @@ func read(ctx context.Context, conn gosrt.Conn, stall time.Duration, f *ts.Frame
 			select {
 			case <-done:
 				return
-			case <-ctx.Done():
+			case <-gone:
+				left.Store(true)
 				conn.Close()
 				return
 			case <-t.C:
@@ -273,20 +304,20 @@ func read(ctx context.Context, conn gosrt.Conn, stall time.Duration, f *ts.Frame
 		n, err := conn.Read(buf)
 		if n > 0 {
 			last.Store(time.Now().UnixNano())
-			if ferr := f.Feed(buf[:n], emit); ferr != nil {
-				return ferr
+			if terr := take(buf[:n]); terr != nil {
+				return endTaken, terr
 			}
 		}
 		if err != nil {
 			switch {
-			case ctx.Err() != nil:
-				return ctx.Err()
+			case left.Load():
+				return endGone, err
 			case stalled.Load():
-				return &Error{"read", fmt.Errorf("srt: nothing for %v", stall)}
+				return endStalled, err
 			case errors.Is(err, io.EOF):
-				return &Error{"read", errors.New("srt: the sender ended the session")}
+				return endEOF, err
 			}
-			return &Error{"read", err}
+			return endError, err
 		}
 	}
 }

@@ -3,7 +3,6 @@ package srt
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -187,54 +186,19 @@ func (s *Server) decide(req gosrt.ConnRequest) {
 // copySession hands what conn brings to pub until either ends, or conn
 // brings nothing for stall, and says why it ended (pipeline.EndReasons).
 func copySession(conn gosrt.Conn, pub *pipeline.Publisher, stall time.Duration) (string, error) {
-	// gosrt has no read deadline: a watchdog closes the connection when a
-	// read has waited stall, and the stream going away closes it too.
-	var stalled, stopped atomic.Bool
-	last := atomic.Int64{}
-	last.Store(time.Now().UnixNano())
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		t := time.NewTicker(min(stall/4, time.Second))
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-pub.Done():
-				stopped.Store(true)
-				conn.Close()
-				return
-			case <-t.C:
-				if time.Since(time.Unix(0, last.Load())) > stall {
-					stalled.Store(true)
-					conn.Close()
-					return
-				}
-			}
-		}
-	}()
-	buf := make([]byte, gosrt.MAX_PAYLOAD_SIZE)
-	for {
-		n, err := conn.Read(buf)
-		if n > 0 {
-			last.Store(time.Now().UnixNano())
-			if _, werr := pub.Write(buf[:n]); werr != nil {
-				return "stopped", werr
-			}
-		}
-		if err != nil {
-			switch {
-			case stopped.Load():
-				return "stopped", err
-			case stalled.Load():
-				return "stalled", fmt.Errorf("nothing for %v", stall)
-			case errors.Is(err, io.EOF):
-				return "eof", err
-			}
-			return "error", err
-		}
+	end, err := copyFrom(conn, stall, pub.Done(), func(b []byte) error {
+		_, err := pub.Write(b)
+		return err
+	})
+	switch end {
+	case endGone, endTaken:
+		return "stopped", err
+	case endStalled:
+		return "stalled", fmt.Errorf("nothing for %v", stall)
+	case endEOF:
+		return "eof", err
 	}
+	return "error", err
 }
 
 func (s *Server) track(c gosrt.Conn) bool {

@@ -228,6 +228,19 @@ func (d *testDaemon) waitMetric(series string, within time.Duration, cond func(f
 	}
 }
 
+// plays watches stream name's playlist until n segments went by, a
+// player's rules holding, and checks what the last playlist lists
+// (checkSegments).
+func (d *testDaemon) plays(t *testing.T, ctx context.Context, name string, n int) {
+	t.Helper()
+	pl := d.base + "/" + name + "/index.m3u8"
+	lists, err := hlstest.Watch(ctx, pl, 500*time.Millisecond, n)
+	if err != nil {
+		t.Fatalf("%s does not play: %v\n%s", name, err, d.Log())
+	}
+	checkSegments(t, pl, lists[len(lists)-1])
+}
+
 // checkSegments fetches every segment of p and checks what a player needs:
 // PAT first, a keyframe first, clean decode.
 func checkSegments(t *testing.T, playlistURL string, p *hlstest.Playlist) {

@@ -56,15 +56,7 @@ stream waiting { input srt://127.0.0.1:%d?mode=listener&streamid=feed; segment_d
 	refused := func(reason string) float64 {
 		return d.metric(fmt.Sprintf(`slabcast_publish_refused_total{proto="srt",reason="%s"}`, reason))
 	}
-	plays := func(name string, n int) {
-		t.Helper()
-		pl := d.base + "/" + name + "/index.m3u8"
-		lists, err := hlstest.Watch(ctx, pl, 500*time.Millisecond, n)
-		if err != nil {
-			t.Fatalf("%s does not play: %v\n%s", name, err, d.Log())
-		}
-		checkSegments(t, pl, lists[len(lists)-1])
-	}
+	plays := func(name string, n int) { t.Helper(); d.plays(t, ctx, name, n) }
 
 	// Publishing, in each form.
 	livePublisher(t, ctx, 120, "mpegts", srtURL(port, "streamid=publish:studio"))

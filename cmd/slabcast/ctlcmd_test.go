@@ -285,7 +285,7 @@ PID  CODEC  PACKETS  LOST
 	}
 	ctlFail(t, `ctl: segment_count: "2" is out of range 3..100`, s, "add", "a", "udp://239.0.0.1:1", "segment_count=2")
 	ctlFail(t, `ctl: stream name "a//b" has an empty, '.' or '..' segment`, s, "add", "a//b", "udp://239.0.0.1:1")
-	ctlFail(t, `ctl: input "rtmp://example.com:80/x": rtmp:// is not supported by slabcast yet`, s, "add", "a", "rtmp://example.com:80/x")
+	ctlFail(t, `ctl: input "webrtc://example.com:80/x": webrtc:// is not supported by slabcast yet`, s, "add", "a", "webrtc://example.com:80/x")
 	ctlFail(t, `ctl: stream "a" has no input`, s, "add", "a")
 	ctlFail(t, `no stream "ghost"`, s, "update", "ghost", "clients_timeout=1")
 	if len(f.List()) != 0 {

@@ -118,6 +118,26 @@ func NewShared(kind Kind) (*Filter, error) {
 	return &Filter{kind: kind, mode: ModeEBPF, shared: true, prog: prog, counters: m}, nil
 }
 
+// NewRing returns the filter of a packet socket's ring (nic.Ring) that
+// takes port's datagrams of kind for many groups: sharedSpec's verdicts
+// and counts by destination group, behind a check that keeps only UDP to
+// port (anything else is dropped uncounted: it is no input's). eBPF only:
+// an error means the caller keeps sockets.
+func NewRing(kind Kind, port uint16) (*Filter, error) {
+	if port == 0 {
+		return nil, errors.New("bpf: ring filter: port 0")
+	}
+	spec, err := ringSpec(kind, port)
+	if err != nil {
+		return nil, err
+	}
+	prog, m, err := loadWith(spec, sharedCountersSpec(), func(m *ebpf.Map) error { return putZero(m, strayKey) })
+	if err != nil {
+		return nil, err
+	}
+	return &Filter{kind: kind, mode: ModeEBPF, shared: true, prog: prog, counters: m}, nil
+}
+
 // loadShared is loadEBPF for sharedSpec, with the strays' key in place.
 func loadShared(kind Kind, base int32) (*ebpf.Program, *ebpf.Map, error) {
 	spec, err := sharedSpec(kind, base)

@@ -84,10 +84,33 @@ const skfNetOff = -0x100000
 // never one).
 const strayKey = 0
 
+// ringSpec is sharedSpec for a packet socket (an AF_PACKET ring, NewRing)
+// that sees every IPv4 packet of an interface, its data starting at the
+// IPv4 header: it first keeps only UDP to port, returning 0 uncounted for
+// anything else (not an input's traffic), and counts as bad_size, under the
+// destination's key, a datagram of the port it cannot read at fixed
+// offsets (IP options) or whole (a fragment). The UDP payload then starts
+// at byte ringPayload, and its length is the UDP header's.
+func ringSpec(kind Kind, port uint16) (*ebpf.ProgramSpec, error) {
+	return build(kind, ringPayload, true, port)
+}
+
+// ringPayload is where the UDP payload of an IPv4 datagram without options
+// starts, from its IPv4 header.
+const ringPayload = 28
+
 func buildProgram(kind Kind, base int32, keyed bool) (*ebpf.ProgramSpec, error) {
+	return build(kind, base, keyed, 0)
+}
+
+// build assembles the program: for a UDP socket (port 0) the payload runs
+// from base to the end of the skb; for a packet socket (port set) the
+// IPv4 and UDP headers are checked first (ringSpec).
+func build(kind Kind, base int32, keyed bool, port uint16) (*ebpf.ProgramSpec, error) {
 	if kind != KindTS && kind != KindRTP {
 		return nil, fmt.Errorf("bpf: unknown input kind %d", kind)
 	}
+	ring := port != 0
 	// ld reads the first byte of TS packet i into r0.
 	ld := func(i int32) asm.Instruction {
 		if kind == KindTS {
@@ -100,17 +123,41 @@ func buildProgram(kind Kind, base int32, keyed bool) (*ebpf.ProgramSpec, error) 
 
 	insns := asm.Instructions{
 		c(asm.Mov.Reg(asm.R6, asm.R1).WithSymbol(programName(kind)), "r6 = skb (LD_ABS/LD_IND read through r6)"),
-		c(asm.LoadMem(asm.R7, asm.R6, 0, asm.Word), "r7 = skb->len (UDP header + payload)"),
 	}
-	if kind == KindTS {
+	if ring {
 		insns = append(insns,
-			c(asm.JLT.Imm(asm.R7, base, "bad_size"), fmt.Sprintf("if (r7 < %d) goto bad_size (no UDP payload)", base)),
-			c(asm.Sub.Imm(asm.R7, base), fmt.Sprintf("r7 -= %d (r7 = payload length = TS length)", base)),
+			c(asm.LoadAbs(0, asm.Byte), "r0 = skb->data[0] (IPv4 version and header length)"),
+			c(asm.Mov.Reg(asm.R1, asm.R0), "r1 = r0"),
+			c(asm.And.Imm(asm.R1, 0xf0), "r1 &= 0xf0 (version)"),
+			c(asm.JNE.Imm(asm.R1, 0x40, "other"), "if (r1 != 0x40) goto other (not IPv4)"),
+			c(asm.Mov.Reg(asm.R8, asm.R0), "r8 = r0 (the header length byte survives the loads)"),
+			c(asm.LoadAbs(9, asm.Byte), "r0 = skb->data[9] (protocol)"),
+			c(asm.JNE.Imm(asm.R0, 17, "other"), "if (r0 != 17) goto other (not UDP)"),
+			c(asm.JNE.Imm(asm.R8, 0x45, "bad_size"), "if (r8 != 0x45) goto bad_size (IP options: the payload is not where the filter reads)"),
+			c(asm.LoadAbs(22, asm.Half), "r0 = ntohs(udp->dest) (skb->data[22])"),
+			c(asm.JNE.Imm(asm.R0, int32(port), "other"), fmt.Sprintf("if (r0 != %d) goto other (another port)", port)),
+			c(asm.LoadAbs(6, asm.Half), "r0 = ntohs(ip->frag_off)"),
+			c(asm.And.Imm(asm.R0, 0x3fff), "r0 &= 0x3fff (more fragments, fragment offset)"),
+			c(asm.JNE.Imm(asm.R0, 0, "bad_size"), "if (r0 != 0) goto bad_size (a fragment)"),
+			c(asm.LoadAbs(24, asm.Half), "r0 = ntohs(udp->len)"),
+			c(asm.Mov.Reg(asm.R7, asm.R0), "r7 = r0"),
+			c(asm.JLT.Imm(asm.R7, 8, "bad_size"), "if (r7 < 8) goto bad_size (shorter than its header)"),
+			c(asm.Sub.Imm(asm.R7, 8), "r7 -= 8 (r7 = payload length)"),
+			c(asm.LoadMem(asm.R1, asm.R6, 0, asm.Word), "r1 = skb->len (from the IPv4 header)"),
+			c(asm.Mov.Reg(asm.R2, asm.R7), "r2 = r7"),
+			c(asm.Add.Imm(asm.R2, base), fmt.Sprintf("r2 += %d (where the payload ends)", base)),
+			c(asm.JGT.Reg(asm.R2, asm.R1, "bad_size"), "if (r2 > r1) goto bad_size (cut short)"),
 		)
 	} else {
 		insns = append(insns,
-			c(asm.JLT.Imm(asm.R7, base+rtpMinHeader, "bad_rtp"), fmt.Sprintf("if (r7 < %d) goto bad_rtp (shorter than an RTP header)", base+rtpMinHeader)),
+			c(asm.LoadMem(asm.R7, asm.R6, 0, asm.Word), "r7 = skb->len (UDP header + payload)"),
+			c(asm.JLT.Imm(asm.R7, base, "bad_size"), fmt.Sprintf("if (r7 < %d) goto bad_size (no UDP payload)", base)),
 			c(asm.Sub.Imm(asm.R7, base), fmt.Sprintf("r7 -= %d (r7 = payload length)", base)),
+		)
+	}
+	if kind == KindRTP {
+		insns = append(insns,
+			c(asm.JLT.Imm(asm.R7, rtpMinHeader, "bad_rtp"), fmt.Sprintf("if (r7 < %d) goto bad_rtp (shorter than an RTP header)", rtpMinHeader)),
 			c(asm.LoadAbs(base, asm.Byte), fmt.Sprintf("r0 = skb->data[%d] (RTP V|P|X|CC)", base)),
 			c(asm.Mov.Reg(asm.R9, asm.R0), "r9 = r0 (flags survive LD_ABS, which clobbers r0-r5)"),
 			c(asm.Mov.Reg(asm.R1, asm.R0), "r1 = r0"),
@@ -185,6 +232,12 @@ func buildProgram(kind Kind, base int32, keyed bool) (*ebpf.ProgramSpec, error) 
 			c(asm.FnMapLookupElem.Call(), "r0 = bpf_map_lookup_elem(&counters, &key) (this CPU's value)"),
 		}
 	}
+	if ring {
+		insns = append(insns,
+			c(asm.Mov.Imm(asm.R0, 0).WithSymbol("other"), "other: r0 = 0 (drop, uncounted: not an input's datagram)"),
+			c(asm.Return(), "return r0"),
+		)
+	}
 	if !keyed {
 		insns = append(insns, c(asm.StoreImm(asm.R10, -4, 0, asm.Word).WithSymbol("count"), "count: u32 key = 0 (on the stack at fp-4)"))
 		insns = append(insns, lookup("lookup")...)
@@ -219,7 +272,10 @@ func buildProgram(kind Kind, base int32, keyed bool) (*ebpf.ProgramSpec, error) 
 		c(asm.Return().WithSymbol("exit"), "exit: return r0"),
 	)
 	name := programName(kind)
-	if keyed {
+	switch {
+	case ring:
+		name += "_r" // slabcast_ts_r, slabcast_rtp_r
+	case keyed:
 		name += "_g" // slabcast_ts_g, slabcast_rtp_g
 	}
 	insns[0] = insns[0].WithSymbol(name)

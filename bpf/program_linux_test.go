@@ -402,3 +402,92 @@ func TestGroupCountsManyGroups(t *testing.T) {
 		t.Fatalf("GroupCounts returned %d groups, added %d", len(got), n)
 	}
 }
+
+// The ring program (a packet socket's, NewRing) under BPF_PROG_TEST_RUN,
+// whose data starts at the IPv4 header as a packet socket's does: the
+// port's datagrams get the shared program's verdicts and counts by group;
+// other ports, other protocols and other IP versions are dropped
+// uncounted; options and fragments count as bad_size.
+func TestRingProgramRun(t *testing.T) {
+	needEBPF(t)
+	const port = 5000
+	for _, kind := range []Kind{KindTS, KindRTP} {
+		f, err := NewRing(kind, port)
+		if err != nil {
+			t.Fatalf("%+v", err)
+		}
+		defer f.Close()
+		g := [4]byte{239, 1, 1, 1}
+		if err := f.AddGroup(g); err != nil {
+			t.Fatal(err)
+		}
+		run := func(data []byte) uint32 {
+			t.Helper()
+			ret, err := f.prog.Run(&ebpf.RunOptions{Data: data})
+			if errors.Is(err, ebpf.ErrNotSupported) {
+				t.Skipf("BPF_PROG_TEST_RUN for socket filters: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ret
+		}
+		to := func(payload []byte, dport uint16) []byte {
+			d := testRunData(payload)
+			copy(d[14+16:], g[:])
+			binary.BigEndian.PutUint16(d[14+22:], dport)
+			return d
+		}
+		var want Counts
+		for _, tc := range cases() {
+			if tc.kind != kind || len(tc.payload)+42 > testRunMax {
+				continue
+			}
+			if pass := run(to(tc.payload, port)) != 0; pass != (tc.want == Pass) {
+				t.Errorf("%s: passed %v, want %v", tc.name, pass, tc.want)
+			}
+			want.add(tc.want)
+		}
+		good := cases()[0].payload
+		for _, c := range cases() {
+			if c.kind == kind && c.want == Pass {
+				good = c.payload
+				break
+			}
+		}
+		// Not the input's: another port, TCP, IPv6. Dropped, not counted.
+		other := to(good, port+1)
+		tcp := to(good, port)
+		tcp[14+9] = unix.IPPROTO_TCP
+		v6 := to(good, port)
+		v6[14] = 0x60
+		for name, d := range map[string][]byte{"another port": other, "tcp": tcp, "ipv6": v6} {
+			if run(d) != 0 {
+				t.Errorf("%s passed", name)
+			}
+		}
+		// The port's, but unreadable at fixed offsets: bad_size.
+		frag := to(good, port)
+		frag[14+6] = 0x20 // more fragments
+		if run(frag) != 0 {
+			t.Error("a fragment passed")
+		}
+		want.add(BadSize)
+		cut := to(good, port)
+		binary.BigEndian.PutUint16(cut[14+24:], uint16(8+len(good)+188)) // UDP length past the packet
+		if run(cut) != 0 {
+			t.Error("a datagram longer than its packet passed")
+		}
+		want.add(BadSize)
+		got := map[[4]byte]Counts{}
+		if _, err := f.GroupCounts(got); err != nil {
+			t.Fatal(err)
+		}
+		if got[g] != want {
+			t.Errorf("%v: counts %+v, want %+v", kind, got[g], want)
+		}
+		if want.Passed == 0 || want.Refused == 0 {
+			t.Fatalf("%v: the cases exercise too little: %+v", kind, want)
+		}
+	}
+}

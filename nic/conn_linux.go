@@ -17,6 +17,7 @@ type Conn struct {
 	fd     atomic.Int32 // -1 once closed
 	src    Source
 	shared bool
+	member bool          // holds memberships only (ListenMembership): any group, any port
 	rcvbuf int           // effective SO_RCVBUF as the kernel reported it after Listen
 	drops  atomic.Uint32 // last SO_RXQ_OVFL count seen
 }
@@ -128,7 +129,8 @@ func (c *Conn) setup(fd int, opt Options, tryForce bool) error {
 }
 
 // Join adds src's group (and source, for a source-specific src) to a socket
-// opened by ListenShared. src must be on the socket's port; which interface
+// opened by ListenShared (src on the socket's port) or ListenMembership
+// (any port); which interface
 // it names is up to the caller (the kernel delivers a group joined on any
 // interface). Join must not race with Close.
 func (c *Conn) Join(src Source) error {
@@ -158,6 +160,8 @@ func (c *Conn) Leave(src Source) error {
 
 func (c *Conn) checkShared(src Source) error {
 	switch {
+	case c.member && src.Multicast:
+		return nil
 	case !c.shared:
 		return fmt.Errorf("nic: %s: not a shared socket (ListenShared)", c.src)
 	case !src.Multicast || src.Addr.Port() != c.src.Addr.Port():

@@ -108,3 +108,25 @@ func OnlineCPUs() []int {
 
 // Nap sleeps for d (time.Sleep outside Linux).
 func Nap(d time.Duration) { time.Sleep(d) }
+
+// Ring is a TPACKET_V3 receive ring; Linux only.
+type Ring struct{}
+
+// RingOptions size and place a Ring.
+type RingOptions struct {
+	Ifindex, BlockSize, Blocks int
+	Timeout                    time.Duration
+	Control                    func(fd int) error
+}
+
+// NewRing returns ErrUnsupported outside Linux.
+func NewRing(o RingOptions) (*Ring, error) { return nil, ErrUnsupported }
+
+func (r *Ring) Fd() int                                             { return -1 }
+func (r *Ring) Timeout() time.Duration                              { return 0 }
+func (r *Ring) Drops() (uint64, error)                              { return 0, ErrUnsupported }
+func (r *Ring) Close() error                                        { return nil }
+func (r *Ring) Read(int, func([4]byte, uint16, []byte)) (int, bool) { return 0, false }
+
+// ListenMembership returns ErrUnsupported outside Linux.
+func ListenMembership() (*Conn, error) { return nil, ErrUnsupported }

@@ -41,6 +41,9 @@ type Config struct {
 	Ctl    string     // control socket path
 	CPUs   []int      // cores for the receive workers, ascending, no repeats; nil = all
 	Memory int64      // bytes of slab pool
+	// MulticastRing takes multicast inputs from AF_PACKET rings instead of
+	// UDP sockets (pipeline.Options.Ring).
+	MulticastRing bool
 
 	// What HTTP clients may hold (docs/SPEC.md §4, "Limits").
 	HTTPMaxConns      int           // connections open at once over every listener

@@ -150,10 +150,10 @@ func (r *Ring) block(i int) *unix.TpacketHdrV1 {
 
 // Read hands each UDP datagram of the blocks the kernel has handed over,
 // at most maxBlocks of them, to f: its destination address, destination
-// port and payload (valid until f returns; the block goes back to the
-// kernel after). It returns how many datagrams it handed, and more when it
+// port, when the ring took it (Unix nanoseconds, CLOCK_REALTIME) and
+// payload (valid until f returns; the block goes back to the kernel after). It returns how many datagrams it handed, and more when it
 // stopped at maxBlocks with the next block ready. It allocates nothing.
-func (r *Ring) Read(maxBlocks int, f func(dst [4]byte, port uint16, payload []byte)) (datagrams int, more bool) {
+func (r *Ring) Read(maxBlocks int, f func(dst [4]byte, port uint16, ts int64, payload []byte)) (datagrams int, more bool) {
 	if r.mem == nil {
 		return 0, false
 	}
@@ -170,7 +170,7 @@ func (r *Ring) Read(maxBlocks int, f func(dst [4]byte, port uint16, payload []by
 			end := off + int(ph.Mac) + int(ph.Snaplen)
 			if start < end && end <= r.blockSize {
 				if dst, port, p, ok := udpOf(r.mem[base+start : base+end]); ok {
-					f(dst, port, p)
+					f(dst, port, int64(ph.Sec)*1e9+int64(ph.Nsec), p)
 					datagrams++
 				}
 			}

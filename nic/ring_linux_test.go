@@ -42,7 +42,10 @@ func TestRing(t *testing.T) {
 	}
 	seq := map[byte]int{}
 	got := 0
-	take := func(dst [4]byte, port uint16, p []byte) {
+	take := func(dst [4]byte, port uint16, ts int64, p []byte) {
+		if d := time.Since(time.Unix(0, ts)); d < 0 || d > 5*time.Second {
+			t.Errorf("a datagram stamped %v ago", d)
+		}
 		id := p[0]
 		want := map[byte]netip.AddrPort{1: g1, 2: g2}[id]
 		if dst != want.Addr().As4() || port != want.Port() {
@@ -103,7 +106,7 @@ func TestRingDrops(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	got := 0
 	for {
-		k, _ := r.Read(4, func([4]byte, uint16, []byte) { got++ })
+		k, _ := r.Read(4, func([4]byte, uint16, int64, []byte) { got++ })
 		if k == 0 {
 			break
 		}
@@ -134,7 +137,7 @@ func TestRingAllocations(t *testing.T) {
 	must(t, m.Join(src))
 	s := newSender(t, "127.0.0.1")
 	n := 0
-	take := func([4]byte, uint16, []byte) { n++ }
+	take := func([4]byte, uint16, int64, []byte) { n++ }
 	p := payload(4, 6)
 	for range 60 {
 		s.send(t, src.Addr, p)

@@ -42,13 +42,18 @@ type input struct {
 	// input's group on it, and the datagrams of the group read since the
 	// input joined.
 	shared     *sharedConn
+	ring       *ringConn // or on a ring (ring.go)
 	group      [4]byte
 	sharedRead uint64
-	touched    bool      // took datagrams in the shared socket's current read
-	lastData   time.Time // last datagram (or when it opened)
-	since      time.Time // start of the current run of data without a timeout-long gap
-	drops      uint64    // kernel drops counted on this socket
-	filtered   [3]uint64 // refusals by reason on this socket: size, sync, RTP
+	// A ring's loss count (ringConn.count): the datagrams read when the
+	// filter's counts were last taken, and those read since that the ring
+	// had taken before then.
+	readAtCount, lateRead uint64
+	touched               bool      // took datagrams in the shared socket's current read
+	lastData              time.Time // last datagram (or when it opened)
+	since                 time.Time // start of the current run of data without a timeout-long gap
+	drops                 uint64    // kernel drops counted on this socket
+	filtered              [3]uint64 // refusals by reason on this socket: size, sync, RTP
 	// What earlier sockets of this input counted (ondemand restarts).
 	dropsBase    uint64
 	filteredBase [3]uint64
@@ -134,8 +139,13 @@ func (in *input) read(b *nic.Batch, now time.Time) (datagrams int, more bool) {
 // when the input is the active one. It reports whether the datagram was
 // data (not a marker), which proves the input alive.
 func (in *input) take(b *nic.Batch, i int, active bool) bool {
+	return in.takeData(b.Msg(i), b.Truncated(i), active)
+}
+
+// takeData is take for a datagram d that is not in a batch (a ring's);
+// truncated says it was cut to the buffer.
+func (in *input) takeData(d []byte, truncated, active bool) bool {
 	s := in.s
-	d := b.Msg(i)
 	if in.markers && len(d) < ts.PacketSize {
 		// A classic filter trims what it refuses to a marker.
 		if r, ok := bpf.Marker(in.kind, len(d)); ok {
@@ -155,7 +165,7 @@ func (in *input) take(b *nic.Batch, i int, active bool) bool {
 	}
 	switch {
 	case !active:
-	case b.Truncated(i):
+	case truncated:
 		s.c.add(Datagrams, 1)
 		s.c.add(BadDatagrams, 1)
 	case in.rtp != nil:
@@ -191,8 +201,8 @@ func (in *input) count() {
 	if in.rtp != nil && in.active() {
 		in.s.rtpStats(in)
 	}
-	if in.shared != nil {
-		return // the shared socket counts for its groups (sharedConn.count)
+	if in.shared != nil || in.ring != nil {
+		return // the shared socket or ring counts for its groups (sharedConn.count, ringConn.count)
 	}
 	var refused uint64
 	if f := in.filter; f != nil && f.Mode() == bpf.ModeEBPF {

@@ -30,6 +30,10 @@ type Options struct {
 	// NoShare gives every input a socket of its own, even multicast inputs
 	// of one port that would share one (shared.go); benchmarks compare.
 	NoShare bool
+	// Ring takes multicast inputs from AF_PACKET rings, one per port and
+	// interface a worker reads, instead of UDP sockets (ring.go); it needs
+	// eBPF, like shared sockets, and NoShare turns it off too.
+	Ring bool
 	// KeepGOMAXPROCS leaves the runtime's processor count alone (New
 	// otherwise adds one per worker; see there).
 	KeepGOMAXPROCS bool
@@ -106,6 +110,7 @@ func New(opt Options) (*Pipeline, error) {
 			p.Close()
 			return nil, err
 		}
+		w.useRing = p.share && opt.Ring
 		w.coalesce = opt.Coalesce
 		if w.coalesce == 0 {
 			w.coalesce = DefaultCoalesce
@@ -222,6 +227,9 @@ func (p *Pipeline) connect(s *Stream, i int, gen uint64) {
 			w.do(func() { ok, err = w.join(s, i, gen, src, kind, opt) })
 			var alone *cannotShare
 			switch {
+			case ok && w.useRing:
+				p.opt.Logf("stream %s: listening on %s (the ring of port %d)", s.cfg.Name, src, src.Addr.Port())
+				return
 			case ok:
 				p.opt.Logf("stream %s: listening on %s (socket shared by port %d)", s.cfg.Name, src, src.Addr.Port())
 				return

@@ -85,6 +85,9 @@ func keyOf(src nic.Source, kind bpf.Kind, rcvbuf int) sharedKey {
 // an error when it did not join: a *cannotShare when the input should have
 // a socket of its own, another when joining may work later.
 func (w *worker) join(s *Stream, i int, gen uint64, src nic.Source, kind bpf.Kind, opt nic.Options) (bool, error) {
+	if w.useRing {
+		return w.joinRing(s, i, gen, src, kind)
+	}
 	if !w.registered(s) || s.gen.Load() != gen {
 		return false, nil
 	}

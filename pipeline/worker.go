@@ -51,6 +51,8 @@ type worker struct {
 	slots      []polled  // indexed by epoll tag
 	streams    []*Stream // registered streams
 	shared     map[sharedKey][]*sharedConn
+	rings      map[sharedKey]*ringConn // with useRing, in the shared sockets' place (ring.go)
+	useRing    bool
 	hinted     bool                 // logged that sockets reached the kernel's group limit
 	alone      map[sharedKey]*input // the first input of a port, which has a socket of its own (shared.go)
 	cmds       chan func()
@@ -141,6 +143,9 @@ func (w *worker) run(stop <-chan struct{}) {
 					sc.count(w.batch, now)
 				}
 			}
+			for _, rc := range w.rings {
+				rc.count(w.batch, now)
+			}
 			w.pace(elapsed)
 			w.datagrams = 0
 			for _, s := range w.streams {
@@ -183,6 +188,9 @@ func (w *worker) pace(elapsed time.Duration) {
 			peak = max(peak, sc.recent)
 			sc.recent = 0
 		}
+	}
+	for _, rc := range w.rings {
+		rc.recent = 0 // the ring gathers by itself (its block timeout): no bound from it
 	}
 	if peak > 0 && elapsed > 0 {
 		fill := elapsed * batchCount / time.Duration(peak) // time for that input to fill a batch
@@ -239,6 +247,10 @@ func (w *worker) slot(p polled) int {
 func (w *worker) unwatch(in *input) {
 	if in.shared != nil {
 		in.shared.leave(in)
+		return
+	}
+	if in.ring != nil {
+		in.ring.leave(in)
 		return
 	}
 	w.poller.Del(in.conn.Fd())

@@ -314,3 +314,75 @@ func sharedWorker(t *testing.T) *worker {
 	t.Cleanup(func() { w.poller.Close() })
 	return w
 }
+
+// A ring's path, block to segmenter, allocates nothing per datagram either,
+// and every datagram reaches its group's stream.
+func TestRingReadAllocations(t *testing.T) {
+	w := sharedWorker(t)
+	w.useRing = true
+	pool := testPool(t, 2*MinMemory)
+	groups := []string{"239.5.4.1:5104", "239.5.4.2:5104"}
+	var streams []*Stream
+	var outs []net.Conn
+	for i, g := range groups {
+		s := joinStream(t, w, pool, fmt.Sprint("r", i), g)
+		defer w.remove(s)
+		_, cancel := s.Subscribe()
+		defer cancel()
+		streams = append(streams, s)
+		out, err := net.Dial("udp", g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		outs = append(outs, out)
+	}
+	if len(w.rings) != 1 || len(w.shared) != 0 {
+		t.Fatalf("%d rings and %d shared sockets, want one ring", len(w.rings), len(w.shared))
+	}
+	var rc *ringConn
+	for _, x := range w.rings {
+		rc = x
+	}
+	clip := readClip(t, "h264_aac.ts")
+	const dg = 7 * ts.PacketSize
+	off := 0
+	send := func(n int) { // n datagrams to each group, interleaved
+		for i := 0; i < n; i++ {
+			for _, out := range outs {
+				if _, err := out.Write(clip[off : off+dg]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			off += dg
+		}
+	}
+	// drain reads until the ring has handed over everything sent.
+	drain := func(now time.Time) {
+		time.Sleep(3 * nic.DefaultRingTimeout)
+		for {
+			if d, _ := rc.read(w.batch, now); d == 0 {
+				return
+			}
+		}
+	}
+	now := epoch
+	send(64)
+	drain(now)
+	before := []uint64{streams[0].Stats().Count[Datagrams], streams[1].Stats().Count[Datagrams]}
+	allocs := testing.AllocsPerRun(8, func() {
+		send(batchCount / 2)
+		now = now.Add(100 * time.Millisecond)
+		time.Sleep(3 * nic.DefaultRingTimeout)
+		rc.read(w.batch, now)
+	})
+	drain(now)
+	for i, s := range streams {
+		if got := s.Stats().Count[Datagrams] - before[i]; got != 9*batchCount/2 {
+			t.Errorf("stream %d read %d datagrams, sent %d", i, got, 9*batchCount/2)
+		}
+	}
+	if allocs != 0 {
+		t.Fatalf("%v allocations per pass of %d datagrams, want 0", allocs, batchCount)
+	}
+}

@@ -107,9 +107,12 @@ type Config struct {
 	// IPTV layout, where slabcast's streams share a socket; false gives
 	// each channel a port of its own (and slabcast a socket per channel).
 	OnePort bool
-	Retry   bool // a point that loses is measured once more before the ladder stops (slabcast only: an ffmpeg point takes long to set up)
-	FFmpeg  bool // measure the ffmpeg baseline
-	Bare    bool // measure the bare loop at slabcast's channel counts
+	// Ring runs slabcast with `multicast_ring on;`: the channels come
+	// through an AF_PACKET ring per port instead of UDP sockets.
+	Ring   bool
+	Retry  bool // a point that loses is measured once more before the ladder stops (slabcast only: an ffmpeg point takes long to set up)
+	FFmpeg bool // measure the ffmpeg baseline
+	Bare   bool // measure the bare loop at slabcast's channel counts
 	// Burst and BurstAbove: a point whose aggregate target exceeds
 	// BurstAbove Gbit/s is sent Burst datagrams of a group at a time with
 	// UDP GSO (sender.EnableBursts), so that the sender's one core outruns

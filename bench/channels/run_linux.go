@@ -261,7 +261,9 @@ func measurePoint(ctx context.Context, cfg Config, sys System, n int, buf *feed.
 		return p, fmt.Errorf("channels: %w", err)
 	}
 	defer snd.Close()
-	if cfg.Burst > 1 && p.Target() > cfg.BurstAbove && n > 1 {
+	// A ring sees a UDP GSO burst on lo as one packet, as the loopback
+	// device passes it, so ring runs send datagram by datagram.
+	if cfg.Burst > 1 && p.Target() > cfg.BurstAbove && n > 1 && !cfg.Ring {
 		if err := snd.EnableBursts(cfg.Burst); err != nil {
 			return p, fmt.Errorf("channels: %w", err)
 		}
@@ -278,8 +280,12 @@ func measurePoint(ctx context.Context, cfg Config, sys System, n int, buf *feed.
 		defer os.RemoveAll(dir)
 		// The whole run: warm-up, the point, drains.
 		p.Memory = memoryFor(n, p.Mbps, (cfg.Point + 4*time.Second).Seconds())
+		extra := ""
+		if cfg.Ring {
+			extra = "multicast_ring on;\n"
+		}
 		d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: dir, CPUs: strconv.Itoa(cfg.ReceiverCPU), Memory: p.Memory,
-			Streams: daemon.Channels(groups), SegmentDuration: cfg.SegmentDuration})
+			Streams: daemon.Channels(groups), SegmentDuration: cfg.SegmentDuration, Extra: extra})
 		if err != nil {
 			return p, err
 		}

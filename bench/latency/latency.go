@@ -84,6 +84,7 @@ type Config struct {
 	PollInterval    time.Duration // pause between playlist requests
 	Group           string        // first multicast group:port; each clip and the relay take the next address
 	DaemonEnv       []string      // extra environment for the daemon (GODEBUG=…), for experiments
+	DaemonConfig    string        // extra global config lines (`multicast_ring on;`)
 	KeepLog         string        // copy the daemon's log here at the end; "" does not
 	Logf            func(format string, args ...any)
 }

@@ -116,7 +116,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// of 0.5 s, plus the time a segment lingers after it leaves).
 	memory := int64(256<<20) + int64(nbg)*(BackgroundMbps<<20)
 	d, err := daemon.Start(ctx, daemon.Options{Bin: bin, Dir: dir, CPUs: strconv.Itoa(cfg.DaemonCPU), Streams: streams,
-		Memory: memory, SegmentDuration: cfg.SegmentDuration, SegmentCount: 6, Env: cfg.DaemonEnv})
+		Memory: memory, SegmentDuration: cfg.SegmentDuration, SegmentCount: 6, Env: cfg.DaemonEnv, Extra: cfg.DaemonConfig})
 	if err != nil {
 		return nil, err
 	}

@@ -86,7 +86,7 @@ func (d *daemon) run(cfg *config.Config) error {
 		d.logf("config: %s", w)
 	}
 	pullLogf = d.logf
-	p, err := pipeline.New(pipeline.Options{CPUs: cfg.CPUs, Memory: cfg.Memory, Pull: pull, Logf: d.logf})
+	p, err := pipeline.New(pipeline.Options{CPUs: cfg.CPUs, Memory: cfg.Memory, Ring: cfg.MulticastRing, Pull: pull, Logf: d.logf})
 	if err != nil {
 		return err
 	}

@@ -512,3 +512,97 @@ func procUDPDrops(t *testing.T, addr string, port int) uint64 {
 	t.Fatalf("no socket on %s in /proc/net/udp", local)
 	return 0
 }
+
+// The same on a ring (multicast_ring on): loss stays exact per stream
+// (received + kernel drops = sent) though the ring has one drop counter,
+// refusals are counted per stream, and no datagram reaches a UDP socket:
+// the memberships are held by sockets on a port of their own.
+func TestRingDrops(t *testing.T) {
+	testnet.Require(t)
+	d := startDaemon(t, `cpus 0;
+multicast_ring on;
+stream a { input udp://239.1.9.21:5002 rcvbuf=64K; }
+stream b { input udp://239.1.9.22:5002 rcvbuf=64K; }
+stream c { input udp://239.1.9.23:5002 rcvbuf=64K; }
+`)
+	for _, g := range []string{"21", "22", "23"} {
+		waitLog(t, d, "listening on udp://239.1.9."+g+":5002 (the ring of port 5002)")
+	}
+	if n := procUDPSockets(t, 5002); n != 0 {
+		t.Fatalf("%d sockets on port 5002, want none: the ring takes the data", n)
+	}
+	data, err := os.ReadFile("../../testdata/h264_aac.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(addr string) net.Conn {
+		conn, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	a, b, c := dial("239.1.9.21:5002"), dial("239.1.9.22:5002"), dial("239.1.9.23:5002")
+	const dg = 7 * ts.PacketSize
+	sent := map[string]int{}
+	const notTS = 9
+	for i := 0; i < notTS; i++ {
+		if _, err := b.Write([]byte("not a transport stream")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := 0; round < 5; round++ {
+		sent["a"] += burst(t, a, data, dg, 4096)
+		sent["b"] += burst(t, b, data, dg, 2048)
+		for i := 0; i < 20; i++ { // c: a datagram a millisecond
+			sent["c"] += burst(t, c, data, dg, 1)
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if d.metric(`slabcast_input_kernel_drops_total{stream="a"}`) > 0 && d.metric(`slabcast_input_kernel_drops_total{stream="b"}`) > 0 {
+			break
+		}
+	}
+	time.Sleep(400 * time.Millisecond) // a few ticks: the counts catch up
+	for _, name := range []string{"a", "b", "c"} {
+		got := d.metric(`slabcast_input_datagrams_total{stream="` + name + `"}`)
+		lost := d.metric(`slabcast_input_kernel_drops_total{stream="` + name + `"}`)
+		if int(got+lost) != sent[name] {
+			t.Errorf("stream %s: received %v + dropped %v != sent %d", name, got, lost, sent[name])
+		}
+		t.Logf("stream %s: sent %d, received %v, dropped %v", name, sent[name], got, lost)
+	}
+	if d.metric(`slabcast_input_kernel_drops_total{stream="a"}`) == 0 || d.metric(`slabcast_input_kernel_drops_total{stream="b"}`) == 0 {
+		t.Fatal("the bursts did not overflow the ring for both a and b: the test proves nothing")
+	}
+	if v := d.metric(`slabcast_input_filtered_total{stream="b",reason="bad_size"}`); v != notTS {
+		t.Errorf("stream b: filtered bad_size = %v, sent %d", v, notTS)
+	}
+}
+
+// What comes in through a ring plays: segments that start clean and
+// decode, /mpegts from a keyframe, the playlist a player accepts.
+func TestRingPlays(t *testing.T) {
+	testnet.Require(t)
+	hlstest.RequireFFmpeg(t)
+	d := startDaemon(t, `multicast_ring on;
+stream r1 { input udp://239.1.9.31:5003; segment_duration 1; }
+stream r2 { input udp://239.1.9.32:5003; segment_duration 1; }
+`)
+	hlstest.StartSender(t, hlstest.SenderOptions{URL: "udp://239.1.9.31:5003"})
+	hlstest.StartSender(t, hlstest.SenderOptions{URL: "udp://239.1.9.32:5003", Video: "hevc"})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	d.plays(t, ctx, "r1", 3)
+	d.plays(t, ctx, "r2", 2)
+	checkLiveStart(t, d.base+"/r1/mpegts")
+	if !strings.Contains(d.Log(), "(the ring of port 5003)") {
+		t.Errorf("the inputs are not on the ring:\n%s", d.Log())
+	}
+	for _, s := range []string{"r1", "r2"} {
+		if v := d.metric(`slabcast_input_kernel_drops_total{stream="` + s + `"}`); v != 0 {
+			t.Errorf("%s: %v kernel drops at a player's rate", s, v)
+		}
+	}
+}

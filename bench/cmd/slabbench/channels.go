@@ -20,6 +20,7 @@ func runChannels(args []string) error {
 	fs.BoolVar(&cfg.FFmpeg, "ffmpeg", cfg.FFmpeg, "measure the ffmpeg baseline")
 	fs.BoolVar(&cfg.Steer, "steer", cfg.Steer, "move the kernel's receive half onto the receiver's core (receive packet steering on the namespace's lo)")
 	fs.BoolVar(&cfg.OnePort, "one-port", cfg.OnePort, "every channel on one port (the IPTV layout; slabcast shares a socket); false: a port each")
+	fs.BoolVar(&cfg.Ring, "ring", cfg.Ring, "run slabcast with multicast_ring on (an AF_PACKET ring per port instead of UDP sockets; no GSO bursts, which a ring sees unsplit on lo)")
 	fs.StringVar(&cfg.Binary, "bin", "", "a prebuilt slabcast binary (default: go build ./cmd/slabcast)")
 	rate := fs.Float64("rate", 0, "measure only this rate of the default ladders, in Mbit/s (0: all)")
 	var ns intList

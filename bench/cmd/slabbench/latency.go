@@ -21,8 +21,12 @@ func runLatency(args []string) error {
 	fs.StringVar(&cfg.Binary, "binary", "", "a built slabcast to measure (default: go build ./cmd/slabcast into a temporary directory)")
 	env := fs.String("daemon-env", "", "extra environment for the daemon, space-separated (GODEBUG=gctrace=1 …), for experiments")
 	fs.StringVar(&cfg.KeepLog, "keep-log", "", "copy the daemon's log to this file")
+	ring := fs.Bool("ring", false, "run slabcast with multicast_ring on (an AF_PACKET ring per port instead of UDP sockets)")
 	return runBenchmark(fs, out, args, []string{"binary", "keep-log"}, func(ctx context.Context) (results, error) {
 		cfg.ModuleRoot, cfg.DaemonEnv, cfg.Logf = root, strings.Fields(*env), logf
+		if *ring {
+			cfg.DaemonConfig = "multicast_ring on;\n"
+		}
 		return latency.Run(ctx, cfg)
 	})
 }

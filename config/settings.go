@@ -235,7 +235,7 @@ var Settings = []*Setting{
 		Help: "rtsp:// inputs: RTP over tcp (interleaved, the default) or udp", Check: checkRTP,
 		field: onInput(func(in *Input) any { return &in.RTP })},
 	{Name: "streamid", Scope: PerInput, Kind: Text, Types: AllTypes,
-		Help: "srt:// inputs: the SRT stream id to send (as #!::r=NAME,m=request)", Check: checkSecretText,
+		Help: "srt:// inputs: the SRT stream id to send (as #!::r=NAME,m=request)", Check: checkStreamID,
 		field: onInput(func(in *Input) any { return &in.StreamID })},
 	{Name: "passphrase", Scope: PerInput, Kind: Text, Types: AllTypes,
 		Help: "srt:// inputs: the SRT passphrase, 10 to 79 characters", Check: checkPassphrase,
@@ -249,7 +249,7 @@ func checkRTP(v string) string {
 	return ""
 }
 
-func checkSecretText(v string) string {
+func checkStreamID(v string) string {
 	if len(v) > 512 {
 		return "is longer than 512 bytes"
 	}

@@ -123,7 +123,6 @@ type RingOptions struct {
 func NewRing(o RingOptions) (*Ring, error) { return nil, ErrUnsupported }
 
 func (r *Ring) Fd() int                                                    { return -1 }
-func (r *Ring) Timeout() time.Duration                                     { return 0 }
 func (r *Ring) Drops() (uint64, error)                                     { return 0, ErrUnsupported }
 func (r *Ring) Close() error                                               { return nil }
 func (r *Ring) Read(int, func([4]byte, uint16, int64, []byte)) (int, bool) { return 0, false }

@@ -32,10 +32,9 @@ type Ring struct {
 	mem       []byte
 	blockSize int
 	blocks    int
-	cur       int           // the next block to read
-	drops     uint64        // PACKET_STATISTICS' drops, summed (the kernel resets them at each read)
-	closed    atomic.Bool   // Close ran
-	timeout   time.Duration // a block is handed over at the latest after this
+	cur       int         // the next block to read
+	drops     uint64      // PACKET_STATISTICS' drops, summed (the kernel resets them at each read)
+	closed    atomic.Bool // Close ran
 }
 
 // RingOptions size and place a Ring.
@@ -90,7 +89,7 @@ func NewRing(o RingOptions) (*Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nic: ring: packet socket: %w", err)
 	}
-	r := &Ring{fd: fd, blockSize: o.BlockSize, blocks: o.Blocks, timeout: o.Timeout}
+	r := &Ring{fd: fd, blockSize: o.BlockSize, blocks: o.Blocks}
 	if err := r.setup(o, proto); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("nic: ring: %w", err)
@@ -138,9 +137,6 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // Fd is the socket: it polls readable while a block waits to be read.
 func (r *Ring) Fd() int { return r.fd }
-
-// Timeout is how long a block waits before the kernel hands it over.
-func (r *Ring) Timeout() time.Duration { return r.timeout }
 
 // block returns block i's header.
 func (r *Ring) block(i int) *unix.TpacketHdrV1 {

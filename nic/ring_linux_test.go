@@ -17,19 +17,8 @@ import (
 // outgoing copies; a group left brings no more.
 func TestRing(t *testing.T) {
 	testnet.Require(t)
-	r, err := NewRing(RingOptions{Blocks: 8, Timeout: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	m, err := ListenMembership()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
 	src1, src2 := mustParse(t, "udp://239.1.3.1:5010"), mustParse(t, "udp://239.1.3.2:5011")
-	must(t, m.Join(src1))
-	must(t, m.Join(src2))
+	r, m := ringT(t, RingOptions{Blocks: 8, Timeout: time.Millisecond}, src1, src2)
 	if err := m.Join(mustParse(t, "udp://127.0.0.1:5012")); err == nil {
 		t.Fatal("a membership socket joined a unicast address")
 	}
@@ -86,17 +75,7 @@ func TestRing(t *testing.T) {
 func TestRingDrops(t *testing.T) {
 	testnet.Require(t)
 	src := mustParse(t, "udp://239.1.3.9:5013")
-	r, err := NewRing(RingOptions{BlockSize: 8192, Blocks: 4, Timeout: time.Millisecond, Control: udpPortFilter(5013)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	m, err := ListenMembership()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	must(t, m.Join(src))
+	r, _ := ringT(t, RingOptions{BlockSize: 8192, Blocks: 4, Timeout: time.Millisecond, Control: udpPortFilter(5013)}, src)
 	s := newSender(t, "127.0.0.1")
 	const n = 200      // 200 × 1316 bytes: far more than 4 blocks of 8 KiB
 	p := payload(3, 6) // 7 packets: 1316 bytes
@@ -123,18 +102,8 @@ func TestRingDrops(t *testing.T) {
 // Reading a ring allocates nothing.
 func TestRingAllocations(t *testing.T) {
 	testnet.Require(t)
-	r, err := NewRing(RingOptions{Blocks: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	m, err := ListenMembership()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
 	src := mustParse(t, "udp://239.1.3.10:5014")
-	must(t, m.Join(src))
+	r, _ := ringT(t, RingOptions{Blocks: 8}, src)
 	s := newSender(t, "127.0.0.1")
 	n := 0
 	take := func([4]byte, uint16, int64, []byte) { n++ }
@@ -168,4 +137,24 @@ func udpPortFilter(port uint16) func(fd int) error {
 	return func(fd int) error {
 		return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]})
 	}
+}
+
+// ringT opens a ring of o and a membership socket joined to srcs, both
+// closed when the test ends.
+func ringT(t *testing.T, o RingOptions, srcs ...Source) (*Ring, *Conn) {
+	t.Helper()
+	r, err := NewRing(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	m, err := ListenMembership()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	for _, src := range srcs {
+		must(t, m.Join(src))
+	}
+	return r, m
 }

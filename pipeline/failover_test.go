@@ -116,3 +116,16 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("datagrams %d, bad %d", st.Count[Datagrams], st.Count[BadDatagrams])
 	}
 }
+
+// Input URLs reach logs and stats with their password hidden.
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"rtsp://cam:secret@10.0.0.5:554/s": "rtsp://cam:xxxxx@10.0.0.5:554/s",
+		"udp://239.0.0.1:1234":             "udp://239.0.0.1:1234",
+		"srt://h:9000?streamid=x":          "srt://h:9000?streamid=x",
+	} {
+		if got := redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

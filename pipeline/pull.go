@@ -42,19 +42,17 @@ func checkInput(u string) error {
 		return nil
 	case httpts.Reads(u):
 		return httpts.Check(u)
-	case hasScheme(u, "rtsp") || hasScheme(u, "srt") || hasScheme(u, "rtmp"):
-		if _, err := url.Parse(u); err != nil {
-			return err
-		}
-		return nil // the daemon's CheckInput asks the protocol's package
+	case isPulled(u):
+		_, err := url.Parse(u) // the daemon's CheckInput asks the protocol's package for the rest
+		return err
 	}
 	_, err := nic.ParseURL(u)
 	return err
 }
 
 // CheckInput validates an input URL: udp:// and rtp:// (package nic),
-// tshttp://, http:// and hls:// (package httpts); rtsp:// and srt:// only
-// as URLs (their packages check the rest). It is config.Options.CheckInput
+// tshttp://, http:// and hls:// (package httpts); rtsp://, srt:// and
+// rtmp:// only as URLs (their packages check the rest). It is config.Options.CheckInput
 // for the daemon.
 func CheckInput(u string) error { return checkInput(u) }
 
@@ -114,6 +112,10 @@ func (p *Pipeline) pull(s *Stream, i int, gen uint64, current func() bool) {
 	}()
 	p.opt.Logf("stream %s: pulling %s", s.cfg.Name, redact(url))
 	stall := s.inputs[i].timeout
+	pull := p.opt.Pull
+	if pull == nil {
+		pull = PullHTTP
+	}
 	backoff := time.Second
 	for try := 0; ; try++ {
 		if try > 0 {
@@ -125,10 +127,6 @@ func (p *Pipeline) pull(s *Stream, i int, gen uint64, current func() bool) {
 		}
 		f := ts.NewFramer(7)
 		began := time.Now()
-		pull := p.opt.Pull
-		if pull == nil {
-			pull = PullHTTP
-		}
 		err := pull(ctx, s.cfg.Inputs[i], stall, f, pipe.Write, func() error { return pipe.Write(nil) })
 		s.c.add(Skipped, f.Skipped())
 		if ctx.Err() != nil || errors.Is(err, nic.ErrPipeClosed) {

@@ -49,9 +49,7 @@ type ringConn struct {
 	tag     int
 	members map[[4]byte]*input
 	mships  []*nic.Conn // sockets holding the memberships, up to the kernel's limit each
-	nships  []int       // groups each holds
 	touched []*input
-	recent  int // datagrams read since the worker's last tick (see worker.pace)
 	now     time.Time
 	take    func(dst [4]byte, port uint16, ts int64, p []byte) // rc.dispatch, made once
 	// The two steps of count: the filter's counts at cut (less the
@@ -100,10 +98,9 @@ func (w *worker) joinRing(s *Stream, i int, gen uint64, src nic.Source, kind bpf
 
 // joinGroup holds src's membership on a socket with room for it.
 func (rc *ringConn) joinGroup(src nic.Source) error {
-	for i, m := range rc.mships {
+	for _, m := range rc.mships {
 		err := m.Join(src)
 		if err == nil {
-			rc.nships[i]++
 			return nil
 		}
 		if !errors.Is(err, nic.ErrGroupLimit) {
@@ -119,7 +116,6 @@ func (rc *ringConn) joinGroup(src nic.Source) error {
 		return err
 	}
 	rc.mships = append(rc.mships, m)
-	rc.nships = append(rc.nships, 1)
 	return nil
 }
 
@@ -206,9 +202,8 @@ func (rc *ringConn) leave(in *input) {
 		in.filtered = [3]uint64{c.BadSize, c.BadSync, c.BadRTP}
 	}
 	rc.goneDrops += in.drops
-	for i, m := range rc.mships {
+	for _, m := range rc.mships {
 		if m.Leave(in.url) == nil {
-			rc.nships[i]--
 			break
 		}
 	}
@@ -238,7 +233,6 @@ func (rc *ringConn) close() {
 func (rc *ringConn) read(b *nic.Batch, now time.Time) (datagrams int, more bool) {
 	rc.now = now
 	datagrams, more = rc.ring.Read(readsPerWake, rc.take)
-	rc.recent += datagrams
 	for _, in := range rc.touched {
 		in.touched = false
 		in.s.received(in, now)

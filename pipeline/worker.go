@@ -27,7 +27,8 @@ const (
 	// worker wakes for each datagram and keeps the latency floor of a lone
 	// low-rate stream. A wake-up costs tens of µs on a VM (ten 4 Mbit/s
 	// streams, 3800 datagrams a second, took 19% of a core waking for each,
-	// 6% gathering: bench/results/publish.md), so gathering starts early.
+	// 5.4% gathering: slabbench publish, its UDP row, before and after), so
+	// gathering starts early.
 	// Counting datagrams, not wake-ups, keeps the decision from flapping:
 	// gathering itself cuts the wake-ups.
 	busyDatagrams = 100
@@ -188,9 +189,6 @@ func (w *worker) pace(elapsed time.Duration) {
 			peak = max(peak, sc.recent)
 			sc.recent = 0
 		}
-	}
-	for _, rc := range w.rings {
-		rc.recent = 0 // the ring gathers by itself (its block timeout): no bound from it
 	}
 	if peak > 0 && elapsed > 0 {
 		fill := elapsed * batchCount / time.Duration(peak) // time for that input to fill a batch

@@ -99,21 +99,7 @@ func TestSharedReadAllocations(t *testing.T) {
 	pool := testPool(t, 2*MinMemory)
 	groups := []string{"239.5.1.1:5100", "239.5.1.2:5100"}
 	claimPort(w, groups[0])
-	var streams []*Stream
-	var outs []net.Conn
-	for i, g := range groups {
-		s := joinStream(t, w, pool, fmt.Sprint("s", i), g)
-		defer w.remove(s)
-		_, cancel := s.Subscribe()
-		defer cancel()
-		streams = append(streams, s)
-		out, err := net.Dial("udp", g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer out.Close()
-		outs = append(outs, out)
-	}
+	streams, send := joinSenders(t, w, pool, "s", groups)
 	if len(w.shared) != 1 {
 		t.Fatalf("%d shared sockets, want 1", len(w.shared))
 	}
@@ -123,19 +109,6 @@ func TestSharedReadAllocations(t *testing.T) {
 			t.Fatalf("%d shared sockets for the port, want 1", len(x))
 		}
 		sc = x[0]
-	}
-	clip := readClip(t, "h264_aac.ts")
-	const dg = 7 * ts.PacketSize
-	off := 0
-	send := func(n int) { // n datagrams to each group, interleaved
-		for i := 0; i < n; i++ {
-			for _, out := range outs {
-				if _, err := out.Write(clip[off : off+dg]); err != nil {
-					t.Fatal(err)
-				}
-			}
-			off += dg
-		}
 	}
 	now := epoch
 	send(64)
@@ -322,40 +295,13 @@ func TestRingReadAllocations(t *testing.T) {
 	w.useRing = true
 	pool := testPool(t, 2*MinMemory)
 	groups := []string{"239.5.4.1:5104", "239.5.4.2:5104"}
-	var streams []*Stream
-	var outs []net.Conn
-	for i, g := range groups {
-		s := joinStream(t, w, pool, fmt.Sprint("r", i), g)
-		defer w.remove(s)
-		_, cancel := s.Subscribe()
-		defer cancel()
-		streams = append(streams, s)
-		out, err := net.Dial("udp", g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer out.Close()
-		outs = append(outs, out)
-	}
+	streams, send := joinSenders(t, w, pool, "r", groups)
 	if len(w.rings) != 1 || len(w.shared) != 0 {
 		t.Fatalf("%d rings and %d shared sockets, want one ring", len(w.rings), len(w.shared))
 	}
 	var rc *ringConn
 	for _, x := range w.rings {
 		rc = x
-	}
-	clip := readClip(t, "h264_aac.ts")
-	const dg = 7 * ts.PacketSize
-	off := 0
-	send := func(n int) { // n datagrams to each group, interleaved
-		for i := 0; i < n; i++ {
-			for _, out := range outs {
-				if _, err := out.Write(clip[off : off+dg]); err != nil {
-					t.Fatal(err)
-				}
-			}
-			off += dg
-		}
 	}
 	// drain reads until the ring has handed over everything sent.
 	drain := func(now time.Time) {
@@ -384,5 +330,41 @@ func TestRingReadAllocations(t *testing.T) {
 	}
 	if allocs != 0 {
 		t.Fatalf("%v allocations per pass of %d datagrams, want 0", allocs, batchCount)
+	}
+}
+
+// joinSenders joins a stream (named prefix0, prefix1, …, subscribed as a
+// reader would be) to each group on w, and returns them with send, which
+// sends n datagrams of the committed clip to each group, interleaved. All
+// of it ends with the test.
+func joinSenders(t *testing.T, w *worker, pool *Pool, prefix string, groups []string) ([]*Stream, func(n int)) {
+	t.Helper()
+	var streams []*Stream
+	var outs []net.Conn
+	for i, g := range groups {
+		s := joinStream(t, w, pool, fmt.Sprint(prefix, i), g)
+		t.Cleanup(func() { w.remove(s) })
+		_, cancel := s.Subscribe()
+		t.Cleanup(cancel)
+		streams = append(streams, s)
+		out, err := net.Dial("udp", g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { out.Close() })
+		outs = append(outs, out)
+	}
+	clip := readClip(t, "h264_aac.ts")
+	const dg = 7 * ts.PacketSize
+	off := 0
+	return streams, func(n int) {
+		for i := 0; i < n; i++ {
+			for _, out := range outs {
+				if _, err := out.Write(clip[off : off+dg]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			off += dg
+		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortmplib"
@@ -231,21 +232,19 @@ func (s *Server) session(nc *budgetConn, sc *gortmplib.ServerConn, pub *pipeline
 	// the session: closing the connection ends the blocked read.
 	stop := make(chan struct{})
 	defer close(stop)
-	var gone sync.Once
-	stopped := false
+	var stopped atomic.Bool
 	go func() {
 		select {
 		case <-pub.Done():
-			gone.Do(func() { stopped = true })
+			stopped.Store(true) // before the close that ends the read
 			nc.Close()
 		case <-stop:
 		}
 	}()
 	end := func(err error) string {
 		var why string
-		gone.Do(func() {}) // after this, stopped is settled
 		switch {
-		case stopped:
+		case stopped.Load():
 			why = "stopped"
 		case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 			why = "eof"

@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,15 +67,6 @@ func Check(input string) error {
 		}
 	}
 	return nil
-}
-
-// Redact returns input with its password hidden, for logs.
-func Redact(input string) string {
-	u, err := url.Parse(input)
-	if err != nil {
-		return "rtsp://(unreadable)"
-	}
-	return u.Redacted()
 }
 
 // tsLead is added to every timestamp (90 kHz): the first track starts at
@@ -265,40 +255,27 @@ func (s *session) attach() error {
 	return nil
 }
 
+// h26x is what onVideo needs of H.264 or HEVC.
+type h26x struct {
+	decode func(*rtp.Packet) ([][]byte, error)                // an access unit, once its last packet is in
+	random func(au [][]byte) bool                             // an IDR (H.264) or IRAP (HEVC) picture
+	newDTS func() func(au [][]byte, pts int64) (int64, error) // a DTS extractor, started at a random access
+	params func() [][]byte                                    // the SDP's parameter sets
+	isSPS  func(nal []byte) bool
+}
+
 func (s *session) onH264() {
 	dec, err := s.h264.CreateDecoder()
 	if err != nil {
 		return
 	}
-	var dts *h264.DTSExtractor2
-	m, f := s.vm, s.h264
-	s.c.OnPacketRTP(m, f, func(pkt *rtp.Packet) {
-		pts, ok := s.c.PacketPTS2(m, pkt)
-		if !ok {
-			return
-		}
-		au, err := dec.Decode(pkt)
-		if err != nil {
-			return // more packets needed, or joined mid-frame: the next frame
-		}
-		idr := h264.IDRPresent(au)
-		if dts == nil {
-			if !idr {
-				return // timestamps (and decoding) start at an IDR
-			}
-			dts = h264.NewDTSExtractor2()
-		}
-		if idr {
-			// Cameras and ffmpeg often send SPS and PPS only in the SDP.
-			sps, pps := f.SafeParams()
-			au = withParams(au, func(n []byte) bool { return n[0]&0x1F == 7 }, sps, pps)
-		}
-		d, err := dts.Extract(au, pts)
-		if err != nil {
-			dts = nil // start again at the next IDR
-			return
-		}
-		s.writeVideo(pts, d, au)
+	f := s.h264
+	s.onVideo(f, h26x{
+		decode: dec.Decode,
+		random: h264.IDRPresent,
+		newDTS: func() func([][]byte, int64) (int64, error) { return h264.NewDTSExtractor2().Extract },
+		params: func() [][]byte { sps, pps := f.SafeParams(); return [][]byte{sps, pps} },
+		isSPS:  func(n []byte) bool { return n[0]&0x1F == 7 },
 	})
 }
 
@@ -307,31 +284,45 @@ func (s *session) onH265() {
 	if err != nil {
 		return
 	}
-	var dts *h265.DTSExtractor2
-	m, f := s.vm, s.h265
+	f := s.h265
+	s.onVideo(f, h26x{
+		decode: dec.Decode,
+		random: h265.IsRandomAccess,
+		newDTS: func() func([][]byte, int64) (int64, error) { return h265.NewDTSExtractor2().Extract },
+		params: func() [][]byte { vps, sps, pps := f.SafeParams(); return [][]byte{vps, sps, pps} },
+		isSPS:  func(n []byte) bool { return n[0]>>1&0x3F == 33 },
+	})
+}
+
+// onVideo registers the video track's callback: access units from its
+// first random access picture on, the SDP's parameter sets put in front of
+// a random access unit that lacks them (cameras and ffmpeg often send them
+// only there), DTS from the reorder, to the muxer.
+func (s *session) onVideo(f format.Format, v h26x) {
+	m := s.vm
+	var dts func([][]byte, int64) (int64, error)
 	s.c.OnPacketRTP(m, f, func(pkt *rtp.Packet) {
 		pts, ok := s.c.PacketPTS2(m, pkt)
 		if !ok {
 			return
 		}
-		au, err := dec.Decode(pkt)
+		au, err := v.decode(pkt)
 		if err != nil {
-			return
+			return // more packets needed, or joined mid-frame: the next frame
 		}
-		rap := h265.IsRandomAccess(au)
+		random := v.random(au)
 		if dts == nil {
-			if !rap {
-				return
+			if !random {
+				return // timestamps (and decoding) start at a random access picture
 			}
-			dts = h265.NewDTSExtractor2()
+			dts = v.newDTS()
 		}
-		if rap {
-			vps, sps, pps := f.SafeParams()
-			au = withParams(au, func(n []byte) bool { return n[0]>>1&0x3F == 33 }, vps, sps, pps)
+		if random {
+			au = withParams(au, v.isSPS, v.params()...)
 		}
-		d, err := dts.Extract(au, pts)
+		d, err := dts(au, pts)
 		if err != nil {
-			dts = nil
+			dts = nil // start again at the next random access picture
 			return
 		}
 		s.writeVideo(pts, d, au)

@@ -82,13 +82,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	for _, r := range cfg.Rates {
-		path, err := clip.Channel(ctx, cfg.ClipDir, r.Mbps)
+		path, err := clip.ChannelOr(ctx, cfg.ClipDir, r.Mbps, cfg.FallbackClip, logf)
 		if err != nil {
-			if cfg.FallbackClip == "" {
-				return nil, err
-			}
-			logf("%v; using %s", err, cfg.FallbackClip)
-			path = cfg.FallbackClip
+			return nil, err
 		}
 		rep.Clips[r.Mbps] = path
 		systems := []System{Slabcast}

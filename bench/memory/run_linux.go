@@ -49,13 +49,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for _, c := range cfg.Cases {
 		buf := bufs[c.Mbps]
 		if buf == nil {
-			path, err := clip.Channel(ctx, cfg.ClipDir, c.Mbps)
+			path, err := clip.ChannelOr(ctx, cfg.ClipDir, c.Mbps, cfg.FallbackClip, logf)
 			if err != nil {
-				if cfg.FallbackClip == "" {
-					return nil, fmt.Errorf("memory: %w", err)
-				}
-				logf("%v; using %s", err, cfg.FallbackClip)
-				path = cfg.FallbackClip
+				return nil, fmt.Errorf("memory: %w", err)
 			}
 			fc, err := feed.LoadClip(path)
 			if err != nil {

@@ -53,24 +53,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	path, err := clip.Channel(ctx, cfg.ClipDir, cfg.Mbps)
+	path, err := clip.ChannelOr(ctx, cfg.ClipDir, cfg.Mbps, cfg.FallbackClip, logf)
 	if err != nil {
-		if cfg.FallbackClip == "" {
-			return nil, fmt.Errorf("publish: %w", err)
-		}
-		logf("%v; using %s", err, cfg.FallbackClip)
-		path = cfg.FallbackClip
+		return nil, fmt.Errorf("publish: %w", err)
 	}
 	fc, err := feed.LoadClip(path)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
 	rep.Rate = fc.Bitrate()
+	systems := []measure{slabcastRTMP, slabcastUDP}
+	if cfg.FFmpeg {
+		systems = []measure{slabcastRTMP, ffmpegRTMP, slabcastUDP}
+	}
 	for _, n := range cfg.Ns {
-		systems := []func(context.Context, Config, string, string, string, int) (Point, error){slabcastRTMP, slabcastUDP}
-		if cfg.FFmpeg {
-			systems = []func(context.Context, Config, string, string, string, int) (Point, error){slabcastRTMP, ffmpegRTMP, slabcastUDP}
-		}
 		for _, measure := range systems {
 			dir, err := os.MkdirTemp(scratch, "point-")
 			if err != nil {
@@ -88,6 +84,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.End()
 	return rep, nil
 }
+
+// measure measures one headend with n streams of the clip at path, its
+// files in dir.
+type measure func(ctx context.Context, cfg Config, bin, path, dir string, n int) (Point, error)
 
 // publishers starts one ffmpeg per URL sending clip, looped and paced,
 // as FLV, on cpu.

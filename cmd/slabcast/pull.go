@@ -18,21 +18,17 @@ import (
 // the pipeline's default), rtsp://, srt:// and rtmp://.
 
 // pull is the daemon's pipeline.PullFunc.
-func pull(ctx context.Context, in config.Input, stall time.Duration, f *ts.Framer, emit func([]byte) error, newSource func() error) error {
+func (d *daemon) pull(ctx context.Context, in config.Input, stall time.Duration, f *ts.Framer, emit func([]byte) error, newSource func() error) error {
 	switch scheme(in.URL) {
 	case "rtsp":
 		return rtsp.Pull(ctx, rtsp.Input{URL: in.URL, Transport: in.RTP}, stall, f, emit)
 	case "srt":
 		return srt.Pull(ctx, srt.Input{URL: in.URL, StreamID: in.StreamID, Passphrase: in.Passphrase}, stall, f, emit, newSource)
 	case "rtmp":
-		return rtmp.Pull(ctx, in.URL, stall, emit, pullLogf)
+		return rtmp.Pull(ctx, in.URL, stall, emit, d.logf)
 	}
 	return pipeline.PullHTTP(ctx, in, stall, f, emit, newSource)
 }
-
-// pullLogf is where pulls log what they leave out (a track of another
-// codec); the daemon sets it.
-var pullLogf = func(string, ...any) {}
 
 // checkInput validates an input URL of any scheme slabcast reads; it is
 // config.Options.CheckInput.

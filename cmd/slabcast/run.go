@@ -85,8 +85,7 @@ func (d *daemon) run(cfg *config.Config) error {
 	for _, w := range cfg.Warnings {
 		d.logf("config: %s", w)
 	}
-	pullLogf = d.logf
-	p, err := pipeline.New(pipeline.Options{CPUs: cfg.CPUs, Memory: cfg.Memory, Ring: cfg.MulticastRing, Pull: pull, Logf: d.logf})
+	p, err := pipeline.New(pipeline.Options{CPUs: cfg.CPUs, Memory: cfg.Memory, Ring: cfg.MulticastRing, Pull: d.pull, Logf: d.logf})
 	if err != nil {
 		return err
 	}

@@ -353,61 +353,8 @@ stream c { input udp://239.1.9.13:5001 rcvbuf=16K; }
 	if n := procUDPSockets(t, 5001); n != 2 {
 		t.Fatalf("%d sockets on port 5001, want 2", n)
 	}
-	data, err := os.ReadFile("../../testdata/h264_aac.ts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dial := func(addr string) net.Conn {
-		conn, err := net.Dial("udp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		return conn
-	}
-	a, b, c := dial("239.1.9.11:5001"), dial("239.1.9.12:5001"), dial("239.1.9.13:5001")
-	const dg = 7 * ts.PacketSize
-	sent := map[string]int{}
 	const notTS = 9
-	for i := 0; i < notTS; i++ {
-		if _, err := b.Write([]byte("not a transport stream")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for round := 0; round < 5; round++ {
-		sent["a"] += burst(t, a, data, dg, 4096)
-		sent["b"] += burst(t, b, data, dg, 2048)
-		for i := 0; i < 20; i++ { // c: a datagram a millisecond
-			sent["c"] += burst(t, c, data, dg, 1)
-			time.Sleep(time.Millisecond)
-		}
-		time.Sleep(300 * time.Millisecond)
-		if d.metric(`slabcast_input_kernel_drops_total{stream="a"}`) > 0 && d.metric(`slabcast_input_kernel_drops_total{stream="b"}`) > 0 {
-			break
-		}
-	}
-	time.Sleep(400 * time.Millisecond) // a few ticks: the counts catch up
-	var drops float64
-	for _, name := range []string{"a", "b", "c"} {
-		got := d.metric(`slabcast_input_datagrams_total{stream="` + name + `"}`)
-		lost := d.metric(`slabcast_input_kernel_drops_total{stream="` + name + `"}`)
-		drops += lost
-		if int(got+lost) != sent[name] {
-			t.Errorf("stream %s: received %v + dropped %v != sent %d", name, got, lost, sent[name])
-		}
-		t.Logf("stream %s: sent %d, received %v, dropped %v", name, sent[name], got, lost)
-	}
-	if d.metric(`slabcast_input_kernel_drops_total{stream="a"}`) == 0 || d.metric(`slabcast_input_kernel_drops_total{stream="b"}`) == 0 {
-		t.Fatal("the bursts did not overflow the shared socket for both a and b: the test proves nothing")
-	}
-	if v := d.metric(`slabcast_input_filtered_total{stream="b",reason="bad_size"}`); v != notTS {
-		t.Errorf("stream b: filtered bad_size = %v, sent %d", v, notTS)
-	}
-	for _, name := range []string{"a", "c"} {
-		if v := d.metric(`slabcast_input_filtered_total{stream="` + name + `",reason="bad_size"}`); v != 0 {
-			t.Errorf("stream %s: filtered bad_size = %v, sent it none", name, v)
-		}
-	}
+	drops := overflowABC(t, d, [3]string{"239.1.9.11:5001", "239.1.9.12:5001", "239.1.9.13:5001"}, notTS)
 	if own := procUDPPortDrops(t, 5001); own != uint64(drops)+notTS {
 		t.Errorf("kernel drops of the streams add up to %v, the sockets' own counts (/proc/net/udp) to %d, of which %d refusals",
 			drops, own, notTS)
@@ -531,54 +478,8 @@ stream c { input udp://239.1.9.23:5002 rcvbuf=64K; }
 	if n := procUDPSockets(t, 5002); n != 0 {
 		t.Fatalf("%d sockets on port 5002, want none: the ring takes the data", n)
 	}
-	data, err := os.ReadFile("../../testdata/h264_aac.ts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dial := func(addr string) net.Conn {
-		conn, err := net.Dial("udp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		return conn
-	}
-	a, b, c := dial("239.1.9.21:5002"), dial("239.1.9.22:5002"), dial("239.1.9.23:5002")
-	const dg = 7 * ts.PacketSize
-	sent := map[string]int{}
 	const notTS = 9
-	for i := 0; i < notTS; i++ {
-		if _, err := b.Write([]byte("not a transport stream")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for round := 0; round < 5; round++ {
-		sent["a"] += burst(t, a, data, dg, 4096)
-		sent["b"] += burst(t, b, data, dg, 2048)
-		for i := 0; i < 20; i++ { // c: a datagram a millisecond
-			sent["c"] += burst(t, c, data, dg, 1)
-			time.Sleep(time.Millisecond)
-		}
-		time.Sleep(300 * time.Millisecond)
-		if d.metric(`slabcast_input_kernel_drops_total{stream="a"}`) > 0 && d.metric(`slabcast_input_kernel_drops_total{stream="b"}`) > 0 {
-			break
-		}
-	}
-	time.Sleep(400 * time.Millisecond) // a few ticks: the counts catch up
-	for _, name := range []string{"a", "b", "c"} {
-		got := d.metric(`slabcast_input_datagrams_total{stream="` + name + `"}`)
-		lost := d.metric(`slabcast_input_kernel_drops_total{stream="` + name + `"}`)
-		if int(got+lost) != sent[name] {
-			t.Errorf("stream %s: received %v + dropped %v != sent %d", name, got, lost, sent[name])
-		}
-		t.Logf("stream %s: sent %d, received %v, dropped %v", name, sent[name], got, lost)
-	}
-	if d.metric(`slabcast_input_kernel_drops_total{stream="a"}`) == 0 || d.metric(`slabcast_input_kernel_drops_total{stream="b"}`) == 0 {
-		t.Fatal("the bursts did not overflow the ring for both a and b: the test proves nothing")
-	}
-	if v := d.metric(`slabcast_input_filtered_total{stream="b",reason="bad_size"}`); v != notTS {
-		t.Errorf("stream b: filtered bad_size = %v, sent %d", v, notTS)
-	}
+	overflowABC(t, d, [3]string{"239.1.9.21:5002", "239.1.9.22:5002", "239.1.9.23:5002"}, notTS)
 }
 
 // What comes in through a ring plays: segments that start clean and
@@ -605,4 +506,68 @@ stream r2 { input udp://239.1.9.32:5003; segment_duration 1; }
 			t.Errorf("%s: %v kernel drops at a player's rate", s, v)
 		}
 	}
+}
+
+// overflowABC sends notTS datagrams that are not TS to stream b's group,
+// then bursts to the groups of streams a, b and c (a and b far past their
+// buffers, c a datagram a millisecond) until a and b have lost some, and
+// checks what a user of the counters would: for each stream, received +
+// kernel drops = sent, and both a and b did lose (else the test proves
+// nothing), and the refusals are b's alone. It returns the drops of the
+// three together.
+func overflowABC(t *testing.T, d *testDaemon, groups [3]string, notTS int) float64 {
+	t.Helper()
+	data, err := os.ReadFile("../../testdata/h264_aac.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(addr string) net.Conn {
+		conn, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	a, b, c := dial(groups[0]), dial(groups[1]), dial(groups[2])
+	const dg = 7 * ts.PacketSize
+	sent := map[string]int{}
+	for i := 0; i < notTS; i++ {
+		if _, err := b.Write([]byte("not a transport stream")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := 0; round < 5; round++ {
+		sent["a"] += burst(t, a, data, dg, 4096)
+		sent["b"] += burst(t, b, data, dg, 2048)
+		for i := 0; i < 20; i++ { // c: a datagram a millisecond
+			sent["c"] += burst(t, c, data, dg, 1)
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if d.metric(`slabcast_input_kernel_drops_total{stream="a"}`) > 0 && d.metric(`slabcast_input_kernel_drops_total{stream="b"}`) > 0 {
+			break
+		}
+	}
+	time.Sleep(400 * time.Millisecond) // a few ticks: the counts catch up
+	var drops float64
+	for _, name := range []string{"a", "b", "c"} {
+		got := d.metric(`slabcast_input_datagrams_total{stream="` + name + `"}`)
+		lost := d.metric(`slabcast_input_kernel_drops_total{stream="` + name + `"}`)
+		drops += lost
+		if int(got+lost) != sent[name] {
+			t.Errorf("stream %s: received %v + dropped %v != sent %d", name, got, lost, sent[name])
+		}
+		t.Logf("stream %s: sent %d, received %v, dropped %v", name, sent[name], got, lost)
+	}
+	if d.metric(`slabcast_input_kernel_drops_total{stream="a"}`) == 0 || d.metric(`slabcast_input_kernel_drops_total{stream="b"}`) == 0 {
+		t.Fatal("the bursts did not overflow the buffer for both a and b: the test proves nothing")
+	}
+	// The refusals land on the stream whose group they were sent to.
+	for name, want := range map[string]float64{"a": 0, "b": float64(notTS), "c": 0} {
+		if v := d.metric(`slabcast_input_filtered_total{stream="` + name + `",reason="bad_size"}`); v != want {
+			t.Errorf("stream %s: filtered bad_size = %v, sent %v", name, v, want)
+		}
+	}
+	return drops
 }

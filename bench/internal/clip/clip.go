@@ -150,6 +150,17 @@ func Channel(ctx context.Context, dir string, mbps float64) (string, error) {
 	})
 }
 
+// ChannelOr is Channel, or, when the clip cannot be made (no ffmpeg, say)
+// and fallback names a clip, fallback, the reason logged through logf.
+func ChannelOr(ctx context.Context, dir string, mbps float64, fallback string, logf func(string, ...any)) (string, error) {
+	path, err := Channel(ctx, dir, mbps)
+	if err != nil && fallback != "" {
+		logf("%v; using %s", err, fallback)
+		return fallback, nil
+	}
+	return path, err
+}
+
 // FeedRecipe says how Feed encodes; results files quote it.
 const FeedRecipe = "ffmpeg testsrc2 1280x720 25 fps, libx264 ultrafast, CBR (nal-hrd=cbr), GOP 50 (a keyframe every 2 s, no scene cut), AAC 128 kbit/s, PCR every 20 ms, 10 s"
 

@@ -13,6 +13,7 @@ package config
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +28,9 @@ const (
 	MaxNameLen = 64 // characters of a stream name
 
 	MaxValues   = 64  // values in one statement (so inputs of a stream, in a request)
+	// MaxNetworks bounds the networks of the api_allowed_from lines
+	// together: operators list dozens (one per office or rack).
+	MaxNetworks = 4096
 	maxDepth    = 16  // nesting of ignored blocks
 	maxWarnings = 100 // warnings kept in Config.Warnings
 	maxSockPath = 107 // sun_path less its NUL
@@ -50,9 +54,21 @@ type Config struct {
 	HTTPMaxConnsPerIP int           // connections open at once from one client address
 	HTTPStallTimeout  time.Duration // a /mpegts reader that takes nothing this long is closed
 	HTTPSendBuffer    int           // SO_SNDBUF of a /mpegts connection
+
+	// Who may use the HTTP API and the console (SPEC §3, "Console and
+	// API"): EditAuth reads and changes, ViewAuth only reads; nil when not
+	// configured. APIAllowedFrom, when not empty, is every network a client
+	// of the API and console may come from.
+	EditAuth, ViewAuth *Credentials
+	APIAllowedFrom     []netip.Prefix
 	Streams           []Stream      // in file order, an included file's where it is included
 	Files             []string      // the files read: the one given first, then those included, in order
 	Warnings          []string      // "FILE:LINE:COL: …" for what is accepted but ignored, or will not run
+}
+
+// Credentials are a user and password of edit_auth or view_auth.
+type Credentials struct {
+	User, Password string
 }
 
 // Listener is one http, rtmp or srt directive: `http 8080;`,

@@ -58,11 +58,9 @@ func TestCorpus(t *testing.T) {
 		}
 		checkRoundTrips(t, c)
 	}
-	f("installer.conf", ":80", []corpusStream{{"example_stream", "no input slabcast can read yet: fake://fake"}}, 5,
-		`installer.conf:12:9: input "fake://fake": fake:// is not supported by slabcast yet; input skipped`,
-		"installer.conf:9:1: directive edit_auth is not supported by slabcast; ignored")
-	f("ansible.conf", ":80 :8080{api=false}", []corpusStream{{"ch001", "run"}, {"ch002", "run"}, {"ch003", "disabled"}}, 8,
-		"ansible.conf:11:1: directive api_allowed_from is not supported by slabcast; ignored", // 70 networks
+	f("installer.conf", ":80", []corpusStream{{"example_stream", "no input slabcast can read yet: fake://fake"}}, 4,
+		`installer.conf:12:9: input "fake://fake": fake:// is not supported by slabcast yet; input skipped`)
+	f("ansible.conf", ":80 :8080{api=false}", []corpusStream{{"ch001", "run"}, {"ch002", "run"}, {"ch003", "disabled"}}, 7,
 		"ansible.conf:19:3: directive hls is not supported by slabcast; ignored")
 	f("listeners.conf", ":80 :8080 127.0.0.1:8081{api=false}",
 		[]corpusStream{{"lobby", "run"}, {"spare", "disabled"}, {"back", "run"}}, 5,

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"errors"
 	"fmt"
 	"net/url"
@@ -160,7 +161,7 @@ func (p *parser) statement(name token) (stmt, *Error) {
 		}
 		switch t.kind {
 		case tokWord, tokString:
-			if len(st.args) < MaxValues {
+			if len(st.args) < MaxValues || name.text == "api_allowed_from" && len(st.args) < MaxNetworks {
 				st.args = append(st.args, t)
 			} else if st.extra == nil {
 				st.extra = &t
@@ -224,6 +225,10 @@ func (p *parser) top(st stmt) *Error {
 		return p.stream(st)
 	case "include":
 		return p.include(st)
+	case "edit_auth", "view_auth":
+		return p.auth(st)
+	case "api_allowed_from":
+		return p.allowedFrom(st)
 	case "input", "url":
 		return p.errAt(st.name, "%s is only allowed inside a stream block", name)
 	}
@@ -378,6 +383,70 @@ func (p *parser) listener(set *Setting, st stmt) *Error {
 			}
 		}
 	}
+}
+
+// auth handles `edit_auth USER PASSWORD;` and `view_auth USER PASSWORD;`,
+// each given once.
+func (p *parser) auth(st stmt) *Error {
+	name := st.name.text
+	if st.term.kind == tokOpen {
+		return p.errAt(st.term, "%s does not take a block", name)
+	}
+	if len(st.args) != 2 {
+		at := st.term
+		if len(st.args) > 2 {
+			at = st.args[2]
+		}
+		return p.errAt(at, "%s: want a user and a password: %s USER PASSWORD;", name, name)
+	}
+	if w := p.globals[name]; w != "" {
+		return p.errAt(st.name, "%s is already set at %s", name, p.whereText(w))
+	}
+	for _, a := range st.args {
+		if msg := checkText(a.text); msg != "" {
+			return p.errAt(a, "%s: %s", name, msg)
+		}
+	}
+	if strings.Contains(st.args[0].text, ":") {
+		return p.errAt(st.args[0], "%s: a user name cannot hold ':' (HTTP Basic splits there)", name)
+	}
+	p.globals[name] = p.where(st.name)
+	c := &Credentials{User: st.args[0].text, Password: st.args[1].text}
+	if name == "edit_auth" {
+		p.cfg.EditAuth = c
+	} else {
+		p.cfg.ViewAuth = c
+	}
+	return nil
+}
+
+// allowedFrom handles `api_allowed_from CIDR…;`: networks (10.0.0.0/8) or
+// addresses, IPv4 or IPv6; lines add up.
+func (p *parser) allowedFrom(st stmt) *Error {
+	if st.term.kind == tokOpen {
+		return p.errAt(st.term, "api_allowed_from does not take a block")
+	}
+	if st.extra != nil {
+		return p.errAt(*st.extra, "api_allowed_from: more than %d networks", MaxNetworks)
+	}
+	if len(st.args) == 0 {
+		return p.errAt(st.term, "api_allowed_from: missing value")
+	}
+	for _, a := range st.args {
+		pr, err := netip.ParsePrefix(a.text)
+		if err != nil {
+			ad, aerr := netip.ParseAddr(a.text)
+			if aerr != nil || ad.Zone() != "" {
+				return p.errAt(a, "api_allowed_from: %s is not a network (10.0.0.0/8) or an address", quote(a.text))
+			}
+			pr = netip.PrefixFrom(ad, ad.BitLen())
+		}
+		if len(p.cfg.APIAllowedFrom) == MaxNetworks {
+			return p.errAt(a, "api_allowed_from: more than %d networks", MaxNetworks)
+		}
+		p.cfg.APIAllowedFrom = append(p.cfg.APIAllowedFrom, pr.Masked())
+	}
+	return nil
 }
 
 // include reads the files PATTERN names (a glob, relative to the including

@@ -518,16 +518,8 @@ func (st *Setting) setOther(p any, label, text string) string {
 			return fmt.Sprintf("%s: %s is neither true nor false", label, quote(text))
 		}
 	case Text:
-		switch {
-		case text == "":
-			return label + ": empty value"
-		case len(text) > maxText:
-			return fmt.Sprintf("%s: longer than %d bytes", label, maxText)
-		}
-		for _, c := range []byte(text) {
-			if c < 0x20 || c == 0x7f {
-				return label + ": control characters are not allowed"
-			}
+		if msg := checkText(text); msg != "" {
+			return label + ": " + msg
 		}
 		if st.Check != nil {
 			if msg := st.Check(text); msg != "" {
@@ -587,4 +579,21 @@ func cpuListText(cpus []int) string {
 		i = j + 1
 	}
 	return string(b)
+}
+
+// checkText says what is wrong with a Text value ("" if nothing): empty,
+// too long, or holding control characters.
+func checkText(text string) string {
+	switch {
+	case text == "":
+		return "empty value"
+	case len(text) > maxText:
+		return fmt.Sprintf("longer than %d bytes", maxText)
+	}
+	for _, c := range []byte(text) {
+		if c < 0x20 || c == 0x7f {
+			return "control characters are not allowed"
+		}
+	}
+	return ""
 }

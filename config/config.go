@@ -27,7 +27,7 @@ const (
 	MaxStreams = 10000
 	MaxNameLen = 64 // characters of a stream name
 
-	MaxValues   = 64  // values in one statement (so inputs of a stream, in a request)
+	MaxValues = 64 // values in one statement (so inputs of a stream, in a request)
 	// MaxNetworks bounds the networks of the api_allowed_from lines
 	// together: operators list dozens (one per office or rack).
 	MaxNetworks = 4096
@@ -61,9 +61,9 @@ type Config struct {
 	// of the API and console may come from.
 	EditAuth, ViewAuth *Credentials
 	APIAllowedFrom     []netip.Prefix
-	Streams           []Stream      // in file order, an included file's where it is included
-	Files             []string      // the files read: the one given first, then those included, in order
-	Warnings          []string      // "FILE:LINE:COL: …" for what is accepted but ignored, or will not run
+	Streams            []Stream // in file order, an included file's where it is included
+	Files              []string // the files read: the one given first, then those included, in order
+	Warnings           []string // "FILE:LINE:COL: …" for what is accepted but ignored, or will not run
 }
 
 // Credentials are a user and password of edit_auth or view_auth.

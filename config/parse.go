@@ -1,9 +1,9 @@
 package config
 
 import (
-	"net/netip"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"

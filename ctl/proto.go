@@ -126,6 +126,9 @@ type StreamStats struct {
 	TSErrors      map[string]uint64 `json:"ts_errors,omitempty"` // by TR 101 290 indicator name
 	Clients       int               `json:"clients"`
 	PIDs          []PIDStats        `json:"pids,omitempty"`
+	// LastData is when the stream last received data; zero if never. Not
+	// in the control protocol's answer (the HTTP API gives it as ts_delay).
+	LastData time.Time `json:"-"`
 }
 
 // Count is one counter of a stream: Name within Group, if it has one.
@@ -340,7 +343,7 @@ func StreamFromRequest(r Request, opt config.Options) (config.Stream, error) {
 		return config.Stream{}, errors.New("ctl: give input or inputs, not both")
 	case r.Input != "":
 		inputs = []InputJSON{{URL: r.Input}}
-	case len(inputs) == 0:
+	case len(inputs) == 0 && r.Type != TypeLive: // a live stream's source connects to it
 		return config.Stream{}, fmt.Errorf("ctl: stream %s has no input", config.Quote(r.Name))
 	case len(inputs) > config.MaxValues:
 		return config.Stream{}, fmt.Errorf("ctl: stream %s has more than %d inputs", config.Quote(r.Name), config.MaxValues)

@@ -42,6 +42,8 @@ type Server struct {
 	conns   conns
 	srv     *fasthttp.Server
 
+	mounts []mount // set before serving (Mount), read-only after
+
 	codes     [600]atomic.Uint64 // answers, by status code: the handler's, fasthttp's own and refusals
 	liveMiss  atomic.Uint64      // /mpegts readers that fell behind the ring and jumped to the live edge
 	liveConns atomic.Int64
@@ -203,6 +205,11 @@ func tooLarge(h *fasthttp.RequestHeader) bool {
 
 // Handle is the fasthttp handler: routing by path, then the request counter.
 func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	if m := s.mounted(ctx.Path()); m != nil {
+		m(ctx)
+		s.count(ctx)
+		return
+	}
 	h := &ctx.Response.Header
 	h.SetCanonical(hdrACAO, valStar)
 	publish := (ctx.IsPut() || ctx.IsPost()) && bytes.HasSuffix(ctx.Path(), suffixMPEGTS)
@@ -225,9 +232,44 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		h.Set("Allow", "GET, HEAD, OPTIONS, PUT, POST")
 		fail(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed\n")
 	}
+	s.count(ctx)
+}
+
+// count counts the answer to ctx by its status code.
+func (s *Server) count(ctx *fasthttp.RequestCtx) {
 	if c := ctx.Response.StatusCode(); c >= 100 && c < len(s.codes) {
 		s.codes[c].Add(1)
 	}
+}
+
+// mount is a handler for the paths under a prefix.
+type mount struct {
+	prefix []byte // ends in '/'
+	h      fasthttp.RequestHandler
+}
+
+// Mount has h answer every request, whatever its method, for prefix (which
+// ends in '/'), the paths under it, and prefix without its slash: the HTTP
+// API at /streamer/api/v3/ and the console at /admin/. Mounted paths come
+// before the streams' own (a stream called admin has its playlist shadowed),
+// and h sets every header of its answers; it must read a request body
+// itself, with its own limit (the streams' routes take none). Call Mount
+// before serving.
+func (s *Server) Mount(prefix string, h fasthttp.RequestHandler) {
+	if !strings.HasSuffix(prefix, "/") || !strings.HasPrefix(prefix, "/") {
+		panic("hls: Mount prefix " + strconv.Quote(prefix) + " must start and end with /")
+	}
+	s.mounts = append(s.mounts, mount{prefix: []byte(prefix), h: h})
+}
+
+// mounted returns the handler mounted for path, or nil.
+func (s *Server) mounted(path []byte) fasthttp.RequestHandler {
+	for _, m := range s.mounts {
+		if bytes.HasPrefix(path, m.prefix) || bytes.Equal(path, m.prefix[:len(m.prefix)-1]) {
+			return m.h
+		}
+	}
+	return nil
 }
 
 func (s *Server) route(ctx *fasthttp.RequestCtx) {

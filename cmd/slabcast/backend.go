@@ -54,6 +54,13 @@ func (d *daemon) status(s config.Stream) ctl.StreamStatus {
 	return st
 }
 
+// Config is the running config (the HTTP API's view of it).
+func (d *daemon) Config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
 func (d *daemon) Show(name string) (config.Stream, ctl.StreamStatus, error) {
 	d.mu.Lock()
 	s, ok := d.cfg.Stream(name)
@@ -181,6 +188,7 @@ func (d *daemon) Stats(name string) ([]ctl.StreamStats, error) {
 			BitrateBps:    st.Bitrate,
 			TSErrors:      map[string]uint64{},
 			Clients:       ps.Clients() + ps.Viewers(),
+			LastData:      st.LastData,
 		}
 		for c := range pipeline.NumCounters {
 			info := &pipeline.Counters[c]

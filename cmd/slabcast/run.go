@@ -126,6 +126,7 @@ func (d *daemon) run(cfg *config.Config) error {
 	for i, ln := range lns {
 		addrs[i] = ln.Addr().String()
 	}
+	d.mountAPI(srv, cfg, lns) // /streamer/api/v3/ (console.go)
 	pubs, err := d.publishListeners(cfg)
 	if err != nil {
 		for _, x := range lns {

@@ -1,0 +1,221 @@
+package api
+
+import (
+	"cmp"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/slabcast/slabcast/config"
+)
+
+// Limits of a list request.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// listParams are the query parameters list reads itself; any other is a
+// filter on the field it names (static=false, stats.status=running).
+var listParams = map[string]bool{"limit": true, "cursor": true, "select": true, "sort": true, "q": true}
+
+// list answers GET /streams: every stream, filtered, sorted and cut to a
+// page, as {"estimated_count","next","prev","streams"}. The cursors are
+// opaque to clients: a position in the sorted, filtered list.
+func (h *Handler) list(ctx *fasthttp.RequestCtx, cfg *config.Config) {
+	args := ctx.QueryArgs()
+	bad := func(param, title string) {
+		writeError(ctx, &Error{Status: 400, Code: "bad_parameter", Title: param + ": " + title})
+	}
+	limit := DefaultLimit
+	if v := args.Peek("limit"); v != nil {
+		n, err := strconv.Atoi(string(v))
+		if err != nil || n < 1 || n > MaxLimit {
+			bad("limit", fmt.Sprintf("want a whole number 1..%d", MaxLimit))
+			return
+		}
+		limit = n
+	}
+	offset := 0
+	if v := args.Peek("cursor"); len(v) > 0 {
+		n, ok := decodeCursor(string(v))
+		if !ok {
+			bad("cursor", "not a cursor this server gave")
+			return
+		}
+		offset = n
+	}
+	var sortKeys []string
+	if v := args.Peek("sort"); len(v) > 0 {
+		sortKeys = strings.Split(string(v), ",")
+	}
+	var selected []string
+	if v := args.Peek("select"); len(v) > 0 {
+		selected = strings.Split(string(v), ",")
+	}
+	q := strings.ToLower(string(args.Peek("q")))
+	type filter struct{ path, want string }
+	var filters []filter
+	args.VisitAll(func(k, v []byte) {
+		if !listParams[string(k)] {
+			filters = append(filters, filter{string(k), string(v)})
+		}
+	})
+
+	a, _ := Authorize(ctx, cfg)
+	states := h.states()
+	now := h.now()
+	objs := make([]object, 0, len(cfg.Streams))
+	for _, s := range cfg.Streams {
+		if q != "" && !matchesQuery(s, q) {
+			continue
+		}
+		o := streamObject(s, states[s.Name], a, now)
+		keep := true
+		for _, f := range filters {
+			if text(lookup(o, f.path)) != f.want {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			objs = append(objs, o)
+		}
+	}
+	if len(sortKeys) > 0 {
+		slices.SortStableFunc(objs, func(x, y object) int {
+			for _, k := range sortKeys {
+				desc := strings.HasPrefix(k, "-")
+				k = strings.TrimPrefix(k, "-")
+				c := compare(lookup(x, k), lookup(y, k))
+				if desc {
+					c = -c
+				}
+				if c != 0 {
+					return c
+				}
+			}
+			return 0
+		})
+	}
+	total := len(objs)
+	page := objs[min(offset, total):min(offset+limit, total)]
+	if len(selected) > 0 {
+		for i, o := range page {
+			page[i] = pick(o, selected)
+		}
+	}
+	var next, prev any
+	if offset+limit < total {
+		next = encodeCursor(offset + limit)
+	}
+	if offset > 0 {
+		prev = encodeCursor(max(0, offset-limit))
+	}
+	if page == nil {
+		page = []object{}
+	}
+	writeJSON(ctx, 200, object{{"estimated_count", total}, {"next", next}, {"prev", prev}, {"streams", page}})
+}
+
+// matchesQuery: q (lower case) is in the stream's name or an input URL.
+func matchesQuery(s config.Stream, q string) bool {
+	if strings.Contains(strings.ToLower(s.Name), q) {
+		return true
+	}
+	for _, in := range s.Inputs {
+		if strings.Contains(strings.ToLower(in.URL), q) {
+			return true
+		}
+	}
+	return false
+}
+
+func encodeCursor(n int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("pos:" + strconv.Itoa(n)))
+}
+
+func decodeCursor(c string) (int, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, false
+	}
+	s, ok := strings.CutPrefix(string(b), "pos:")
+	n, err := strconv.Atoi(s)
+	return n, ok && err == nil && n >= 0
+}
+
+// lookup returns the value at a dotted path ("stats.bitrate"), nil if none.
+func lookup(o object, path string) any {
+	var v any = o
+	for _, k := range strings.Split(path, ".") {
+		obj, ok := v.(object)
+		if !ok {
+			return nil
+		}
+		v = obj.get(k)
+	}
+	return v
+}
+
+// pick keeps the top-level keys named (a dotted name keeps its first part).
+func pick(o object, keys []string) object {
+	var out object
+	for _, f := range o {
+		for _, k := range keys {
+			top, _, _ := strings.Cut(k, ".")
+			if f.k == top {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// text is a value as a query parameter would give it.
+func text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case json.RawMessage:
+		return string(x)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case float64:
+		return x, true
+	case json.RawMessage:
+		f, err := strconv.ParseFloat(string(x), 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// compare orders numbers as numbers and everything else as text; a missing
+// value comes first.
+func compare(x, y any) int {
+	if a, ok := number(x); ok {
+		if b, ok := number(y); ok {
+			return cmp.Compare(a, b)
+		}
+	}
+	return strings.Compare(text(x), text(y))
+}

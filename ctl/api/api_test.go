@@ -556,3 +556,24 @@ func TestConfigRoute(t *testing.T) {
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func TestOpenMetrics(t *testing.T) {
+	h, _ := fixture(t)
+	a := do(h, "GET", base+"/streams?format=openmetrics&sort=name", viewAuth, "")
+	if a.code != 200 || !strings.HasPrefix(string(a.hdr.ContentType()), "application/openmetrics-text") {
+		t.Fatalf("%d %s", a.code, a.hdr.ContentType())
+	}
+	body := string(a.body)
+	for _, want := range []string{
+		"# TYPE stream_bitrate gauge\n", `stream_bitrate{name="beta"} 9000` + "\n", `stream_alive{name="alpha"} 1` + "\n",
+		`stream_alive{name="gamma"} 0` + "\n", `stream_bytes_in_total{name="alpha"} 1000` + "\n", `stream_cc_errors_total{name="beta"} 2` + "\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no %q in:\n%s", want, body)
+		}
+	}
+	if !strings.HasSuffix(body, "# EOF\n") {
+		t.Error("no # EOF at the end")
+	}
+	do(h, "GET", base+"/streams?format=xml", viewAuth, "").errorAt(t, 400, "")
+}

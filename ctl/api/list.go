@@ -22,7 +22,7 @@ const (
 
 // listParams are the query parameters list reads itself; any other is a
 // filter on the field it names (static=false, stats.status=running).
-var listParams = map[string]bool{"limit": true, "cursor": true, "select": true, "sort": true, "q": true}
+var listParams = map[string]bool{"limit": true, "cursor": true, "select": true, "sort": true, "q": true, "format": true}
 
 // list answers GET /streams: every stream, filtered, sorted and cut to a
 // page, as {"estimated_count","next","prev","streams"}. The cursors are
@@ -102,6 +102,15 @@ func (h *Handler) list(ctx *fasthttp.RequestCtx, cfg *config.Config) {
 			}
 			return 0
 		})
+	}
+	switch f := string(args.Peek("format")); f {
+	case "", "json":
+	case "openmetrics":
+		writeOpenMetrics(ctx, objs)
+		return
+	default:
+		bad("format", strconv.Quote(f)+" is not json or openmetrics")
+		return
 	}
 	total := len(objs)
 	page := objs[min(offset, total):min(offset+limit, total)]
@@ -218,4 +227,51 @@ func compare(x, y any) int {
 		}
 	}
 	return strings.Compare(text(x), text(y))
+}
+
+// openMetrics are the stats the openmetrics format gives, each a family
+// named stream_KEY with the stream's name as its label: the figures a
+// Flussonic exporter scrapes (bitrate, alive, retries, error rate,
+// clients), under the API's own names.
+var openMetrics = []struct{ key, family, typ, help string }{
+	{"alive", "stream_alive", "gauge", "1 while data arrives within source_timeout"},
+	{"bitrate", "stream_bitrate", "gauge", "input bitrate, kbit/s"},
+	{"bytes_in", "stream_bytes_in", "counter", "bytes received since the stream started"},
+	{"online_clients", "stream_online_clients", "gauge", "viewers now"},
+	{"retry_count", "stream_retry_count", "counter", "input errors, each followed by a retry"},
+	{"input_error_rate", "stream_input_error_rate", "gauge", "share of TS packets lost or bad"},
+	{"cc_errors", "stream_cc_errors", "counter", "continuity counter errors (TR 101 290 1.4)"},
+	{"lifetime", "stream_lifetime_milliseconds", "gauge", "time since the stream started"},
+}
+
+// writeOpenMetrics answers objs' stats in the OpenMetrics text format.
+func writeOpenMetrics(ctx *fasthttp.RequestCtx, objs []object) {
+	var b strings.Builder
+	for _, m := range openMetrics {
+		fmt.Fprintf(&b, "# TYPE %s %s\n# HELP %s %s\n", m.family, m.typ, m.family, m.help)
+		suffix := ""
+		if m.typ == "counter" {
+			suffix = "_total"
+		}
+		for _, o := range objs {
+			v := lookup(o, "stats."+m.key)
+			if v == nil {
+				continue
+			}
+			val := text(v)
+			if bv, ok := v.(bool); ok {
+				val = "0"
+				if bv {
+					val = "1"
+				}
+			}
+			name, _ := o.get("name").(string)
+			fmt.Fprintf(&b, "%s%s{name=%s} %s\n", m.family, suffix, strconv.Quote(name), val)
+		}
+	}
+	b.WriteString("# EOF\n")
+	ctx.SetStatusCode(200)
+	ctx.SetContentType("application/openmetrics-text; version=1.0.0; charset=utf-8")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetBodyString(b.String())
 }

@@ -88,7 +88,9 @@ stream lobby {
 		Stats struct {
 			Status    string
 			Bitrate   int
-			MediaInfo struct{ Tracks []struct{ Content, Codec string } } `json:"media_info"`
+			MediaInfo struct {
+				Tracks []struct{ Content, Codec string }
+			} `json:"media_info"`
 		}
 	}
 	for {

@@ -12,6 +12,7 @@ cat >"$dir/demo.conf" <<CONF
 http 127.0.0.1:$PORT;
 ctl $dir/ctl.sock;
 memory 64M;
+edit_auth admin demo;    # the console and the HTTP API: demo credentials
 stream demo {
   input udp://127.0.0.1:$UDP;
   segment_duration 2;
@@ -30,6 +31,8 @@ cat <<MSG
   HLS playlist:   http://127.0.0.1:$PORT/demo/index.m3u8
   HTTP MPEG-TS:   http://127.0.0.1:$PORT/demo/mpegts
   Metrics:        http://127.0.0.1:$PORT/metrics
+  Console:        http://127.0.0.1:$PORT/admin/   (user admin, password demo)
+  HTTP API:       curl -u admin:demo http://127.0.0.1:$PORT/streamer/api/v3/streams
 
   Watch it:       ffplay http://127.0.0.1:$PORT/demo/index.m3u8
   The first segment is ready about 2 s after start. Ctrl-C stops.

@@ -154,8 +154,8 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Title }
 
-// writeError answers e.
-func writeError(ctx *fasthttp.RequestCtx, e *Error) {
+// WriteError answers e (a 401 with a Basic challenge).
+func WriteError(ctx *fasthttp.RequestCtx, e *Error) {
 	type source struct {
 		Pointer string `json:"pointer"`
 	}
@@ -192,12 +192,12 @@ func (h *Handler) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.Path())
 	rest, under := strings.CutPrefix(path, Prefix)
 	if !under {
-		writeError(ctx, &Error{Status: 404, Code: "not_found", Title: "no such API route"})
+		WriteError(ctx, &Error{Status: 404, Code: "not_found", Title: "no such API route"})
 		return
 	}
 	access, aerr := Authorize(ctx, cfg)
 	if aerr != nil {
-		writeError(ctx, aerr)
+		WriteError(ctx, aerr)
 		return
 	}
 	method := string(ctx.Method())
@@ -207,12 +207,12 @@ func (h *Handler) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		if !h.allow(ctx, read, "GET, HEAD") {
 			return
 		}
-		h.list(ctx, cfg)
+		h.list(ctx, cfg, access)
 	case strings.HasPrefix(rest, "streams/"):
 		name := rest[len("streams/"):]
 		switch method {
 		case fasthttp.MethodGet, fasthttp.MethodHead:
-			h.get(ctx, cfg, name)
+			h.get(ctx, cfg, name, access)
 		case fasthttp.MethodPut:
 			if h.mayEdit(ctx, access) {
 				h.put(ctx, cfg, name)
@@ -235,7 +235,7 @@ func (h *Handler) ServeHTTP(ctx *fasthttp.RequestCtx) {
 			ctx.SetBody(schema)
 		}
 	default:
-		writeError(ctx, &Error{Status: 404, Code: "not_found", Title: "no such API route"})
+		WriteError(ctx, &Error{Status: 404, Code: "not_found", Title: "no such API route"})
 	}
 }
 
@@ -243,14 +243,14 @@ func (h *Handler) ServeHTTP(ctx *fasthttp.RequestCtx) {
 func (h *Handler) allow(ctx *fasthttp.RequestCtx, ok bool, methods string) bool {
 	if !ok {
 		ctx.Response.Header.Set("Allow", methods)
-		writeError(ctx, &Error{Status: 405, Code: "method_not_allowed", Title: "method not allowed here; allowed: " + methods})
+		WriteError(ctx, &Error{Status: 405, Code: "method_not_allowed", Title: "method not allowed here; allowed: " + methods})
 	}
 	return ok
 }
 
 func (h *Handler) mayEdit(ctx *fasthttp.RequestCtx, a Access) bool {
 	if a != Edit {
-		writeError(ctx, &Error{Status: 403, Code: "forbidden", Title: "view_auth may only read; changes need edit_auth"})
+		WriteError(ctx, &Error{Status: 403, Code: "forbidden", Title: "view_auth may only read; changes need edit_auth"})
 		return false
 	}
 	return true

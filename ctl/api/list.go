@@ -27,10 +27,10 @@ var listParams = map[string]bool{"limit": true, "cursor": true, "select": true, 
 // list answers GET /streams: every stream, filtered, sorted and cut to a
 // page, as {"estimated_count","next","prev","streams"}. The cursors are
 // opaque to clients: a position in the sorted, filtered list.
-func (h *Handler) list(ctx *fasthttp.RequestCtx, cfg *config.Config) {
+func (h *Handler) list(ctx *fasthttp.RequestCtx, cfg *config.Config, a Access) {
 	args := ctx.QueryArgs()
 	bad := func(param, title string) {
-		writeError(ctx, &Error{Status: 400, Code: "bad_parameter", Title: param + ": " + title})
+		WriteError(ctx, &Error{Status: 400, Code: "bad_parameter", Title: param + ": " + title})
 	}
 	limit := DefaultLimit
 	if v := args.Peek("limit"); v != nil {
@@ -67,7 +67,6 @@ func (h *Handler) list(ctx *fasthttp.RequestCtx, cfg *config.Config) {
 		}
 	})
 
-	a, _ := Authorize(ctx, cfg)
 	states := h.states()
 	now := h.now()
 	objs := make([]object, 0, len(cfg.Streams))

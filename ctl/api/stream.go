@@ -397,13 +397,12 @@ func (h *Handler) states() map[string]stateOf {
 	return m
 }
 
-func (h *Handler) get(ctx *fasthttp.RequestCtx, cfg *config.Config, name string) {
+func (h *Handler) get(ctx *fasthttp.RequestCtx, cfg *config.Config, name string, a Access) {
 	s, ok := cfg.Stream(name)
 	if !ok {
-		writeError(ctx, notFound(name))
+		WriteError(ctx, notFound(name))
 		return
 	}
-	a, _ := Authorize(ctx, cfg)
 	writeJSON(ctx, 200, streamObject(s, h.state(name), a, h.now()))
 }
 
@@ -424,17 +423,17 @@ func notFound(name string) *Error {
 
 func (h *Handler) put(ctx *fasthttp.RequestCtx, _ *config.Config, name string) {
 	if err := ctl.CheckName(name); err != nil {
-		writeError(ctx, &Error{Status: 400, Code: "bad_name", Title: title(err), Pointer: "/name"})
+		WriteError(ctx, &Error{Status: 400, Code: "bad_name", Title: title(err), Pointer: "/name"})
 		return
 	}
 	raw, berr := body(ctx)
 	if berr != nil {
-		writeError(ctx, berr)
+		WriteError(ctx, berr)
 		return
 	}
 	var patch map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &patch); err != nil || patch == nil {
-		writeError(ctx, &Error{Status: 400, Code: "bad_json", Title: "the body is not a JSON object: " + jsonProblem(err)})
+		WriteError(ctx, &Error{Status: 400, Code: "bad_json", Title: "the body is not a JSON object: " + jsonProblem(err)})
 		return
 	}
 	// One change at a time, from reading the stream to applying the
@@ -447,7 +446,7 @@ func (h *Handler) put(ctx *fasthttp.RequestCtx, _ *config.Config, name string) {
 	reset := false
 	if r, ok := patch["$reset"]; ok {
 		if json.Unmarshal(r, &reset) != nil {
-			writeError(ctx, &Error{Status: 400, Code: "bad_value", Title: "$reset must be true or false", Pointer: "/$reset"})
+			WriteError(ctx, &Error{Status: 400, Code: "bad_value", Title: "$reset must be true or false", Pointer: "/$reset"})
 			return
 		}
 	}
@@ -466,7 +465,7 @@ func (h *Handler) put(ctx *fasthttp.RequestCtx, _ *config.Config, name string) {
 	}
 	s, verr := fromObject(name, merged, exists && old.Live, h.opt)
 	if verr != nil {
-		writeError(ctx, verr)
+		WriteError(ctx, verr)
 		return
 	}
 	var err error
@@ -476,7 +475,7 @@ func (h *Handler) put(ctx *fasthttp.RequestCtx, _ *config.Config, name string) {
 		err = h.b.Add(s)
 	}
 	if err != nil {
-		writeError(ctx, &Error{Status: 400, Code: "rejected", Title: title(err)})
+		WriteError(ctx, &Error{Status: 400, Code: "rejected", Title: title(err)})
 		return
 	}
 	verb := "changed"
@@ -506,11 +505,11 @@ func (h *Handler) delete(ctx *fasthttp.RequestCtx, _ *config.Config, name string
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.b.Config().Stream(name); !ok {
-		writeError(ctx, notFound(name))
+		WriteError(ctx, notFound(name))
 		return
 	}
 	if err := h.b.Remove(name); err != nil {
-		writeError(ctx, &Error{Status: 400, Code: "rejected", Title: title(err)})
+		WriteError(ctx, &Error{Status: 400, Code: "rejected", Title: title(err)})
 		return
 	}
 	h.logf("api: %s deleted stream %s", peer(ctx), name)

@@ -158,6 +158,10 @@ type PIDStats struct {
 	Packets uint64 `json:"packets"`
 	Lost    uint64 `json:"lost"`
 	Codec   string `json:"codec,omitempty"`
+	// Width and Height are a video PID's picture size, from its SPS; 0
+	// when not known (yet).
+	Width  int `json:"width,omitempty"`
+	Height int `json:"height,omitempty"`
 }
 
 // ChangeJSON is a Change in the protocol; ChangeJSON(ch) converts one.

@@ -89,19 +89,23 @@ stream lobby {
 			Status    string
 			Bitrate   int
 			MediaInfo struct {
-				Tracks []struct{ Content, Codec string }
+				Tracks []struct {
+					Content, Codec string
+					Width, Height  int
+				}
 			} `json:"media_info"`
 		}
 	}
 	for {
 		_, b = apiDo(t, d, "GET", "/streams/news", "viewer", "")
 		json.Unmarshal(b, &st)
-		if st.Stats.Status == "running" && len(st.Stats.MediaInfo.Tracks) > 0 || time.Now().After(deadline) {
+		if st.Stats.Status == "running" && len(st.Stats.MediaInfo.Tracks) > 0 && st.Stats.MediaInfo.Tracks[0].Width > 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if st.Stats.Status != "running" || st.Stats.Bitrate <= 0 || st.Stats.MediaInfo.Tracks[0].Codec != "h264" {
+	if st.Stats.Status != "running" || st.Stats.Bitrate <= 0 || len(st.Stats.MediaInfo.Tracks) == 0 ||
+		st.Stats.MediaInfo.Tracks[0].Codec != "h264" || st.Stats.MediaInfo.Tracks[0].Width <= 0 || st.Stats.MediaInfo.Tracks[0].Height <= 0 {
 		t.Errorf("news as the API shows it: %s", b)
 	}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/slabcast/slabcast/config"
@@ -198,7 +199,9 @@ func (d *daemon) Stats(name string) ([]ctl.StreamStats, error) {
 			row.TSErrors[i.String()] = st.TS[i]
 		}
 		for _, p := range ps.PIDs(nil) {
-			row.PIDs = append(row.PIDs, ctl.PIDStats{PID: p.PID, Packets: p.Packets, Lost: p.Lost, Codec: p.Codec.String()})
+			x := ctl.PIDStats{PID: p.PID, Packets: p.Packets, Lost: p.Lost, Codec: p.Codec.String()}
+			x.Width, x.Height = d.sizes.of(ps, p.PID, p.Codec)
+			row.PIDs = append(row.PIDs, x)
 		}
 		out = append(out, row)
 	}
@@ -206,4 +209,65 @@ func (d *daemon) Stats(name string) ([]ctl.StreamStats, error) {
 		return nil, fmt.Errorf("no stream %q", name)
 	}
 	return out, nil
+}
+
+// videoSizes remembers each video PID's picture size, read from the SPS at
+// the start of the stream's newest listed segment, and reads it again only
+// when a newer segment is listed: stats are polled (the HTTP API, every few
+// seconds by each console), segments come every few seconds.
+type videoSizes struct {
+	mu sync.Mutex
+	m  map[videoKey]videoSize
+}
+
+type videoKey struct {
+	s   *pipeline.Stream
+	pid uint16
+}
+
+type videoSize struct {
+	msn  uint64
+	w, h int
+}
+
+// sizeProbe is how much of a segment's start VideoSize reads: the
+// keyframe's SPS comes right after PAT and PMT.
+const sizeProbe = 32 << 10
+
+func (v *videoSizes) of(s *pipeline.Stream, pid uint16, codec ts.Codec) (w, h int) {
+	if codec != ts.CodecH264 && codec != ts.CodecHEVC {
+		return 0, 0
+	}
+	tl := s.Timeline()
+	if tl == nil || len(tl.Listed()) == 0 {
+		return 0, 0
+	}
+	listed := tl.Listed()
+	seg := listed[len(listed)-1]
+	k := videoKey{s, pid}
+	v.mu.Lock()
+	if v.m == nil {
+		v.m = map[videoKey]videoSize{}
+	}
+	got, ok := v.m[k]
+	v.mu.Unlock()
+	if ok && got.msn == seg.MSN {
+		return got.w, got.h
+	}
+	buf := make([]byte, sizeProbe)
+	n, err := seg.CopyAt(buf, 0)
+	if err != nil {
+		return got.w, got.h
+	}
+	if w, h, ok := ts.VideoSize(buf[:n], pid, codec); ok {
+		got.w, got.h = w, h
+	}
+	got.msn = seg.MSN
+	v.mu.Lock()
+	if len(v.m) > 4096 { // streams come and go: forget them all now and then
+		clear(v.m)
+	}
+	v.m[k] = got
+	v.mu.Unlock()
+	return got.w, got.h
 }

@@ -79,6 +79,7 @@ type daemon struct {
 	ctlGID int
 	cfg    *config.Config
 	p      *pipeline.Pipeline
+	sizes  videoSizes // video picture sizes for stats
 }
 
 func (d *daemon) run(cfg *config.Config) error {

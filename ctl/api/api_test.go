@@ -157,7 +157,7 @@ func fixture(t testing.TB) (*Handler, *fakeBackend) {
 			UptimeSeconds: 12.5, BitrateBps: bitrate, Clients: 3, LastData: now.Add(-40 * time.Millisecond),
 			Counters: []ctl.Count{{Name: "bytes_in", N: 1000}, {Name: "packets_in", N: 990}, {Name: "ts_lost", N: 10}},
 			TSErrors: map[string]uint64{"Continuity_count_error": 2},
-			PIDs:     []ctl.PIDStats{{PID: 256, Codec: "h264"}, {PID: 257, Codec: "aac"}},
+			PIDs:     []ctl.PIDStats{{PID: 256, Codec: "h264", Width: 1280, Height: 720}, {PID: 257, Codec: "aac"}},
 		}
 	}
 	run("alpha", 4_000_000, "udp://239.0.0.1:1234")
@@ -328,7 +328,8 @@ func TestGet(t *testing.T) {
 		}
 	}
 	tr := st["media_info"].(map[string]any)["tracks"].([]any)
-	if len(tr) != 2 || tr[0].(map[string]any)["content"] != "video" || tr[1].(map[string]any)["codec"] != "aac" {
+	if len(tr) != 2 || tr[0].(map[string]any)["content"] != "video" || tr[0].(map[string]any)["width"] != 1280.0 ||
+		tr[0].(map[string]any)["height"] != 720.0 || tr[1].(map[string]any)["codec"] != "aac" || tr[1].(map[string]any)["width"] != nil {
 		t.Errorf("tracks %v", tr)
 	}
 	for name, status := range map[string]string{"gamma": "waiting", "delta": "stopped", "alpha": "running"} {

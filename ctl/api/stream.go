@@ -376,7 +376,11 @@ func tracks(pids []ctl.PIDStats) []object {
 		if content == "audio" {
 			id = "a" + strconv.Itoa(na)
 		}
-		out = append(out, object{{"track_id", id}, {"content", content}, {"codec", p.Codec}, {"pid", p.PID}})
+		t := object{{"track_id", id}, {"content", content}, {"codec", p.Codec}, {"pid", p.PID}}
+		if p.Width > 0 && p.Height > 0 {
+			t = append(t, field{"width", p.Width}, field{"height", p.Height})
+		}
+		out = append(out, t)
 	}
 	return out
 }

@@ -61,6 +61,11 @@ type Config struct {
 	// of the API and console may come from.
 	EditAuth, ViewAuth *Credentials
 	APIAllowedFrom     []netip.Prefix
+
+	// OnPlay is the playback backend of streams that name none; "" for
+	// none. OnPlayBackendDown says what happens while it cannot be asked:
+	// "deny" or "allow".
+	OnPlay, OnPlayBackendDown string
 	Streams            []Stream // in file order, an included file's where it is included
 	Files              []string // the files read: the one given first, then those included, in order
 	Warnings           []string // "FILE:LINE:COL: …" for what is accepted but ignored, or will not run
@@ -90,6 +95,8 @@ type Stream struct {
 	Live            bool   // live: fed by a publisher that connects (HTTP PUT/POST now); inputs optional
 	Password        string // live: what a publisher must give; "" lets anyone publish
 	OnPublish       string // live: the backend that allows or denies each publisher; "" for none
+	OnPlay          string // the backend that allows or denies each viewer; "" for the global one
+	DRM             string // the drm directive's value (DRMSpec reads it); "" for none
 	Inputs          []Input
 	SegmentDuration time.Duration
 	SegmentCount    int

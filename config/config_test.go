@@ -547,10 +547,10 @@ func TestLoad(t *testing.T) {
 			t.Errorf("warning %q", w)
 		}
 	}
-	// The streams that protocols, on_play or auth protect are configured,
-	// not started; the others start.
+	// The streams that protocols or auth protect are configured, not
+	// started; the others start (on_play http:// is enforced).
 	for _, s := range c.Streams {
-		if protected := s.Name == "ort" || s.Name == "ntv" || s.Name == "sts.hd"; protected != (s.Problem != "") {
+		if protected := s.Name == "ort" || s.Name == "sts.hd"; protected != (s.Problem != "") {
 			t.Errorf("stream %s: problem %q", s.Name, s.Problem)
 		}
 	}

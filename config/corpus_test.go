@@ -76,13 +76,12 @@ func TestCorpus(t *testing.T) {
 		"mixed.conf:16:31: input: option user_agent is not supported by slabcast; ignored")
 	f("protected.conf", ":8080", []corpusStream{
 		{"paid", "protected by on_play (testdata/flussonic/protected.conf:8:3), which slabcast does not enforce yet"},
-		{"scrambled", "protected by drm"}, {"local", "protected by http_allowed_from"},
+		{"scrambled", "run"}, {"local", "protected by http_allowed_from"}, // drm aes128 is enforced
 		{"region", "protected by allowed_countries (testdata/flussonic/protected.conf:23:3) and domains"},
-		{"hlsonly", "protected by protocols"}, {"open", "run"}}, 7,
+		{"hlsonly", "protected by protocols"}, {"open", "run"}}, 6,
 		"protected.conf:2:1: directive auth_backend is not supported by slabcast; ignored", // a definition protects nothing
 		`protected.conf:8:3: directive on_play is not supported by slabcast: stream "paid" is not started rather than served to anyone`)
-	f("global_on_play.conf", ":8080", []corpusStream{{"one", "protected by on_play"}, {"two", "protected by on_play"}}, 1,
-		"global_on_play.conf:2:1: directive on_play is not supported by slabcast: no stream is started rather than served to anyone")
+	f("global_on_play.conf", ":8080", []corpusStream{{"one", "run"}, {"two", "run"}}, 0) // on_play http:// is enforced
 	f("k8s/flussonic.conf", ":80", []corpusStream{{"news", "run"}, {"sport", "run"}, {"weather", "run"}}, 1,
 		"k8s/flussonic.conf.d/cluster.conf:1:1: directive cluster_key is not supported by slabcast; ignored")
 }

@@ -232,10 +232,10 @@ func (p *parser) top(st stmt) *Error {
 	case "input", "url":
 		return p.errAt(st.name, "%s is only allowed inside a stream block", name)
 	}
-	if set := Lookup(Global, name); set != nil {
+	if set := Lookup(Global, name); set != nil && enforced(set, st) {
 		return p.global(set, st)
 	}
-	if Lookup(PerStream, name) != nil {
+	if Lookup(PerStream, name) != nil && !narrowing[name] {
 		return p.errAt(st.name, "%s is only allowed inside a stream block", name)
 	}
 	_, err := p.other(st, nil)
@@ -321,6 +321,15 @@ func (p *parser) value(st stmt, set *Setting) (token, *Error) {
 	if len(st.args) == 0 {
 		return token{}, p.errAt(st.term, "%s: missing value", st.name.text)
 	}
+	if len(st.args) > 1 && set != nil && set.Kind == Words {
+		words := make([]string, len(st.args))
+		for i, a := range st.args {
+			words[i] = a.text
+		}
+		t := st.args[0]
+		t.text = strings.Join(words, " ")
+		return t, nil
+	}
 	if len(st.args) > 1 {
 		return token{}, p.errAt(st.args[1], "%s: unexpected value %s", st.name.text, quote(st.args[1].text))
 	}
@@ -383,6 +392,25 @@ func (p *parser) listener(set *Setting, st stmt) *Error {
 			}
 		}
 	}
+}
+
+// enforced reports whether statement st of a setting that narrows who may
+// watch (on_play, drm) is one slabcast enforces: an http(s) on_play
+// backend, drm aes128 with a key server. Any other form (on_play
+// auth://NAME, drm of another system) is left to other, which keeps the
+// stream, or every stream, from starting rather than serve it to anyone.
+func enforced(set *Setting, st stmt) bool {
+	if !narrowing[set.Name] {
+		return true
+	}
+	if st.term.kind == tokOpen || len(st.args) == 0 {
+		return true // assign says what is wrong
+	}
+	words := make([]string, len(st.args))
+	for i, a := range st.args {
+		words[i] = a.text
+	}
+	return set.Check == nil || set.Check(strings.Join(words, " ")) == ""
 }
 
 // auth handles `edit_auth USER PASSWORD;` and `view_auth USER PASSWORD;`,
@@ -622,10 +650,10 @@ func (p *parser) streamDirective(ss *streamState, st stmt) *Error {
 	case "include":
 		return p.errAt(st.name, "include is only allowed at the top level, not inside a stream block")
 	}
-	if set := Lookup(PerStream, name); set != nil {
+	if set := Lookup(PerStream, name); set != nil && enforced(set, st) {
 		return p.assign(set, set.ptr(nil, &ss.s, nil), st, ss.seen)
 	}
-	if Lookup(Global, name) != nil {
+	if Lookup(Global, name) != nil && !narrowing[name] {
 		return p.errAt(st.name, "%s is not allowed inside a stream block", name)
 	}
 	_, err := p.other(st, ss)

@@ -72,6 +72,7 @@ const (
 	Flag                       // true or false, or no value for true (`disabled;`); a bool
 	PIDList                    // PIDs 0..8191 ("256,257"), kept ascending in the same form; a string
 	Text                       // a word of up to 256 printable bytes (a password); a string
+	Words                      // several words, kept as one string in canonical form (drm aes128 keyserver=URL); a string
 )
 
 // Numeric reports whether values of the kind are numbers (in the control
@@ -99,6 +100,8 @@ func (k Kind) Metavar() string {
 		return "PID,..."
 	case Text:
 		return "TEXT"
+	case Words:
+		return "WORDS"
 	}
 	return "VALUE"
 }
@@ -149,9 +152,12 @@ type Setting struct {
 	API       string
 	APIMillis bool
 	Help      string // one line, for slabcast ctl -h and the console
-	// Check, for a Text setting, says what is wrong with a value ("" if
-	// nothing), past the kind's own rules.
+	// Check, for a Text or Words setting, says what is wrong with a value
+	// ("" if nothing), past the kind's own rules.
 	Check func(string) string
+	// Canon, for a Words setting, gives a checked value's canonical form,
+	// the one stored and written.
+	Canon func(string) string
 
 	field func(*Config, *Stream, *Input) any // a pointer to where the value lives
 }
@@ -168,6 +174,12 @@ var Settings = []*Setting{
 	{Name: "multicast_ring", Scope: Global, Kind: Flag, Default: "false",
 		Help:  "take multicast inputs from one AF_PACKET ring per port and core instead of UDP sockets (needs eBPF)",
 		field: onConfig(func(c *Config) any { return &c.MulticastRing })},
+	{Name: "on_play", Scope: Global, Kind: Text, Check: checkBackendURL,
+		Help:  "the playback backend of every stream that names none",
+		field: onConfig(func(c *Config) any { return &c.OnPlay })},
+	{Name: "on_play_backend_down", Scope: Global, Kind: Text, Check: checkBackendDown, Default: "deny",
+		Help:  "when on_play cannot be asked: deny (new sessions refused, known ones kept for their time) or allow",
+		field: onConfig(func(c *Config) any { return &c.OnPlayBackendDown })},
 	{Name: "ctl", Scope: Global, Kind: SocketPath, Default: DefaultCtl,
 		Help: "control socket path", field: onConfig(func(c *Config) any { return &c.Ctl })},
 	{Name: "cpus", Scope: Global, Kind: CPUList,
@@ -210,6 +222,12 @@ var Settings = []*Setting{
 	{Name: "on_publish", Scope: PerStream, Kind: Text, Types: Live | Static, Check: checkBackendURL,
 		API: "on_publish", Help: "an HTTP backend that allows (200) or denies each publisher",
 		field: onStream(func(s *Stream) any { return &s.OnPublish })},
+	{Name: "on_play", Scope: PerStream, Kind: Text, Types: AllTypes, Check: checkBackendURL,
+		API: "on_play", Help: "an HTTP backend that allows (200), denies (403) or redirects (302) each viewer (default: the global on_play)",
+		field: onStream(func(s *Stream) any { return &s.OnPlay })},
+	{Name: "drm", Scope: PerStream, Kind: Words, Types: AllTypes, Check: checkDRM, Canon: canonDRM,
+		API: "drm", Help: "aes128 keyserver=URL [expires=MIN] [user_keyserver=URL] [hls_ext_x_key_iv=on|off]: AES-128 HLS with the CAS's keys",
+		field: onStream(func(s *Stream) any { return &s.DRM })},
 	{Name: "disabled", Scope: PerStream, Kind: Flag, Types: AllTypes,
 		API: "disabled", Help: "configured but switched off: not started",
 		field: onStream(func(s *Stream) any { return &s.Disabled })},
@@ -517,14 +535,17 @@ func (st *Setting) setOther(p any, label, text string) string {
 		default:
 			return fmt.Sprintf("%s: %s is neither true nor false", label, quote(text))
 		}
-	case Text:
-		if msg := checkText(text); msg != "" {
+	case Text, Words:
+		if msg := checkText(text); msg != "" && !(st.Kind == Words && msg == fmt.Sprintf("longer than %d bytes", maxText) && len(text) <= maxWords) {
 			return label + ": " + msg
 		}
 		if st.Check != nil {
 			if msg := st.Check(text); msg != "" {
 				return fmt.Sprintf("%s: %s %s", label, quote(text), msg)
 			}
+		}
+		if st.Canon != nil {
+			text = st.Canon(text)
 		}
 		*p.(*string) = text
 	case PIDList:
@@ -594,6 +615,13 @@ func checkText(text string) string {
 		if c < 0x20 || c == 0x7f {
 			return "control characters are not allowed"
 		}
+	}
+	return ""
+}
+
+func checkBackendDown(v string) string {
+	if v != "deny" && v != "allow" {
+		return "is deny or allow"
 	}
 	return ""
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"unicode"
 	"unicode/utf8"
@@ -90,7 +91,16 @@ func appendStream(b []byte, s Stream) []byte {
 		b = append(b, "  "...)
 		b = append(b, set.Name...)
 		b = append(b, ' ')
-		b = appendValue(b, v)
+		if set.Kind == Words {
+			for i, w := range strings.Fields(v) {
+				if i > 0 {
+					b = append(b, ' ')
+				}
+				b = appendValue(b, w)
+			}
+		} else {
+			b = appendValue(b, v)
+		}
 		b = append(b, ";\n"...)
 	}
 	for _, x := range s.Extra {

@@ -468,7 +468,7 @@ func StreamToJSON(s config.Stream) StreamJSON {
 	for _, set := range config.Settings {
 		if set.Scope == config.PerStream {
 			v := set.StreamJSON(&s)
-			if set.Kind == config.Text && v == "" {
+			if (set.Kind == config.Text || set.Kind == config.Words) && v == "" {
 				continue // not set: a password of "" is no password
 			}
 			j.Settings[set.Name] = v

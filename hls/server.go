@@ -9,10 +9,12 @@ package hls
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -43,6 +45,7 @@ type Server struct {
 	srv     *fasthttp.Server
 
 	mounts []mount // set before serving (Mount), read-only after
+	play   *playAuth
 
 	codes     [600]atomic.Uint64 // answers, by status code: the handler's, fasthttp's own and refusals
 	liveMiss  atomic.Uint64      // /mpegts readers that fell behind the ring and jumped to the live edge
@@ -66,7 +69,7 @@ func New(streams Streams, logf func(string, ...any), lim Limits) *Server {
 	if lim.IdleTimeout <= 0 {
 		lim.IdleTimeout = DefaultLimits.IdleTimeout
 	}
-	s := &Server{streams: streams, logf: logf, limits: lim}
+	s := &Server{streams: streams, logf: logf, limits: lim, play: newPlayAuth()}
 	s.conns = conns{s: s, perIP: map[netip.Addr]int{}}
 	s.limited = logcap.NewLimiter(logf, logInterval, 1024)
 	s.srv = &fasthttp.Server{
@@ -188,6 +191,8 @@ var (
 	nameIndex    = []byte("index.m3u8")
 	nameMPEGTS   = []byte("mpegts")
 	suffixTS     = []byte(".ts")
+	prefixKey    = []byte("key/")
+	suffixKey    = []byte(".key")
 	ctPlaylist   = "application/vnd.apple.mpegurl"
 	ctTS         = "video/mp2t"
 	errBadStream = errors.New("hls: bad stream name")
@@ -292,6 +297,13 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		notFound(ctx)
 		return
 	}
+	proto := "hls"
+	if bytes.Equal(rest, nameMPEGTS) {
+		proto = "mpegts"
+	}
+	if !s.allow(ctx, st, proto) {
+		return
+	}
 	// Every request keeps an ondemand stream alive, or wakes it.
 	st.Touch()
 	if a, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok && !bytes.Equal(rest, nameMPEGTS) {
@@ -301,9 +313,16 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	case bytes.Equal(rest, nameIndex):
 		s.servePlaylist(ctx, st)
 	case bytes.Equal(rest, nameMPEGTS):
+		if _, drm := st.DRM(); drm {
+			// Never cleartext: a drm stream is served only encrypted.
+			fail(ctx, fasthttp.StatusForbidden, "this stream is encrypted (drm): play its HLS playlist\n")
+			return
+		}
 		s.serveLive(ctx, st)
 	case bytes.HasSuffix(rest, suffixTS):
 		s.serveSegment(ctx, st, rest)
+	case bytes.HasPrefix(rest, prefixKey) && bytes.HasSuffix(rest, suffixKey):
+		s.serveKey(ctx, st, rest[len(prefixKey):len(rest)-len(suffixKey)])
 	default:
 		notFound(ctx)
 	}
@@ -320,8 +339,11 @@ const segmentDepth = 6
 func splitPath(p []byte) (name, rest []byte, ok bool) {
 	cut := len(p)
 	n := 1
-	if bytes.HasSuffix(p, suffixTS) {
+	switch {
+	case bytes.HasSuffix(p, suffixTS):
 		n = segmentDepth
+	case bytes.HasSuffix(p, suffixKey):
+		n = 2 // key/N.key
 	}
 	for ; n > 0; n-- {
 		cut = bytes.LastIndexByte(p[:cut], '/')
@@ -392,9 +414,37 @@ func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 		fail(ctx, fasthttp.StatusServiceUnavailable, "stream not ready: no segment yet\n")
 		return
 	}
-	// Rendered once per timeline; the slice is immutable, so fasthttp may
-	// send it without a copy.
-	ctx.Response.SetBodyRaw(tl.Memo(memoMediaPlaylist, mediaPlaylist))
+	drm, encrypted := st.DRM()
+	token := ctx.QueryArgs().Peek("token")
+	if !encrypted && len(token) == 0 {
+		// Rendered once per timeline; the slice is immutable, so fasthttp
+		// may send it without a copy.
+		ctx.Response.SetBodyRaw(tl.Memo(memoMediaPlaylist, mediaPlaylist))
+		return
+	}
+	query := ""
+	if len(token) > 0 {
+		query = "token=" + url.QueryEscape(string(token))
+	}
+	ctx.Response.SetBodyRaw(renderPlaylist(tl, st.Name(), drm, encrypted, query))
+}
+
+// serveKey answers the AES-128 key of period n of a drm stream: 16 bytes,
+// never cached (no-store), to players on_play let through.
+func (s *Server) serveKey(ctx *fasthttp.RequestCtx, st *pipeline.Stream, n []byte) {
+	num, err := strconv.ParseInt(string(n), 10, 64)
+	if err != nil || num < 0 {
+		notFound(ctx)
+		return
+	}
+	key, ok := st.Key(num)
+	if !ok {
+		notFound(ctx)
+		return
+	}
+	ctx.SetContentType("application/octet-stream")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetBody(key[:])
 }
 
 // Memo slots of a pipeline.Timeline: one per format rendered from it.
@@ -404,13 +454,44 @@ const (
 
 // mediaPlaylist renders the HLS media playlist of a timeline.
 func mediaPlaylist(tl *pipeline.Timeline) []byte {
+	return renderPlaylist(tl, "", config.DRM{}, false, "")
+}
+
+// renderPlaylist renders a timeline's playlist: with encrypted, each
+// segment's EXT-X-KEY (slabcast's key route, or the drm's user_keyserver);
+// query goes on every URI.
+func renderPlaylist(tl *pipeline.Timeline, name string, drm config.DRM, encrypted bool, query string) []byte {
 	listed := tl.Listed()
 	m := m3u8.Media{Target: tl.Target, MediaSequence: tl.MediaSequence, DiscontinuitySequence: tl.DiscontinuitySequence,
-		Segments: make([]m3u8.Segment, len(listed))}
+		Segments: make([]m3u8.Segment, len(listed)), Query: query}
 	for i, g := range listed {
 		m.Segments[i] = m3u8.Segment{Start: g.Start, Duration: g.Duration, Discontinuity: g.Discontinuity}
+		if encrypted && g.Encrypted {
+			m.Segments[i].Key = keyURI(name, drm, g.Key)
+			if drm.ExplicitIV {
+				iv := new([16]byte)
+				binary.BigEndian.PutUint64(iv[8:], g.MSN)
+				m.Segments[i].IV = iv
+			}
+		}
 	}
-	return m3u8.AppendMedia(make([]byte, 0, 160+len(listed)*120), &m)
+	return m3u8.AppendMedia(make([]byte, 0, 160+len(listed)*(120+len(query))), &m)
+}
+
+// keyURI is where players fetch key n of stream name: slabcast's own key
+// route beside the playlist, or the CAS itself (user_keyserver).
+func keyURI(name string, drm config.DRM, n int64) string {
+	if drm.UserKeyserver != "" {
+		u, err := url.Parse(drm.UserKeyserver)
+		if err == nil {
+			q := u.Query()
+			q.Set("file", name)
+			q.Set("number", strconv.FormatInt(n, 10))
+			u.RawQuery = q.Encode()
+			return u.String()
+		}
+	}
+	return "key/" + strconv.FormatInt(n, 10) + ".key"
 }
 
 func (s *Server) serveSegment(ctx *fasthttp.RequestCtx, st *pipeline.Stream, name []byte) {

@@ -38,6 +38,8 @@ const (
 	ErrNotTS                       // ... a body that is not MPEG-TS
 	Skipped                        // bytes of a byte-stream input that started no packet
 	Publishes                      // publishing sessions accepted (live streams)
+	KeyErrors                      // drm: key server requests that gave no key
+	Withheld                       // drm: segments not published for want of their key
 	NumCounters
 )
 
@@ -86,6 +88,10 @@ var Counters = [NumCounters]CounterInfo{
 	Skipped: {Name: "skipped_bytes", Metric: "slabcast_input_skipped_bytes_total",
 		Help: "Bytes of a byte-stream input (tshttp://, a publisher) thrown away because no TS packet started there: a start mid-packet, or garbage."},
 	Publishes: {Name: "publishes", Metric: "slabcast_publish_sessions_total", Help: "Publishing sessions a live stream accepted."},
+	KeyErrors: {Name: "key_errors", Metric: "slabcast_drm_key_errors_total",
+		Help: "Requests to a drm stream's key server that gave no key (no answer, a status other than 200, a body that is not 16 bytes); retried."},
+	Withheld: {Name: "withheld_segments", Metric: "slabcast_drm_segments_withheld_total",
+		Help: "Segments of a drm stream not published because their key could not be had: never served in the clear."},
 }
 
 const errorsHelp = "Failures of a pull input (tshttp://, http://), by reason: connect (no connection or no answer), status (an answer other than 200), read (the body failed, stalled for source_timeout, or ended), not_ts (not MPEG-TS); each is retried with backoff."

@@ -159,6 +159,9 @@ func (p *Pipeline) Start(cfg config.Stream) error {
 	p.streams[cfg.Name] = s
 	p.mu.Unlock()
 
+	if s.keys != nil {
+		go s.keys.run(s.stopped)
+	}
 	w.do(func() { w.add(s) })
 	if !cfg.OnDemand {
 		s.Touch()

@@ -34,7 +34,11 @@ type Segment struct {
 	Start         time.Time     // EXT-X-PROGRAM-DATE-TIME
 	Duration      time.Duration // EXTINF, from PTS
 	Discontinuity bool          // first segment after a source restart or jump
-	startPTS      uint64
+	// Encrypted: a drm stream's segment, AES-128 with the key of period
+	// Key, IV its MSN (pipeline/drm.go); set before it is published.
+	Encrypted bool
+	Key       int64
+	startPTS  uint64
 
 	// Written by the segmenter, read by everyone: refs[i] for i < nref is
 	// immutable once nref covers it; size is the count of committed bytes.

@@ -283,6 +283,15 @@ func (g *segmenter) finish(end uint64) {
 		}
 	}
 	seg.Duration = dur
+	if g.s.keys != nil && !g.encrypt(seg) {
+		// Never in the clear: without its key the segment is given back
+		// unpublished, and the next one, when its key is there, follows a
+		// discontinuity.
+		g.s.c.add(Withheld, 1)
+		g.abandon(seg)
+		g.win.disc = true
+		return
+	}
 	seg.size.Store(seg.wr)
 	seg.done.Store(true)
 	g.win.last = seg

@@ -55,6 +55,8 @@ type Stream struct {
 	pidMu   sync.Mutex
 	pidStat []ts.PIDStat // copied from the health monitor by the worker
 
+	keys *keyring // drm streams' keys; nil without drm
+
 	seg segmenter
 	// RTP counters of earlier sources (worker-owned), and all so far.
 	rtpBase, rtpSeen nic.RTPStats
@@ -92,6 +94,9 @@ func newStream(cfg config.Stream, pool *Pool, logf func(string, ...any), now tim
 	}
 	if len(cfg.Inputs) > 0 {
 		s.activeURL.Store(&s.cfg.Inputs[0].URL)
+	}
+	if d, ok := cfg.DRMSpec(); ok {
+		s.keys = newKeyring(d, cfg.Name, &s.c, logf)
 	}
 	s.seg.init(s, now)
 	return s

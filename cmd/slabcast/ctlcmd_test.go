@@ -262,6 +262,8 @@ errors read          0
 errors not ts        0
 skipped bytes        0
 publishes            0
+key errors           0
+withheld segments    0
 ts error cc_error    4
 ts error pat_error   1
 clients              7

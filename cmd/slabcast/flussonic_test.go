@@ -41,6 +41,10 @@ stream off {
 }
 stream paid {
   input udp://239.2.9.3:5000;
+  on_play auth://tokens;
+}
+stream gated {
+  input udp://239.2.9.1:5000;
   on_play http://127.0.0.1:1/on_play;
 }
 stream pull webrtc://10.0.0.1/live/pull;
@@ -74,6 +78,14 @@ stream pull webrtc://10.0.0.1/live/pull;
 		resp.Body.Close()
 	}
 
+	// An http:// on_play is enforced: its backend cannot be reached, so a
+	// new viewer is refused (on_play_backend_down deny, the default).
+	if resp, err := http.Get(d.base + "/gated/index.m3u8"); err != nil || resp.StatusCode != 403 {
+		t.Fatalf("gated, its on_play backend down: %v %v, want 403", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	r := sockDo(t, d, `{"cmd":"list"}`)
 	status := map[string]string{}
 	for _, s := range r.Streams {
@@ -103,7 +115,7 @@ stream pull webrtc://10.0.0.1/live/pull;
 		t.Errorf("sport.conf after the update:\n%s", got)
 	}
 	after, _ := os.ReadFile(d.conf)
-	if !strings.Contains(string(after), "on_play http://127.0.0.1:1/on_play;") || !strings.Contains(string(after), "segment_count 8;") ||
+	if !strings.Contains(string(after), "on_play auth://tokens;") || !strings.Contains(string(after), "segment_count 8;") ||
 		strings.Count(string(after), "segment_count") != 1 || len(after) < len(main) {
 		t.Errorf("main config after the updates:\n%s", after)
 	}

@@ -80,6 +80,15 @@ type daemon struct {
 	cfg    *config.Config
 	p      *pipeline.Pipeline
 	sizes  videoSizes // video picture sizes for stats
+	srv    *hls.Server
+}
+
+// setPlayPolicy gives the HTTP server the global on_play of cfg; it takes
+// effect at once, on a reload too.
+func (d *daemon) setPlayPolicy(cfg *config.Config) {
+	if d.srv != nil {
+		d.srv.SetPlayPolicy(hls.PlayPolicy{Backend: cfg.OnPlay, AllowWhenDown: cfg.OnPlayBackendDown == "allow"})
+	}
 }
 
 func (d *daemon) run(cfg *config.Config) error {
@@ -94,6 +103,8 @@ func (d *daemon) run(cfg *config.Config) error {
 	d.p, d.cfg = p, cfg
 	srv := hls.New(p, d.logf, hls.Limits{MaxConns: cfg.HTTPMaxConns, MaxConnsPerIP: cfg.HTTPMaxConnsPerIP,
 		StallTimeout: cfg.HTTPStallTimeout, LiveSendBuffer: cfg.HTTPSendBuffer})
+	d.srv = srv
+	d.setPlayPolicy(cfg)
 	for _, s := range cfg.Streams {
 		d.start(s)
 	}
@@ -204,8 +215,10 @@ func (d *daemon) reloadLocked() (config.Change, error) {
 		d.logf("config: %s", w)
 	}
 	ch := config.Diff(d.cfg, cfg)
-	if len(ch.Globals) > 0 {
-		d.logf("reload: %v changed; that takes a restart, the rest is applied now", ch.Globals)
+	// on_play's globals apply at once (setPlayPolicy); the others wait for
+	// a restart.
+	if later := slices.DeleteFunc(slices.Clone(ch.Globals), func(g string) bool { return strings.HasPrefix(g, "on_play") }); len(later) > 0 {
+		d.logf("reload: %v changed; that takes a restart, the rest is applied now", later)
 	}
 	for _, name := range slices.Concat(ch.Removed, ch.Changed) {
 		if d.p.Lookup(name) == nil {
@@ -221,6 +234,7 @@ func (d *daemon) reloadLocked() (config.Change, error) {
 		}
 	}
 	d.cfg = cfg
+	d.setPlayPolicy(cfg)
 	d.logf("reload: %d added, %d removed, %d changed", len(ch.Added), len(ch.Removed), len(ch.Changed))
 	return ch, nil
 }

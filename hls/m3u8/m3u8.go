@@ -10,7 +10,9 @@
 package m3u8
 
 import (
+	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -19,6 +21,11 @@ type Segment struct {
 	Start         time.Time     // EXT-X-PROGRAM-DATE-TIME; with Duration, it names the segment
 	Duration      time.Duration // EXTINF
 	Discontinuity bool          // preceded by EXT-X-DISCONTINUITY
+	// Key is the URI of the segment's AES-128 key, "" for a segment in the
+	// clear. A key differing from the previous segment's gets an
+	// EXT-X-KEY; with IV set, every segment does, with its IV.
+	Key string
+	IV  *[16]byte
 }
 
 // Media is a live media playlist.
@@ -27,6 +34,9 @@ type Media struct {
 	MediaSequence         uint64 // of the first segment listed
 	DiscontinuitySequence uint64
 	Segments              []Segment
+	// Query, when set, goes after every segment URI and every key URI
+	// ("token=abc": a playback token carried on).
+	Query string
 }
 
 // AppendMedia appends the playlist m to b: version 3, independent segments,
@@ -40,10 +50,15 @@ func AppendMedia(b []byte, m *Media) []byte {
 	b = append(b, "\n#EXT-X-DISCONTINUITY-SEQUENCE:"...)
 	b = strconv.AppendUint(b, m.DiscontinuitySequence, 10)
 	b = append(b, '\n')
+	key := ""
 	for i := range m.Segments {
 		s := &m.Segments[i]
 		if s.Discontinuity {
 			b = append(b, "#EXT-X-DISCONTINUITY\n"...)
+		}
+		if s.Key != key || s.Key != "" && (i == 0 || s.IV != nil) {
+			b = appendKey(b, s, m.Query)
+			key = s.Key
 		}
 		b = append(b, "#EXT-X-PROGRAM-DATE-TIME:"...)
 		b = s.Start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
@@ -51,9 +66,36 @@ func AppendMedia(b []byte, m *Media) []byte {
 		b = strconv.AppendFloat(b, s.Duration.Seconds(), 'f', 3, 64)
 		b = append(b, ",\n"...)
 		b = AppendSegmentName(b, s.Start, s.Duration)
+		if m.Query != "" {
+			b = append(b, '?')
+			b = append(b, m.Query...)
+		}
 		b = append(b, '\n')
 	}
 	return b
+}
+
+// appendKey appends the EXT-X-KEY line of segment s (RFC 8216 4.3.2.4).
+func appendKey(b []byte, s *Segment, query string) []byte {
+	if s.Key == "" {
+		return append(b, "#EXT-X-KEY:METHOD=NONE\n"...)
+	}
+	b = append(b, `#EXT-X-KEY:METHOD=AES-128,URI="`...)
+	b = append(b, s.Key...)
+	if query != "" {
+		if strings.Contains(s.Key, "?") {
+			b = append(b, '&')
+		} else {
+			b = append(b, '?')
+		}
+		b = append(b, query...)
+	}
+	b = append(b, '"')
+	if s.IV != nil {
+		b = append(b, ",IV=0x"...)
+		b = hex.AppendEncode(b, s.IV[:])
+	}
+	return append(b, '\n')
 }
 
 // AppendSegmentName appends a segment's path below its stream, Flussonic

@@ -1,6 +1,7 @@
 package m3u8
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,5 +66,40 @@ func TestAppendMedia(t *testing.T) {
 		"#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2026-11-26T08:06:39.250Z\n#EXTINF:1.500,\n2026/11/26/08/06/39.250-01500.ts\n"
 	if got := string(AppendMedia(nil, &m)); got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// EXT-X-KEY comes before the first segment and at every change of key; an
+// explicit IV gives every segment its own; a query goes on every URI.
+func TestAppendMediaKeys(t *testing.T) {
+	start := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	seg := func(i int, key string, iv *[16]byte) Segment {
+		return Segment{Start: start.Add(time.Duration(i) * 2 * time.Second), Duration: 2 * time.Second, Key: key, IV: iv}
+	}
+	m := Media{Target: 2, MediaSequence: 7, Segments: []Segment{seg(0, "key/4.key", nil), seg(1, "key/4.key", nil), seg(2, "key/5.key", nil)}}
+	got := string(AppendMedia(nil, &m))
+	want := `#EXT-X-KEY:METHOD=AES-128,URI="key/4.key"
+#EXT-X-PROGRAM-DATE-TIME:2026-11-26T08:00:00.000Z
+#EXTINF:2.000,
+2026/11/26/08/00/00.000-02000.ts
+#EXT-X-PROGRAM-DATE-TIME:2026-11-26T08:00:02.000Z
+#EXTINF:2.000,
+2026/11/26/08/00/02.000-02000.ts
+#EXT-X-KEY:METHOD=AES-128,URI="key/5.key"
+#EXT-X-PROGRAM-DATE-TIME:2026-11-26T08:00:04.000Z
+`
+	if !strings.Contains(got, want) {
+		t.Errorf("got:\n%s\nwant within it:\n%s", got, want)
+	}
+	iv := [16]byte{15: 9}
+	m = Media{Target: 2, Segments: []Segment{seg(0, "http://cas/k?file=a&number=1", &iv), seg(1, "http://cas/k?file=a&number=1", &iv)}, Query: "token=t1"}
+	got = string(AppendMedia(nil, &m))
+	line := `#EXT-X-KEY:METHOD=AES-128,URI="http://cas/k?file=a&number=1&token=t1",IV=0x00000000000000000000000000000009` + "\n"
+	if strings.Count(got, line) != 2 || strings.Count(got, ".ts?token=t1\n") != 2 {
+		t.Errorf("explicit IVs and a token:\n%s", got)
+	}
+	m = Media{Target: 2, Segments: []Segment{seg(0, "", nil)}}
+	if got := string(AppendMedia(nil, &m)); strings.Contains(got, "EXT-X-KEY") {
+		t.Errorf("a clear segment got a key:\n%s", got)
 	}
 }

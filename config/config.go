@@ -66,9 +66,9 @@ type Config struct {
 	// none. OnPlayBackendDown says what happens while it cannot be asked:
 	// "deny" or "allow".
 	OnPlay, OnPlayBackendDown string
-	Streams            []Stream // in file order, an included file's where it is included
-	Files              []string // the files read: the one given first, then those included, in order
-	Warnings           []string // "FILE:LINE:COL: …" for what is accepted but ignored, or will not run
+	Streams                   []Stream // in file order, an included file's where it is included
+	Files                     []string // the files read: the one given first, then those included, in order
+	Warnings                  []string // "FILE:LINE:COL: …" for what is accepted but ignored, or will not run
 }
 
 // Credentials are a user and password of edit_auth or view_auth.

@@ -495,6 +495,8 @@ func TestPut(t *testing.T) {
 		{"fresh", `{}`, "/inputs", "bad_value"},
 		{"bad%20name", `{"inputs":[{"url":"udp://239.1.1.3:1"}]}`, "/name", "bad_name"},
 		{"x%3Fy", `{"inputs":[{"url":"udp://239.1.1.3:1"}]}`, "/name", "bad_name"},
+		{"admin", `{"inputs":[{"url":"udp://239.1.1.3:1"}]}`, "/name", "bad_name"},
+		{"streamer/x", `{"inputs":[{"url":"udp://239.1.1.3:1"}]}`, "/name", "bad_name"},
 	} {
 		if code := put(c.name, c.body).errorAt(t, 400, c.pointer); code != c.code {
 			t.Errorf("%s %s: code %q, want %q", c.name, c.body, code, c.code)

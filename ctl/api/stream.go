@@ -15,6 +15,10 @@ import (
 	"github.com/slabcast/slabcast/ctl"
 )
 
+// reserved are first path elements the console and the API take: a stream
+// under them could never be played.
+var reserved = map[string]bool{"admin": true, "streamer": true}
+
 // PublishURL is the input a live (published-to) stream shows in the API, as
 // Flussonic writes it.
 const PublishURL = "publish://"
@@ -428,6 +432,11 @@ func notFound(name string) *Error {
 func (h *Handler) put(ctx *fasthttp.RequestCtx, _ *config.Config, name string) {
 	if err := ctl.CheckName(name); err != nil {
 		WriteError(ctx, &Error{Status: 400, Code: "bad_name", Title: title(err), Pointer: "/name"})
+		return
+	}
+	if top, _, _ := strings.Cut(name, "/"); reserved[top] {
+		WriteError(ctx, &Error{Status: 400, Code: "bad_name", Pointer: "/name",
+			Title: "stream name " + strconv.Quote(name) + " would be shadowed by the console or the API (/" + top + "/)"})
 		return
 	}
 	raw, berr := body(ctx)

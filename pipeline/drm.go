@@ -234,7 +234,7 @@ func (g *segmenter) writeRaw(seg *Segment, b []byte) bool {
 		if ci == maxChunks {
 			return false
 		}
-		c := g.chunk()
+		c := g.chunk(seg)
 		if c == nil {
 			return false
 		}

@@ -43,7 +43,7 @@ func (g *segmenter) write(p []byte) {
 			g.s.c.add(Dropped, 1)
 			return
 		}
-		c := g.chunk()
+		c := g.chunk(seg)
 		if c == nil {
 			// Never write on past a hole: a segment must be whole bytes
 			// of the source from a keyframe on.
@@ -102,11 +102,13 @@ func (w *slabWriter) newSource() { w.ccFresh.all() }
 // that has memory already is cut short rather than take the last listed
 // one (starve); one that has none takes even that, so that a stream never
 // waits on memory other streams hold, and none can wait for ever.
-func (g *segmenter) chunk() *chunk {
+//
+// cur is the segment the chunk is for: the one being written, or one being
+// finished (its padding, drm.go), which is in no window yet.
+func (g *segmenter) chunk(cur *Segment) *chunk {
 	if c := g.s.pool.get(); c != nil {
 		return c
 	}
-	cur := g.out.cur
 	for g.win.releaseUnlisted(g.s.pool) || g.win.releaseOldestListed(g.s.pool, 1, cur.MSN) ||
 		cur.nref.Load() == 0 && g.win.releaseOldestListed(g.s.pool, 0, cur.MSN) {
 		g.publish()

@@ -416,17 +416,20 @@ func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 	}
 	drm, encrypted := st.DRM()
 	token := ctx.QueryArgs().Peek("token")
-	if !encrypted && len(token) == 0 {
+	switch {
+	case len(token) > 0:
+		// The token goes on every URI: rendered for this request.
+		ctx.Response.SetBodyRaw(renderPlaylist(tl, st.Name(), drm, encrypted, "token="+url.QueryEscape(string(token))))
+	case encrypted:
+		// A timeline is one stream's, so the slot holds its drm form.
+		ctx.Response.SetBodyRaw(tl.Memo(memoMediaPlaylist, func(tl *pipeline.Timeline) []byte {
+			return renderPlaylist(tl, st.Name(), drm, true, "")
+		}))
+	default:
 		// Rendered once per timeline; the slice is immutable, so fasthttp
 		// may send it without a copy.
 		ctx.Response.SetBodyRaw(tl.Memo(memoMediaPlaylist, mediaPlaylist))
-		return
 	}
-	query := ""
-	if len(token) > 0 {
-		query = "token=" + url.QueryEscape(string(token))
-	}
-	ctx.Response.SetBodyRaw(renderPlaylist(tl, st.Name(), drm, encrypted, query))
 }
 
 // serveKey answers the AES-128 key of period n of a drm stream: 16 bytes,

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -139,8 +140,10 @@ func (k *keyring) needed(cur int64) []int64 {
 	for _, n := range []int64{cur, cur + 1, k.want} {
 		if k.drm.Expires <= 0 {
 			n = 0
+		} else if n < cur-1 {
+			continue // a period long past (want starts at 0): no segment needs it
 		}
-		if _, ok := k.keys[n]; !ok && (len(out) == 0 || out[len(out)-1] != n) {
+		if _, ok := k.keys[n]; !ok && !slices.Contains(out, n) {
 			out = append(out, n)
 		}
 	}

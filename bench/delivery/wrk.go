@@ -89,6 +89,13 @@ func runWrk(ctx context.Context, dir, base string, paths []string, conns, thread
 	return parseWrk(out)
 }
 
+// Wrk is runWrk for the suite's other benchmarks (bench/drm): wrk loads
+// base for d, rotating over paths, with conns connections on threads
+// threads, pinned to cpus when not empty; its script goes in dir.
+func Wrk(ctx context.Context, dir, base string, paths []string, conns, threads int, d time.Duration, cpus string) (Load, error) {
+	return runWrk(ctx, dir, base, paths, conns, threads, d, cpus)
+}
+
 // parseWrk reads the BENCH line the script prints.
 func parseWrk(out []byte) (Load, error) {
 	var l Load

@@ -69,6 +69,9 @@ type Stream struct {
 	Name  string // the URL prefix /NAME/
 	Input string // its input, udp://GROUP:PORT
 	Feed  string // an MPEG-TS file `slabcast feed --loop` sends to Input; "" for none
+	// Lines are more directives for the stream's block, each ending in
+	// ';' (`drm aes128 keyserver=URL;`).
+	Lines []string
 }
 
 // Options start a Daemon.
@@ -108,6 +111,9 @@ func (o Options) Config(httpAddr string) string {
 		}
 		if o.SegmentCount > 0 {
 			fmt.Fprintf(&b, "  segment_count %d;\n", o.SegmentCount)
+		}
+		for _, l := range s.Lines {
+			fmt.Fprintf(&b, "  %s\n", l)
 		}
 		b.WriteString("}\n")
 	}

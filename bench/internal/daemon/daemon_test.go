@@ -54,7 +54,8 @@ func TestConfigLoads(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "slabcast.conf")
 	o := Options{Dir: dir, CPUs: "1", SegmentDuration: 500 * time.Millisecond, SegmentCount: 6,
-		Streams: []Stream{{Name: "s0", Input: "udp://239.9.9.20:5000"}, {Name: "s1", Input: "udp://239.9.9.21:5000"}}}
+		Streams: []Stream{{Name: "s0", Input: "udp://239.9.9.20:5000"}, {Name: "s1", Input: "udp://239.9.9.21:5000",
+			Lines: []string{"drm aes128 keyserver=http://127.0.0.1:1/cas;"}}}}
 	text := o.Config("127.0.0.1:8123")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -66,7 +67,8 @@ func TestConfigLoads(t *testing.T) {
 	if len(cfg.Streams) != 2 || len(cfg.CPUs) != 1 || cfg.CPUs[0] != 1 {
 		t.Fatalf("config %+v", cfg)
 	}
-	if s := cfg.Streams[1]; s.Name != "s1" || s.SegmentDuration != 500*time.Millisecond || s.Inputs[0].URL != "udp://239.9.9.21:5000" {
+	if s := cfg.Streams[1]; s.Name != "s1" || s.SegmentDuration != 500*time.Millisecond || s.Inputs[0].URL != "udp://239.9.9.21:5000" ||
+		s.DRM != "aes128 keyserver=http://127.0.0.1:1/cas" || cfg.Streams[0].DRM != "" {
 		t.Errorf("stream %+v", s)
 	}
 }

@@ -54,6 +54,8 @@ type Handler struct {
 	logf func(string, ...any)
 	now  func() time.Time
 	mu   sync.Mutex // one change at a time: a PUT's read, merge and write
+
+	lists listCache // recent list answers
 }
 
 // New returns a handler that serves b, checking streams with opt (the
@@ -176,7 +178,13 @@ func WriteError(ctx *fasthttp.RequestCtx, e *Error) {
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if o, ok := v.(object); ok {
+		b, err = o.appendJSON(make([]byte, 0, 4096))
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		status, b = 500, []byte(`{"errors":[{"status":"500","code":"internal","title":"cannot encode the answer"}]}`)
 	}

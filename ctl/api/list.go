@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -28,6 +30,65 @@ var listParams = map[string]bool{"limit": true, "cursor": true, "select": true, 
 // page, as {"estimated_count","next","prev","streams"}. The cursors are
 // opaque to clients: a position in the sorted, filtered list.
 func (h *Handler) list(ctx *fasthttp.RequestCtx, cfg *config.Config, a Access) {
+	// Consoles poll the list every few seconds, each with the same query:
+	// one answer a second serves them all (a change made through the API
+	// clears it at once).
+	key := strconv.Itoa(int(a)) + "?" + string(ctx.QueryArgs().QueryString())
+	if body, ctype, ok := h.lists.get(key, h.now()); ok {
+		ctx.SetStatusCode(200)
+		ctx.SetContentType(ctype)
+		ctx.Response.Header.Set("Cache-Control", "no-store")
+		ctx.Response.SetBodyRaw(body)
+		return
+	}
+	h.render(ctx, cfg, a)
+	if ctx.Response.StatusCode() == 200 {
+		h.lists.put(key, append([]byte(nil), ctx.Response.Body()...), string(ctx.Response.Header.ContentType()), h.now())
+	}
+}
+
+// listTTL is how long a list answer is served again.
+const listTTL = time.Second
+
+// listCache keeps recent list answers by access and query.
+type listCache struct {
+	mu sync.Mutex
+	m  map[string]cachedList
+}
+
+type cachedList struct {
+	body  []byte
+	ctype string
+	at    time.Time
+}
+
+func (c *listCache) get(key string, now time.Time) ([]byte, string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || now.Sub(e.at) >= listTTL || now.Before(e.at) {
+		return nil, "", false
+	}
+	return e.body, e.ctype, true
+}
+
+func (c *listCache) put(key string, body []byte, ctype string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= 64 {
+		c.m = map[string]cachedList{} // queries are few; a flood of odd ones only empties it
+	}
+	c.m[key] = cachedList{body, ctype, now}
+}
+
+func (c *listCache) clear() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
+}
+
+// render answers a list request afresh.
+func (h *Handler) render(ctx *fasthttp.RequestCtx, cfg *config.Config, a Access) {
 	args := ctx.QueryArgs()
 	bad := func(param, title string) {
 		WriteError(ctx, &Error{Status: 400, Code: "bad_parameter", Title: param + ": " + title})

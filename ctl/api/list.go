@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -131,7 +132,13 @@ func (h *Handler) render(ctx *fasthttp.RequestCtx, cfg *config.Config, a Access)
 	states := h.states()
 	now := h.now()
 	objs := make([]object, 0, len(cfg.Streams))
-	for _, s := range cfg.Streams {
+	for i, s := range cfg.Streams {
+		if i%16 == 15 {
+			// A daemon with `cpus 1;` runs Go on one P: let the HLS
+			// requests that came meanwhile go first, rather than wait
+			// out the whole answer.
+			runtime.Gosched()
+		}
 		if q != "" && !matchesQuery(s, q) {
 			continue
 		}

@@ -185,8 +185,8 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		"(the core-busy columns say which core was full); the clear-vs-clear spread says how far the same measure moves from run to run, " +
 		"and a ratio within it is no difference.\n")
 	b.WriteString("- An encrypted segment is its cleartext plus 1 to 16 bytes of PKCS7 padding: Gbit/s and requests/s differ by that share (under 0.002 % at these sizes).\n")
-	b.WriteString("- A drm stream's playlist is rendered for every request (its EXT-X-KEY lines, and a token when one is given); " +
-		"a clear stream's is rendered once per timeline and served from memory. The playlists case shows what that costs.\n")
+	b.WriteString("- A drm stream's playlist, EXT-X-KEY lines and all, is rendered once per timeline and served from memory, as a clear stream's is; " +
+		"only a request with a ?token= (on_play) gets one rendered for it. The playlists case shows they cost the same.\n")
 	b.WriteString("- The encryption figure is Go's crypto/aes AES-128-CBC (sequential by nature: each block needs the one before), on one core; " +
 		"the daemon pays it on the stream's receive worker once per segment, at the segment's close.\n")
 	_, err := io.WriteString(w, b.String())

@@ -77,9 +77,9 @@ func TestRTMPPublish(t *testing.T) {
 	d := startDaemon(t, fmt.Sprintf("rtmp 127.0.0.1:%d;\nlive studio { segment_duration 1; }\n"+
 		"live event { password s3cret; segment_duration 1; }\n", port))
 	server := fmt.Sprintf("rtmp://127.0.0.1:%d", port)
-	if !strings.Contains(d.Log(), fmt.Sprintf("taking rtmp publishers on 127.0.0.1:%d", port)) {
-		t.Errorf("the log does not say where RTMP is taken:\n%s", d.Log())
-	}
+	// The HTTP port (which start waits for) may accept before the line
+	// reaches the test through the daemon's stderr pipe.
+	waitLog(t, d, fmt.Sprintf("taking rtmp publishers on 127.0.0.1:%d", port))
 	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	defer cancel()
 	refused := func(reason string) float64 {

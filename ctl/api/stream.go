@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -614,7 +616,7 @@ func (h *Handler) config(ctx *fasthttp.RequestCtx, cfg *config.Config) {
 		listeners = append(listeners, object{{"address", l.Addr}, {"api", l.API}})
 	}
 	o := object{
-		{"server_version", "slabcast"},
+		{"server_version", serverVersion()},
 		{"http", listeners},
 		{"streams_count", len(cfg.Streams)},
 		{"memory", cfg.Memory},
@@ -626,3 +628,35 @@ func (h *Handler) config(ctx *fasthttp.RequestCtx, cfg *config.Config) {
 	}
 	writeJSON(ctx, 200, o)
 }
+
+// serverVersion is "slabcast" and the commit the binary was built from,
+// when the build recorded it (go build in a git checkout).
+var serverVersion = sync.OnceValue(func() string {
+	v := "slabcast"
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	if mv := info.Main.Version; mv != "" && mv != "(devel)" {
+		v += " " + mv
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" {
+		v += " " + rev
+		if dirty {
+			v += "+dirty"
+		}
+	}
+	return v
+})

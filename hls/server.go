@@ -186,16 +186,19 @@ var (
 )
 
 var (
-	pathMetrics  = []byte("/metrics")
-	suffixMPEGTS = []byte("/mpegts")
-	nameIndex    = []byte("index.m3u8")
-	nameMPEGTS   = []byte("mpegts")
-	suffixTS     = []byte(".ts")
-	prefixKey    = []byte("key/")
-	suffixKey    = []byte(".key")
-	ctPlaylist   = "application/vnd.apple.mpegurl"
-	ctTS         = "video/mp2t"
-	errBadStream = errors.New("hls: bad stream name")
+	pathMetrics   = []byte("/metrics")
+	suffixMPEGTS  = []byte("/mpegts")
+	nameIndex     = []byte("index.m3u8")
+	nameMPEGTS    = []byte("mpegts")
+	suffixTS      = []byte(".ts")
+	nameFMP4Index = []byte("index.fmp4.m3u8")
+	suffixM4S     = []byte(".m4s")
+	suffixInit    = []byte(".init.mp4")
+	prefixKey     = []byte("key/")
+	suffixKey     = []byte(".key")
+	ctPlaylist    = "application/vnd.apple.mpegurl"
+	ctTS          = "video/mp2t"
+	errBadStream  = errors.New("hls: bad stream name")
 )
 
 // maxBody is the largest request body taken, but for a publisher's.
@@ -312,6 +315,12 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	switch {
 	case bytes.Equal(rest, nameIndex):
 		s.servePlaylist(ctx, st)
+	case bytes.Equal(rest, nameFMP4Index):
+		s.serveFMP4Playlist(ctx, st)
+	case bytes.HasSuffix(rest, suffixInit):
+		s.serveFMP4(ctx, st, rest, suffixInit, packInit)
+	case bytes.HasSuffix(rest, suffixM4S):
+		s.serveFMP4(ctx, st, rest, suffixM4S, packMedia)
 	case bytes.Equal(rest, nameMPEGTS):
 		if _, drm := st.DRM(); drm {
 			// Never cleartext: a drm stream is served only encrypted.
@@ -340,7 +349,7 @@ func splitPath(p []byte) (name, rest []byte, ok bool) {
 	cut := len(p)
 	n := 1
 	switch {
-	case bytes.HasSuffix(p, suffixTS):
+	case bytes.HasSuffix(p, suffixTS) || bytes.HasSuffix(p, suffixM4S) || bytes.HasSuffix(p, suffixInit):
 		n = segmentDepth
 	case bytes.HasSuffix(p, suffixKey):
 		n = 2 // key/N.key

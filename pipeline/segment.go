@@ -48,6 +48,10 @@ type Segment struct {
 	next atomic.Pointer[Segment] // the segment after this one, once cut
 	refs [maxChunks]chunkRef
 
+	// Packaged forms of the finished segment (fMP4 …), made on first
+	// request (Package); slots are the HTTP layer's to assign.
+	packed [PackSlots]atomic.Pointer[packResult]
+
 	// segmenter-only
 	wr      int64         // bytes written, committed to size once per datagram batch
 	expires time.Time     // when it may be released, once it left the playlist
@@ -185,3 +189,37 @@ func (r *SegmentReader) Read(p []byte) (int, error) {
 	r.off += int64(n)
 	return n, nil
 }
+
+// PackSlots is how many packaged forms a Segment keeps.
+const PackSlots = 4
+
+type packResult struct {
+	b   []byte
+	err error
+}
+
+// Package returns what pack makes of the finished segment's bytes, making
+// it the first time slot is asked for and keeping it with the segment, so
+// a form is made once however many clients ask, and goes when the segment
+// goes. The bytes pack gets are verified whole (not overwritten while
+// copied); concurrent first calls may both pack, and one result is kept.
+// An unfinished segment is not packaged.
+func (s *Segment) Package(slot int, pack func(ts []byte) ([]byte, error)) ([]byte, error) {
+	if p := s.packed[slot].Load(); p != nil {
+		return p.b, p.err
+	}
+	if !s.Done() {
+		return nil, ErrNotFinished
+	}
+	data := make([]byte, s.Size())
+	if _, err := s.CopyAt(data, 0); err != nil {
+		return nil, err // overwritten: not kept, the caller answers 404
+	}
+	b, err := pack(data)
+	s.packed[slot].CompareAndSwap(nil, &packResult{b, err})
+	p := s.packed[slot].Load()
+	return p.b, p.err
+}
+
+// ErrNotFinished: a segment still being written has no packaged form.
+var ErrNotFinished = errors.New("pipeline: the segment is not finished")

@@ -37,13 +37,21 @@ type Media struct {
 	// Query, when set, goes after every segment URI and every key URI
 	// ("token=abc": a playback token carried on).
 	Query string
+	// FMP4 lists the segments' fMP4 forms (NAME.m4s) with an EXT-X-MAP
+	// (NAME.init.mp4, of the segment it precedes) before the first and
+	// after each discontinuity, where codecs or parameters may change.
+	FMP4 bool
 }
 
 // AppendMedia appends the playlist m to b: version 3, independent segments,
 // each segment with its PROGRAM-DATE-TIME and its name (AppendSegmentName)
 // as the URI, relative to the playlist.
 func AppendMedia(b []byte, m *Media) []byte {
-	b = append(b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:"...)
+	if m.FMP4 {
+		b = append(b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:"...)
+	} else {
+		b = append(b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:"...)
+	}
 	b = strconv.AppendInt(b, int64(m.Target), 10)
 	b = append(b, "\n#EXT-X-MEDIA-SEQUENCE:"...)
 	b = strconv.AppendUint(b, m.MediaSequence, 10)
@@ -60,12 +68,25 @@ func AppendMedia(b []byte, m *Media) []byte {
 			b = appendKey(b, s, m.Query)
 			key = s.Key
 		}
+		if m.FMP4 && (i == 0 || s.Discontinuity) {
+			b = append(b, `#EXT-X-MAP:URI="`...)
+			b = appendFMP4Name(b, s, ".init.mp4")
+			if m.Query != "" {
+				b = append(b, '?')
+				b = append(b, m.Query...)
+			}
+			b = append(b, "\"\n"...)
+		}
 		b = append(b, "#EXT-X-PROGRAM-DATE-TIME:"...)
 		b = s.Start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
 		b = append(b, "\n#EXTINF:"...)
 		b = strconv.AppendFloat(b, s.Duration.Seconds(), 'f', 3, 64)
 		b = append(b, ",\n"...)
-		b = AppendSegmentName(b, s.Start, s.Duration)
+		if m.FMP4 {
+			b = appendFMP4Name(b, s, ".m4s")
+		} else {
+			b = AppendSegmentName(b, s.Start, s.Duration)
+		}
 		if m.Query != "" {
 			b = append(b, '?')
 			b = append(b, m.Query...)
@@ -73,6 +94,12 @@ func AppendMedia(b []byte, m *Media) []byte {
 		b = append(b, '\n')
 	}
 	return b
+}
+
+// appendFMP4Name appends segment s's name with ext in place of ".ts".
+func appendFMP4Name(b []byte, s *Segment, ext string) []byte {
+	b = AppendSegmentName(b, s.Start, s.Duration)
+	return append(b[:len(b)-len(".ts")], ext...)
 }
 
 // appendKey appends the EXT-X-KEY line of segment s (RFC 8216 4.3.2.4).

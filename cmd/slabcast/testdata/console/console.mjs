@@ -209,7 +209,9 @@ try {
     const ts = await page.getByLabel("HTTP MPEG-TS", { exact: true }).inputValue();
     check(hls === `${origin}/${name}/index.m3u8`, `HLS URL ${hls}`);
     check(ts === `${origin}/${name}/mpegts`, `MPEG-TS URL ${ts}`);
-    check(await page.getByRole("button", { name: /^Copy the .* URL$/ }).count() === 2, "not one copy button per URL");
+    const fmp4 = await page.getByLabel("HLS fMP4 (CMAF)", { exact: true }).inputValue();
+    check(fmp4 === `${origin}/${name}/index.fmp4.m3u8`, `fMP4 URL ${fmp4}`);
+    check(await page.getByRole("button", { name: /^Copy the .* URL$/ }).count() === 3, "not one copy button per URL");
     const inputRow = page.locator("table.inputs tbody tr").filter({ hasText: opt.source });
     await inputRow.filter({ hasText: "active" }).waitFor();
     await page.locator(".tr290 .ind").first().waitFor();

@@ -1,0 +1,44 @@
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/slabcast/slabcast/ts"
+)
+
+// A packaged form is made once per segment and slot, from the segment's
+// whole bytes; a segment still being written has none.
+func TestSegmentPackage(t *testing.T) {
+	pool := testPool(t, 64<<20)
+	s := testStream(t, pool, time.Second)
+	feed(s, readClip(t, "h264_aac.ts"), epoch, 10*time.Second)
+	tl := s.Timeline()
+	if tl == nil || len(tl.Listed()) == 0 {
+		t.Fatal("no segment")
+	}
+	seg := tl.Listed()[0]
+	calls := 0
+	pack := func(data []byte) ([]byte, error) {
+		calls++
+		if int64(len(data)) != seg.Size() || ts.PID(data) != ts.PATPID {
+			t.Errorf("pack got %d bytes starting with PID %d", len(data), ts.PID(data))
+		}
+		return append([]byte("packed:"), data[:4]...), nil
+	}
+	a, err := seg.Package(0, pack)
+	b, _ := seg.Package(0, pack)
+	if err != nil || calls != 1 || !bytes.Equal(a, b) || !bytes.HasPrefix(a, []byte("packed:")) {
+		t.Fatalf("Package: %q %v after %d calls", a, err, calls)
+	}
+	if _, err := seg.Package(1, func([]byte) ([]byte, error) { return nil, errors.New("no") }); err == nil {
+		t.Error("another slot's error was lost")
+	}
+	if live := s.Live(); live != nil && !live.Done() {
+		if _, err := live.Package(0, pack); !errors.Is(err, ErrNotFinished) {
+			t.Errorf("the live segment packaged: %v", err)
+		}
+	}
+}

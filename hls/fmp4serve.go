@@ -29,13 +29,13 @@ const ctMP4 = "video/mp4"
 // memoFMP4Playlist is the Timeline.Memo slot of the fMP4 playlist.
 const memoFMP4Playlist = memoMediaPlaylist + 1
 
-// errDRM: fMP4 outputs of a drm stream are refused (only its TS HLS is
-// encrypted), so no cleartext leaves.
-var errDRM = errors.New("this stream is encrypted (drm): play its HLS playlist, index.m3u8\n")
+// drmRefusal answers fMP4 requests of a drm stream: only its TS HLS is
+// encrypted, so no cleartext leaves.
+const drmRefusal = "this stream is encrypted (drm): play its HLS playlist, index.m3u8\n"
 
 func (s *Server) serveFMP4Playlist(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 	if _, drm := st.DRM(); drm {
-		fail(ctx, fasthttp.StatusForbidden, errDRM.Error())
+		fail(ctx, fasthttp.StatusForbidden, drmRefusal)
 		return
 	}
 	if !waitReady(ctx, st) {
@@ -70,16 +70,10 @@ func fmp4Playlist(tl *pipeline.Timeline, query string) []byte {
 // the TS segment named rest with suffix in place of ".ts".
 func (s *Server) serveFMP4(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest, suffix []byte, slot int) {
 	if _, drm := st.DRM(); drm {
-		fail(ctx, fasthttp.StatusForbidden, errDRM.Error())
+		fail(ctx, fasthttp.StatusForbidden, drmRefusal)
 		return
 	}
-	name := append(bytes.Clone(rest[:len(rest)-len(suffix)]), suffixTS...)
-	var seg *pipeline.Segment
-	if start, d, ok := m3u8.ParseSegmentName(name); ok {
-		if tl := st.Timeline(); tl != nil {
-			seg = tl.Find(start, d)
-		}
-	}
+	seg := findSegment(st, append(bytes.Clone(rest[:len(rest)-len(suffix)]), suffixTS...))
 	if seg == nil {
 		notFound(ctx)
 		return

@@ -79,7 +79,7 @@ func newPlayAuth() *playAuth {
 
 // backend is the on_play URL of st: its own, else the global one.
 func (a *playAuth) backend(st *pipeline.Stream) string {
-	if u := st.Config().OnPlay; u != "" {
+	if u := st.OnPlay(); u != "" {
 		return u
 	}
 	return a.policy.Load().Backend

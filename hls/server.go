@@ -506,13 +506,19 @@ func keyURI(name string, drm config.DRM, n int64) string {
 	return "key/" + strconv.FormatInt(n, 10) + ".key"
 }
 
-func (s *Server) serveSegment(ctx *fasthttp.RequestCtx, st *pipeline.Stream, name []byte) {
-	var seg *pipeline.Segment
+// findSegment returns the fetchable segment of st that the TS segment name
+// names, nil when none.
+func findSegment(st *pipeline.Stream, name []byte) *pipeline.Segment {
 	if start, d, ok := m3u8.ParseSegmentName(name); ok {
 		if tl := st.Timeline(); tl != nil {
-			seg = tl.Find(start, d)
+			return tl.Find(start, d)
 		}
 	}
+	return nil
+}
+
+func (s *Server) serveSegment(ctx *fasthttp.RequestCtx, st *pipeline.Stream, name []byte) {
+	seg := findSegment(st, name)
 	if seg == nil {
 		notFound(ctx)
 		return

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"testing"
-	"time"
 
 	"github.com/slabcast/slabcast/ts"
 )
@@ -54,32 +53,13 @@ func BenchmarkEncryptSegment(b *testing.B) {
 // of the ingest path (the clip is 790 kbit/s, so segments are small and
 // their per-segment costs weigh more than at a real channel's rate).
 func BenchmarkIngestDRM(b *testing.B) {
-	clip := readClip(b, "h264_aac.ts")
-	pool := testPool(b, 64<<20)
-	s := drmStream(b, pool, "aes128 keyserver=http://127.0.0.1:1/")
+	s := drmStream(b, testPool(b, 64<<20), "aes128 keyserver=http://127.0.0.1:1/")
 	s.keys.mu.Lock()
 	s.keys.keys[0] = testKey(0)
 	s.keys.mu.Unlock()
-	const dg = 7 * ts.PacketSize
-	n := len(clip) / dg
-	now := epoch
-	b.SetBytes(dg)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		k := i % n
-		if k == 0 {
-			now = now.Add(11 * time.Second)
-		}
-		s.seg.now = now
-		s.seg.datagram(clip[k*dg : (k+1)*dg])
-		if k%16 == 15 {
-			s.seg.commit()
-		}
-	}
-	b.StopTimer()
+	benchIngestStream(b, s)
+	n := len(readClip(b, "h264_aac.ts")) / (7 * ts.PacketSize)
 	if s.c.n[Withheld].Load() > 0 || b.N > 2*n && s.c.n[Segments].Load() == 0 {
 		b.Fatalf("segments %d, withheld %d: the benchmark did not encrypt", s.c.n[Segments].Load(), s.c.n[Withheld].Load())
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/7, "ns/packet")
 }

@@ -36,9 +36,11 @@ func TestSegmentPackage(t *testing.T) {
 	if _, err := seg.Package(1, func([]byte) ([]byte, error) { return nil, errors.New("no") }); err == nil {
 		t.Error("another slot's error was lost")
 	}
-	if live := s.Live(); live != nil && !live.Done() {
-		if _, err := live.Package(0, pack); !errors.Is(err, ErrNotFinished) {
-			t.Errorf("the live segment packaged: %v", err)
-		}
+	live := s.Live()
+	if live == nil || live.Done() {
+		t.Fatal("no segment being written after the feed")
+	}
+	if _, err := live.Package(0, pack); !errors.Is(err, ErrNotFinished) {
+		t.Errorf("the live segment packaged: %v", err)
 	}
 }

@@ -201,6 +201,10 @@ func (s *Stream) rewind() {
 	s.state.Store(stateWaiting)
 }
 
+// OnPlay is the stream's own on_play backend, "" for none: asked on every
+// request, so not through Config's copy of the whole stream.
+func (s *Stream) OnPlay() string { return s.cfg.OnPlay }
+
 // Name is the stream's name, the first element of its URLs.
 func (s *Stream) Name() string { return s.cfg.Name }
 

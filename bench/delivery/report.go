@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/clip"
+	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
@@ -17,7 +18,7 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6) }
 func (rep *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	cfg := rep.Config
-	loadCores, _ := countCPUs(cfg.LoadCPUs)
+	loadCores, _ := proc.CountCPUs(cfg.LoadCPUs)
 	rep.Header(&b, "HLS delivery: slabcast against nginx", "Issue 5, item 3: requests/s and Gbit/s for the same live segments and playlists, "+
 		"fetched with wrk at "+fmt.Sprint(cfg.Connections)+" connections, from slabcast and from nginx "+
 		"serving identical bytes from tmpfs with sendfile.", rep.Nginx, rep.Wrk)

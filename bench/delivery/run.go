@@ -29,19 +29,6 @@ func Tools(cfg Config) error {
 	return daemon.Tools(cfg.ServerCPUs != "" || cfg.LoadCPUs != "", cfg.Bin == "", "nginx", "wrk", "ffmpeg")
 }
 
-// countCPUs is the number of cores in a taskset list, or of the machine
-// when the list is empty.
-func countCPUs(list string) (int, error) {
-	if list == "" {
-		return len(nic.OnlineCPUs()), nil
-	}
-	c, err := nic.ParseCPUList(list)
-	if err != nil {
-		return 0, fmt.Errorf("delivery: cpu list %q: %w", list, err)
-	}
-	return len(c), nil
-}
-
 // Run measures every case of cfg against slabcast and nginx. It must run
 // in a private network namespace (see the package doc). ctx bounds it.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
@@ -58,11 +45,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	cores, err := countCPUs(cfg.ServerCPUs)
+	cores, err := proc.CountCPUs(cfg.ServerCPUs)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := countCPUs(cfg.LoadCPUs); err != nil {
+	if _, err := proc.CountCPUs(cfg.LoadCPUs); err != nil {
 		return nil, err
 	}
 	rep := &Report{Run: report.Begin(), Config: cfg,
@@ -182,7 +169,7 @@ func measure(ctx context.Context, cfg Config, dir, base string, paths []string, 
 	if err != nil {
 		return m, err
 	}
-	s0, l0 := coresBusy(cfg.ServerCPUs), coresBusy(cfg.LoadCPUs)
+	s0, l0 := proc.ListBusy(cfg.ServerCPUs), proc.ListBusy(cfg.LoadCPUs)
 	t0 := time.Now()
 	l, err := runWrk(ctx, dir, base, paths, cfg.Connections, cfg.Threads, cfg.Duration, cfg.LoadCPUs)
 	if err != nil {
@@ -194,18 +181,8 @@ func measure(ctx context.Context, cfg Config, dir, base string, paths []string, 
 		return m, err
 	}
 	m.Load, m.CPU = l, c1-c0
-	m.ServerBusy, m.LoadBusy = coresBusy(cfg.ServerCPUs)-s0, coresBusy(cfg.LoadCPUs)-l0
+	m.ServerBusy, m.LoadBusy = proc.ListBusy(cfg.ServerCPUs)-s0, proc.ListBusy(cfg.LoadCPUs)-l0
 	return m, nil
-}
-
-// coresBusy sums the busy time of the cores of a taskset list since boot;
-// 0 for an empty list or an unreadable /proc/stat.
-func coresBusy(list string) time.Duration {
-	if list == "" {
-		return 0
-	}
-	cpus, _ := nic.ParseCPUList(list)
-	return proc.CoresBusy(cpus)
 }
 
 // snapshot downloads every stream's playlist and segments from slabcast

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/benchtest"
+	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/bench/internal/report"
 	"github.com/slabcast/slabcast/internal/testnet"
 )
@@ -63,7 +64,7 @@ func TestRunTiny(t *testing.T) {
 	cfg.Bitrate = 2e6
 	cfg.BenchTime = "20x"
 	cfg.BenchCount = 1
-	if c, _ := countCPUs(""); c < 2 {
+	if c, _ := proc.CountCPUs(""); c < 2 {
 		cfg.ServerCPUs, cfg.LoadCPUs = "", ""
 	}
 	if err := Tools(cfg); errors.Is(err, ErrMissingTool) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/clip"
+	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
@@ -43,7 +44,7 @@ func (rep *Report) ingestNsPerByte(name string) (float64, bool) {
 func (rep *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	cfg := rep.Config
-	loadCores, _ := countCPUs(cfg.LoadCPUs)
+	loadCores, _ := proc.CountCPUs(cfg.LoadCPUs)
 	rep.Header(&b, "Content protection: AES-128 HLS against cleartext",
 		"Issue 11: HLS delivery of encrypted segments against the same segments in the clear (goal: within 5 %, since "+
 			"encryption happens once per segment, when it closes), and the CPU cost of encryption per Gbit/s of ingest.",

@@ -23,7 +23,6 @@ import (
 	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/bench/internal/report"
-	"github.com/slabcast/slabcast/nic"
 )
 
 // Tools returns an error wrapping ErrMissingTool naming the first of the
@@ -60,17 +59,6 @@ func startCAS() (string, func(), *atomic.Int64, error) {
 	return "http://" + l.Addr().String() + "/cas", func() { srv.Close() }, &n, nil
 }
 
-func countCPUs(list string) (int, error) {
-	if list == "" {
-		return len(nic.OnlineCPUs()), nil
-	}
-	c, err := nic.ParseCPUList(list)
-	if err != nil {
-		return 0, fmt.Errorf("drm: cpu list %q: %w", list, err)
-	}
-	return len(c), nil
-}
-
 // Run measures cfg's cases and the Go benchmarks. It must run in a private
 // network namespace (see the package doc). ctx bounds it.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
@@ -85,11 +73,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	cores, err := countCPUs(cfg.ServerCPUs)
+	cores, err := proc.CountCPUs(cfg.ServerCPUs)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := countCPUs(cfg.LoadCPUs); err != nil {
+	if _, err := proc.CountCPUs(cfg.LoadCPUs); err != nil {
 		return nil, err
 	}
 	rep := &Report{Run: report.Begin(), Config: cfg, GoProcs: cores}
@@ -281,7 +269,7 @@ func measure(ctx context.Context, cfg Config, dir string, d *daemon.Daemon, path
 	if err != nil {
 		return m, err
 	}
-	s0, l0 := coresBusy(cfg.ServerCPUs), coresBusy(cfg.LoadCPUs)
+	s0, l0 := proc.ListBusy(cfg.ServerCPUs), proc.ListBusy(cfg.LoadCPUs)
 	t0 := time.Now()
 	l, err := delivery.Wrk(ctx, dir, d.Base(), paths, cfg.Connections, cfg.Threads, cfg.Duration, cfg.LoadCPUs)
 	if err != nil {
@@ -293,18 +281,8 @@ func measure(ctx context.Context, cfg Config, dir string, d *daemon.Daemon, path
 		return m, err
 	}
 	m.Load, m.CPU = l, c1-c0
-	m.ServerBusy, m.LoadBusy = coresBusy(cfg.ServerCPUs)-s0, coresBusy(cfg.LoadCPUs)-l0
+	m.ServerBusy, m.LoadBusy = proc.ListBusy(cfg.ServerCPUs)-s0, proc.ListBusy(cfg.LoadCPUs)-l0
 	return m, nil
-}
-
-// coresBusy sums the busy time of the cores of a taskset list since boot;
-// 0 for an empty list.
-func coresBusy(list string) time.Duration {
-	if list == "" {
-		return 0
-	}
-	cpus, _ := nic.ParseCPUList(list)
-	return proc.CoresBusy(cpus)
 }
 
 func firstLine(b []byte, _ error) string {

@@ -116,29 +116,40 @@ func (s *browserState) String() string {
 // fails under CI=true, where .ci/browser-deps has installed both.
 func browserTools(t *testing.T) (chromium, hlsjs string) {
 	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		msg := fmt.Sprintf(format, args...) + " (run .ci/browser-deps)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	chromium = os.Getenv("SLABCAST_CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	if _, err := exec.LookPath(chromium); err != nil {
-		missing("no Chromium: %v", err)
-	}
+	chromium = chromiumPath(t)
 	hlsjs = os.Getenv("SLABCAST_HLSJS")
 	if hlsjs == "" {
 		hlsjs = browserHLSJS
 	}
 	if fi, err := os.Stat(hlsjs); err != nil || fi.Size() == 0 {
-		missing("no hls.js at %s", hlsjs)
+		toolMissing(t, "no hls.js at %s", hlsjs)
 	}
 	return chromium, hlsjs
+}
+
+// chromiumPath is Debian's Chromium, or $SLABCAST_CHROMIUM; missing, the
+// test skips (fails under CI=true).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	chromium := os.Getenv("SLABCAST_CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := exec.LookPath(chromium); err != nil {
+		toolMissing(t, "no Chromium: %v", err)
+	}
+	return chromium
+}
+
+// toolMissing skips a test for want of a browser tool, or fails it under
+// CI=true, where .ci/browser-deps installs them all.
+func toolMissing(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...) + " (run .ci/browser-deps)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
 }
 
 // pageServer serves the player page and hls.min.js, and takes the page's

@@ -40,27 +40,13 @@ const (
 // them, or fails under CI=true, where .ci/browser-deps has installed them.
 func consoleTools(t *testing.T) (node, chromium string) {
 	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		msg := fmt.Sprintf(format, args...) + " (run .ci/browser-deps)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	chromium = os.Getenv("SLABCAST_CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	if _, err := exec.LookPath(chromium); err != nil {
-		missing("no Chromium: %v", err)
-	}
+	chromium = chromiumPath(t)
 	node, err := exec.LookPath("node")
 	if err != nil {
-		missing("no node: %v", err)
+		toolMissing(t, "no node: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(consoleDir, "node_modules/playwright-core/package.json")); err != nil {
-		missing("no playwright-core in %s/node_modules", consoleDir)
+		toolMissing(t, "no playwright-core in %s/node_modules", consoleDir)
 	}
 	return node, chromium
 }

@@ -223,11 +223,11 @@ func (h *Handler) ServeHTTP(ctx *fasthttp.RequestCtx) {
 			h.get(ctx, cfg, name, access)
 		case fasthttp.MethodPut:
 			if h.mayEdit(ctx, access) {
-				h.put(ctx, cfg, name)
+				h.put(ctx, name)
 			}
 		case fasthttp.MethodDelete:
 			if h.mayEdit(ctx, access) {
-				h.delete(ctx, cfg, name)
+				h.delete(ctx, name)
 			}
 		default:
 			h.allow(ctx, false, "GET, HEAD, PUT, DELETE")

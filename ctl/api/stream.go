@@ -507,7 +507,7 @@ func notFound(name string) *Error {
 	return &Error{Status: 404, Code: "not_found", Title: "no stream " + strconv.Quote(name)}
 }
 
-func (h *Handler) put(ctx *fasthttp.RequestCtx, _ *config.Config, name string) {
+func (h *Handler) put(ctx *fasthttp.RequestCtx, name string) {
 	if err := ctl.CheckName(name); err != nil {
 		WriteError(ctx, &Error{Status: 400, Code: "bad_name", Title: title(err), Pointer: "/name"})
 		return
@@ -593,7 +593,7 @@ func jsonProblem(err error) string {
 	return "null"
 }
 
-func (h *Handler) delete(ctx *fasthttp.RequestCtx, _ *config.Config, name string) {
+func (h *Handler) delete(ctx *fasthttp.RequestCtx, name string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.b.Config().Stream(name); !ok {

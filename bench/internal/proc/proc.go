@@ -106,6 +106,29 @@ func CoresBusy(cpus []int) time.Duration {
 	return sum
 }
 
+// CountCPUs is the number of cores in a taskset list ("0-1,3"), or of the
+// machine when the list is empty.
+func CountCPUs(list string) (int, error) {
+	if list == "" {
+		return len(nic.OnlineCPUs()), nil
+	}
+	c, err := nic.ParseCPUList(list)
+	if err != nil {
+		return 0, fmt.Errorf("proc: cpu list %q: %w", list, err)
+	}
+	return len(c), nil
+}
+
+// ListBusy is CoresBusy over the cores of a taskset list; 0 for an empty
+// or unreadable list.
+func ListBusy(list string) time.Duration {
+	if list == "" {
+		return 0
+	}
+	cpus, _ := nic.ParseCPUList(list)
+	return CoresBusy(cpus)
+}
+
 // TreeCPU returns the user+system CPU time of pid and of its children
 // (recursively, as listed by /proc/PID/task/*/children): nginx's master and
 // workers.

@@ -22,12 +22,17 @@ import (
 const (
 	packInit = iota
 	packMedia
+	packDASH
 )
 
 const ctMP4 = "video/mp4"
 
 // memoFMP4Playlist is the Timeline.Memo slot of the fMP4 playlist.
-const memoFMP4Playlist = memoMediaPlaylist + 1
+// memoMPD is the slot of the DASH MPD.
+const (
+	memoFMP4Playlist = memoMediaPlaylist + 1 + iota
+	memoMPD
+)
 
 // drmRefusal answers fMP4 requests of a drm stream: only its TS HLS is
 // encrypted, so no cleartext leaves.
@@ -86,12 +91,11 @@ func (s *Server) serveFMP4(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest, 
 		if slot == packInit {
 			return p.Init()
 		}
-		// The reference that unwraps the 33-bit timestamps: the segment's
-		// wall-clock start in 90 kHz ticks, the same for every segment of
-		// the stream to within the PTS-to-clock offset, so consecutive
-		// segments get one continuous 64-bit timeline.
-		ref := uint64(seg.Start.UnixNano() / 1e9 * 90000)
-		return p.Media(uint32(seg.MSN), ref)
+		// Unwrapped next to the segment's wall-clock start: the same
+		// reference for every segment of the stream to within the
+		// PTS-to-clock offset, so consecutive segments get one
+		// continuous 64-bit timeline.
+		return p.Media(uint32(seg.MSN), mediaRef(seg))
 	})
 	switch {
 	case err == nil:

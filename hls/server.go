@@ -317,6 +317,10 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		s.servePlaylist(ctx, st)
 	case bytes.Equal(rest, nameFMP4Index):
 		s.serveFMP4Playlist(ctx, st)
+	case bytes.Equal(rest, nameMPD) || bytes.Equal(rest, nameManifestMPD):
+		s.serveMPD(ctx, st)
+	case bytes.HasPrefix(rest, prefixDASH):
+		s.serveDASH(ctx, st, rest)
 	case bytes.HasSuffix(rest, suffixInit):
 		s.serveFMP4(ctx, st, rest, suffixInit, packInit)
 	case bytes.HasSuffix(rest, suffixM4S):
@@ -349,6 +353,8 @@ func splitPath(p []byte) (name, rest []byte, ok bool) {
 	cut := len(p)
 	n := 1
 	switch {
+	case (bytes.HasSuffix(p, suffixM4S) || bytes.HasSuffix(p, suffixInit)) && elementAt(p, 3, prefixDASH[:4]):
+		n = 3 // dash/REP/N.m4s
 	case bytes.HasSuffix(p, suffixTS) || bytes.HasSuffix(p, suffixM4S) || bytes.HasSuffix(p, suffixInit):
 		n = segmentDepth
 	case bytes.HasSuffix(p, suffixKey):
@@ -361,6 +367,20 @@ func splitPath(p []byte) (name, rest []byte, ok bool) {
 		}
 	}
 	return p[:cut], p[cut+1:], true
+}
+
+// elementAt reports whether the path element depth elements from the end of
+// p (1: the last) is elem.
+func elementAt(p []byte, depth int, elem []byte) bool {
+	end := len(p)
+	for ; depth > 1; depth-- {
+		end = bytes.LastIndexByte(p[:end], '/')
+		if end < 0 {
+			return false
+		}
+	}
+	start := bytes.LastIndexByte(p[:end], '/') + 1
+	return bytes.Equal(p[start:end], elem)
 }
 
 func notFound(ctx *fasthttp.RequestCtx) {

@@ -38,7 +38,10 @@ type Segment struct {
 	// Key, IV its MSN (pipeline/drm.go); set before it is published.
 	Encrypted bool
 	Key       int64
-	startPTS  uint64
+	// Period is the run of segments without a discontinuity this one is
+	// in, named by its first segment: DASH's Period.
+	Period   Period
+	startPTS uint64
 
 	// Written by the segmenter, read by everyone: refs[i] for i < nref is
 	// immutable once nref covers it; size is the count of committed bytes.
@@ -194,9 +197,22 @@ func (r *SegmentReader) Read(p []byte) (int, error) {
 const PackSlots = 4
 
 type packResult struct {
-	b   []byte
+	v   any
 	err error
 }
+
+// Period names a run of segments without a discontinuity by its first
+// segment's MSN, wall-clock start and first PTS (33 bits); DASH anchors a
+// Period's timeline on it.
+type Period struct {
+	MSN   uint64
+	Start time.Time
+	PTS   uint64
+}
+
+// StartPTS is the PTS (33 bits) of the keyframe the segment starts with: its
+// earliest presentation time.
+func (s *Segment) StartPTS() uint64 { return s.startPTS }
 
 // Package returns what pack makes of the finished segment's bytes, making
 // it the first time slot is asked for and keeping it with the segment, so
@@ -205,20 +221,29 @@ type packResult struct {
 // copied); concurrent first calls may both pack, and one result is kept.
 // An unfinished segment is not packaged.
 func (s *Segment) Package(slot int, pack func(ts []byte) ([]byte, error)) ([]byte, error) {
+	return Packaged(s, slot, pack)
+}
+
+// Packaged is Package for a form of any type: several products of one
+// parse (DASH's per-track init and media segments) kept in one slot.
+func Packaged[T any](s *Segment, slot int, pack func(ts []byte) (T, error)) (T, error) {
 	if p := s.packed[slot].Load(); p != nil {
-		return p.b, p.err
+		v, _ := p.v.(T)
+		return v, p.err
 	}
+	var zero T
 	if !s.Done() {
-		return nil, ErrNotFinished
+		return zero, ErrNotFinished
 	}
 	data := make([]byte, s.Size())
 	if _, err := s.CopyAt(data, 0); err != nil {
-		return nil, err // overwritten: not kept, the caller answers 404
+		return zero, err // overwritten: not kept, the caller answers 404
 	}
-	b, err := pack(data)
-	s.packed[slot].CompareAndSwap(nil, &packResult{b, err})
+	v, err := pack(data)
+	s.packed[slot].CompareAndSwap(nil, &packResult{v, err})
 	p := s.packed[slot].Load()
-	return p.b, p.err
+	v, _ = p.v.(T)
+	return v, p.err
 }
 
 // ErrNotFinished: a segment still being written has no packaged form.

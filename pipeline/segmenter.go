@@ -235,6 +235,10 @@ func (g *segmenter) start(pts uint64) {
 	if l := w.last; l != nil && !seg.Start.After(l.Start) {
 		seg.Start = l.Start.Add(time.Millisecond)
 	}
+	seg.Period = Period{MSN: seg.MSN, Start: seg.Start, PTS: pts}
+	if l := w.last; l != nil && !seg.Discontinuity {
+		seg.Period = l.Period
+	}
 	g.out.cur = seg
 	g.out.starved = false
 	if o := g.out.orphan; o != nil {

@@ -440,6 +440,24 @@ func (t *Track) audioTimeline(ref uint64, out []timedSample) []timedSample {
 	return out
 }
 
+// Span returns the track's presentation interval in the segment, in its
+// timescale, timestamps unwrapped next to ref (see Unwrap): the earliest
+// presentation time (a DASH SegmentTimeline's S@t) and the end of the
+// last sample presented, where the next segment's media begins.
+func (t *Track) Span(ref uint64) (ept, end uint64) {
+	tl := t.timeline(ref)
+	if len(tl) == 0 {
+		return 0, 0
+	}
+	ept = tl[0].start + uint64(max(tl[0].offset, 0))
+	for _, s := range tl {
+		at := s.start + uint64(max(s.offset, 0))
+		ept = min(ept, at)
+		end = max(end, at+uint64(s.duration))
+	}
+	return ept, end
+}
+
 // End returns the 64-bit 90 kHz time just after the segment's last sample,
 // over all tracks, with timestamps unwrapped next to ref. Passed as ref for
 // the next segment it keeps tfdt continuous across the 33-bit wrap.

@@ -1,0 +1,175 @@
+package hls
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/xml"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// mpdDoc is what the tests read of an MPD.
+type mpdDoc struct {
+	Type                  string `xml:"type,attr"`
+	AvailabilityStartTime string `xml:"availabilityStartTime,attr"`
+	PublishTime           string `xml:"publishTime,attr"`
+	Periods               []struct {
+		ID     string `xml:"id,attr"`
+		Start  string `xml:"start,attr"`
+		Adapts []struct {
+			ContentType string `xml:"contentType,attr"`
+			Template    struct {
+				Timescale uint64 `xml:"timescale,attr"`
+				PTO       uint64 `xml:"presentationTimeOffset,attr"`
+				Init      string `xml:"initialization,attr"`
+				Media     string `xml:"media,attr"`
+				S         []struct {
+					T uint64 `xml:"t,attr"`
+					D uint64 `xml:"d,attr"`
+					R int    `xml:"r,attr"`
+				} `xml:"SegmentTimeline>S"`
+			} `xml:"SegmentTemplate"`
+			Reps []struct {
+				ID     string `xml:"id,attr"`
+				Codecs string `xml:"codecs,attr"`
+				Width  int    `xml:"width,attr"`
+			} `xml:"Representation"`
+		} `xml:"AdaptationSet"`
+	} `xml:"Period"`
+}
+
+// box finds the first box of type typ in an MP4 byte string, descending
+// into the containers named in path order (moof, traf...).
+func box(b []byte, path ...string) []byte {
+	for len(path) > 0 {
+		found := false
+		for len(b) >= 8 {
+			size := int(binary.BigEndian.Uint32(b))
+			if size < 8 || size > len(b) {
+				return nil
+			}
+			if string(b[4:8]) == path[0] {
+				b, path, found = b[8:size], path[1:], true
+				break
+			}
+			b = b[size:]
+		}
+		if !found {
+			return nil
+		}
+	}
+	return b
+}
+
+// ept reads a one-track media segment's earliest presentation time: tfdt
+// plus the first sample's composition offset (slabcast segments start
+// with a keyframe, so the first sample is presented first).
+func ept(t *testing.T, seg []byte) uint64 {
+	t.Helper()
+	b := box(seg, "moof", "traf", "tfdt")
+	if len(b) < 8 {
+		t.Fatalf("no tfdt in %d bytes", len(seg))
+	}
+	tm := uint64(binary.BigEndian.Uint32(b[4:8]))
+	if b[0] == 1 {
+		tm = binary.BigEndian.Uint64(b[4:12])
+	}
+	tr := box(seg, "moof", "traf", "trun")
+	if len(tr) < 8 {
+		t.Fatal("no trun")
+	}
+	flags := binary.BigEndian.Uint32(tr[0:4]) & 0xffffff
+	off := 8 // version+flags, sample_count
+	if flags&0x1 != 0 {
+		off += 4 // data_offset
+	}
+	if flags&0x4 != 0 {
+		off += 4 // first_sample_flags
+	}
+	for _, f := range []uint32{0x100, 0x200, 0x400} { // duration, size, flags
+		if flags&f != 0 {
+			off += 4
+		}
+	}
+	if flags&0x800 != 0 {
+		tm = uint64(int64(tm) + int64(int32(binary.BigEndian.Uint32(tr[off:]))))
+	}
+	return tm
+}
+
+// The MPD is a dynamic live-profile MPD whose SegmentTimeline names
+// segments that exist, whose earliest presentation time is the timeline's
+// S@t (video and audio each on its own), and whose init segments describe the tracks; the
+// URLs are immutable, and a segment that does not exist is a 404.
+func TestDASH(t *testing.T) {
+	f := newFixture(t, time.Second, 6, nil)
+	f.send(t)
+	f.waitSegments(t, 4)
+	for _, name := range []string{"index.mpd", "Manifest.mpd"} {
+		resp, body := get(t, f.base+"/ch/"+name)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/dash+xml" || resp.Header.Get("Cache-Control") != "no-cache" {
+			t.Fatalf("%s: %d %v\n%s", name, resp.StatusCode, resp.Header, body)
+		}
+	}
+	_, body := get(t, f.base+"/ch/index.mpd")
+	var doc mpdDoc
+	if err := xml.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("%v\n%s", err, body)
+	}
+	if doc.Type != "dynamic" || doc.AvailabilityStartTime != "1970-01-01T00:00:00Z" || len(doc.Periods) == 0 {
+		t.Fatalf("MPD:\n%s", body)
+	}
+	pub, err := time.Parse(time.RFC3339, doc.PublishTime)
+	if err != nil || time.Since(pub) > time.Minute || time.Until(pub) > time.Second {
+		t.Errorf("publishTime %q is not now (%v)", doc.PublishTime, err)
+	}
+	p := doc.Periods[len(doc.Periods)-1]
+	if len(p.Adapts) != 2 || p.Adapts[0].ContentType != "video" || p.Adapts[1].ContentType != "audio" {
+		t.Fatalf("want a video and an audio AdaptationSet:\n%s", body)
+	}
+	for _, a := range p.Adapts {
+		rep := a.Reps[0]
+		if a.ContentType == "video" && (!strings.HasPrefix(rep.Codecs, "avc1.") || rep.Width == 0) ||
+			a.ContentType == "audio" && rep.Codecs != "mp4a.40.2" {
+			t.Errorf("%s representation %+v", a.ContentType, rep)
+		}
+		tpl := a.Template
+		init := strings.ReplaceAll(tpl.Init, "$RepresentationID$", rep.ID)
+		resp, ib := get(t, f.base+"/ch/"+init)
+		if resp.StatusCode != 200 || box(ib, "moov", "trak") == nil || resp.Header.Get("Cache-Control") != string(valImmutable) {
+			t.Fatalf("init %s: %d %v, %d bytes", init, resp.StatusCode, resp.Header, len(ib))
+		}
+		var n int
+		for _, s := range tpl.S {
+			for r := 0; r <= s.R; r++ {
+				tm := s.T + uint64(r)*s.D
+				if tm < tpl.PTO {
+					t.Errorf("S@t %d before presentationTimeOffset %d", tm, tpl.PTO)
+				}
+				u := strings.ReplaceAll(strings.ReplaceAll(tpl.Media, "$RepresentationID$", rep.ID), "$Time$", strconv.FormatUint(tm, 10))
+				resp, mb := get(t, f.base+"/ch/"+u)
+				if resp.StatusCode != 200 {
+					t.Fatalf("%s: %d %s", u, resp.StatusCode, mb)
+				}
+				if got := ept(t, mb); got != tm {
+					t.Errorf("%s: earliest presentation time %d, S@t %d", u, got, tm)
+				}
+				_, again := get(t, f.base+"/ch/"+u)
+				if !bytes.Equal(mb, again) {
+					t.Errorf("%s: different bytes on a second fetch", u)
+				}
+				n++
+			}
+		}
+		if n < 3 {
+			t.Errorf("%s: only %d segments in the timeline", a.ContentType, n)
+		}
+	}
+	for _, u := range []string{"dash/v256/1.m4s", "dash/x/1.m4s", "dash/v256/p1.init.mp4", "dash/v999/p1.init.mp4", "dash/v256/abc.m4s", "dash/v256", "dash/"} {
+		if resp, _ := get(t, f.base+"/ch/"+u); resp.StatusCode != 404 {
+			t.Errorf("%s: %d, want 404", u, resp.StatusCode)
+		}
+	}
+}

@@ -99,6 +99,7 @@ type Stream struct {
 	DRM             string // the drm directive's value (DRMSpec reads it); "" for none
 	Inputs          []Input
 	SegmentDuration time.Duration
+	ChunkDuration   time.Duration // LL-HLS part target
 	SegmentCount    int
 	SourceTimeout   time.Duration // the stream's source_timeout; each Input has its effective one
 	ClientsTimeout  time.Duration

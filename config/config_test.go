@@ -26,6 +26,7 @@ func stream(name string, urls ...string) Stream {
 		Name:            name,
 		SegmentDuration: DefaultSegmentDuration,
 		SegmentCount:    DefaultSegmentCount,
+		ChunkDuration:   DefaultChunkDuration,
 		SourceTimeout:   DefaultSourceTimeout,
 		ClientsTimeout:  DefaultClientsTimeout,
 	}

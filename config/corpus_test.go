@@ -70,8 +70,8 @@ func TestCorpus(t *testing.T) {
 		"failover.conf:5:42: input: option frames_timeout is not supported by slabcast; ignored",
 		"failover.conf:6:42: input: option backup is not supported by slabcast; ignored")
 	f("mixed.conf", ":8080", []corpusStream{{"sport", "run"},
-		{"foreign", "run"}, // hls:// and srt:// (with its streamid option) are read
-		{"ipcam", "run"}, {"radio", "run"}}, 4,
+		{"foreign", "run"},                     // hls:// and srt:// (with its streamid option) are read
+		{"ipcam", "run"}, {"radio", "run"}}, 3, // chunk_duration 200 is read: the LL-HLS part, in ms
 		"mixed.conf:4:45: input: option user_agent is not supported by slabcast; ignored", // tshttp:// is read, its options judged
 		"mixed.conf:16:31: input: option user_agent is not supported by slabcast; ignored")
 	f("protected.conf", ":8080", []corpusStream{

@@ -23,6 +23,9 @@ const (
 	MinSegmentDuration     = 500 * time.Millisecond
 	MaxSegmentDuration     = 60 * time.Second
 	DefaultSegmentCount    = 6
+	DefaultChunkDuration   = 200 * time.Millisecond
+	MinChunkDuration       = 100 * time.Millisecond
+	MaxChunkDuration       = 2 * time.Second
 	MinSegmentCount        = 3
 	MaxSegmentCount        = 100
 	DefaultSourceTimeout   = 10 * time.Second
@@ -73,17 +76,20 @@ const (
 	PIDList                    // PIDs 0..8191 ("256,257"), kept ascending in the same form; a string
 	Text                       // a word of up to 256 printable bytes (a password); a string
 	Words                      // several words, kept as one string in canonical form (drm aes128 keyserver=URL); a string
+	Millis                     // whole milliseconds ("200"), Flussonic's unit for chunk_duration; a time.Duration
 )
 
 // Numeric reports whether values of the kind are numbers (in the control
 // protocol: JSON numbers).
-func (k Kind) Numeric() bool { return k == Seconds || k == Count || k == Bytes }
+func (k Kind) Numeric() bool { return k == Seconds || k == Count || k == Bytes || k == Millis }
 
 // Metavar names a value of the kind in usage texts: SECONDS, N, BYTES.
 func (k Kind) Metavar() string {
 	switch k {
 	case Seconds:
 		return "SECONDS"
+	case Millis:
+		return "MS"
 	case Count:
 		return "N"
 	case Bytes:
@@ -208,6 +214,10 @@ var Settings = []*Setting{
 		Default: strconv.Itoa(DefaultSegmentCount), Min: MinSegmentCount, Max: MaxSegmentCount,
 		API: "segment_count", Help: "segments listed in the playlist",
 		field: onStream(func(s *Stream) any { return &s.SegmentCount })},
+	{Name: "chunk_duration", Scope: PerStream, Kind: Millis, Types: AllTypes,
+		Default: strconv.FormatInt(DefaultChunkDuration.Milliseconds(), 10), Min: int64(MinChunkDuration), Max: int64(MaxChunkDuration),
+		API: "chunk_duration", Help: "target length of a Low-Latency HLS part (index.ll.m3u8), in milliseconds",
+		field: onStream(func(s *Stream) any { return &s.ChunkDuration })},
 	{Name: "source_timeout", Scope: PerStream, Kind: Seconds, Types: AllTypes,
 		Default: secondsText(DefaultSourceTimeout), Min: int64(MinSourceTimeout), Max: int64(MaxSourceTimeout), Never: true,
 		API: "source_timeout", Help: "silence before an input counts as dead (the default of every input; false: never)",
@@ -396,6 +406,9 @@ func (st *Setting) text(p any) string {
 		if *v == Never {
 			return "false"
 		}
+		if st.Kind == Millis {
+			return strconv.FormatInt(v.Milliseconds(), 10)
+		}
 		return secondsText(*v)
 	case *int:
 		if st.Kind == Bytes {
@@ -453,6 +466,10 @@ func (st *Setting) set(p any, label, text string) (msg string) {
 		var d time.Duration
 		d, ok = parseSeconds(text)
 		n = int64(d)
+	case Millis:
+		var i int
+		i, ok = parseInt(text)
+		n = int64(time.Duration(i) * time.Millisecond)
 	case Count:
 		var i int
 		i, ok = parseInt(text)
@@ -502,6 +519,12 @@ func (st *Setting) rangeMsg(label, text string, n int64, ok bool) string {
 			return fmt.Sprintf("%s: %s is not a whole number", label, q)
 		}
 		return fmt.Sprintf("%s: %s is out of range %d..%d", label, q, st.Min, st.Max)
+	case Millis:
+		if !ok {
+			return fmt.Sprintf("%s: %s is not a whole number of milliseconds", label, q)
+		}
+		return fmt.Sprintf("%s: %s is out of range %d..%d milliseconds", label, q,
+			time.Duration(st.Min).Milliseconds(), time.Duration(st.Max).Milliseconds())
 	}
 	switch { // Bytes
 	case !ok:

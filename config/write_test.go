@@ -174,6 +174,7 @@ func randStream(r *rand.Rand) Stream {
 		OnDemand:        r.IntN(2) == 0,
 		SegmentDuration: dur(MinSegmentDuration, MaxSegmentDuration, DefaultSegmentDuration),
 		SegmentCount:    MinSegmentCount + r.IntN(MaxSegmentCount-MinSegmentCount+1),
+		ChunkDuration:   MinChunkDuration + time.Duration(r.Int64N(int64((MaxChunkDuration-MinChunkDuration)/time.Millisecond)+1))*time.Millisecond,
 		SourceTimeout:   dur(MinSourceTimeout, MaxSourceTimeout, DefaultSourceTimeout),
 		ClientsTimeout:  dur(0, MaxClientsTimeout, DefaultClientsTimeout),
 	}

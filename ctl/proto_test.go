@@ -186,7 +186,7 @@ stream c {
 		}
 	}
 	j, _ := json.Marshal(StreamToJSON(cfg.Streams[2]))
-	want := `{"name":"c","type":"static","inputs":[{"url":"udp://239.0.0.3:1234","priority":2,"source_timeout":0.75,"program":7,"rcvbuf":8388608},{"url":"rtp://239.0.0.4:5000","priority":1}],"segment_duration":60,"segment_count":100,"source_timeout":3600,"clients_timeout":20,"disabled":false}`
+	want := `{"name":"c","type":"static","inputs":[{"url":"udp://239.0.0.3:1234","priority":2,"source_timeout":0.75,"program":7,"rcvbuf":8388608},{"url":"rtp://239.0.0.4:5000","priority":1}],"segment_duration":60,"segment_count":100,"chunk_duration":200,"source_timeout":3600,"clients_timeout":20,"disabled":false}`
 	if string(j) != want {
 		t.Fatalf("StreamToJSON:\n got %s\nwant %s", j, want)
 	}

@@ -172,6 +172,7 @@ input             udp://239.0.0.1:1234 priority=1
 input             udp://239.0.0.2:1234 priority=2 source_timeout=3
 segment_duration  2
 segment_count     6
+chunk_duration    200
 source_timeout    10
 clients_timeout   30
 disabled          false
@@ -182,6 +183,7 @@ type              ondemand
 input             udp://239.0.0.9:1234 rcvbuf=4194304
 segment_duration  1.5
 segment_count     6
+chunk_duration    200
 source_timeout    5
 clients_timeout   20
 disabled          false
@@ -200,6 +202,7 @@ active input      -
 input             udp://239.0.0.9:1234 rcvbuf=4194304
 segment_duration  1.5
 segment_count     6
+chunk_duration    200
 source_timeout    5
 clients_timeout   20
 disabled          false
@@ -213,6 +216,7 @@ input             udp://239.0.0.1:1234 priority=1
 input             udp://239.0.0.2:1234 priority=2 source_timeout=3
 segment_duration  2
 segment_count     10
+chunk_duration    200
 source_timeout    10
 clients_timeout   30
 disabled          false
@@ -223,6 +227,7 @@ type              static
 input             udp://239.0.0.7:1234
 segment_duration  1.5
 segment_count     6
+chunk_duration    200
 source_timeout    5
 clients_timeout   20
 disabled          false

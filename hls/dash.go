@@ -21,23 +21,25 @@ import (
 // segments in the slabs packaged per track (hls/fmp4), once per segment
 // (slot packDASH), like fMP4 HLS.
 //
-// Timing. Every AdaptationSet's timescale is 90 kHz, the TS clock, so
-// audio and video share one SegmentTimeline and $Time$ names a segment of
-// any track; audio tracks' own timescale (their sample rate) is inside
-// their fMP4. availabilityStartTime is the Unix epoch, so that a Period's start
-// is its first segment's wall-clock start (EXT-X-PROGRAM-DATE-TIME) and an
-// MPD means the same whichever origin wrote it and whenever. Inside a
+// Timing. availabilityStartTime is the wall-clock start of the stream's
+// first segment since it started (pipeline.Segment.Epoch), so the first
+// Period starts at 0 and a later one (after a discontinuity) at its first
+// segment's start (EXT-X-PROGRAM-DATE-TIME) less that. (With the Unix
+// epoch instead, and Periods starting some 1.8e9 s in, GStreamer 1.22's
+// dashdemux2 waits for ever; with any Period@start but 0 it does too,
+// which leaves it a Period after a discontinuity.) Inside a
 // Period, S@t is each segment's earliest presentation time (its first
 // keyframe's PTS, unwrapped next to its wall-clock start exactly as the
 // packager unwraps tfdt), and presentationTimeOffset is the Period's first
 // PTS on that timeline: the media timeline maps to the clock by the
 // Period's anchor, not by each segment's slewed PDT.
 //
-// URLs, below the stream: dash/REP/T.m4s is the segment at time T of
-// representation REP (v or a, then the track's PID); dash/REP/pN.init.mp4
-// is the init segment of the Period that started at MSN N, made from any of
-// its segments (they carry the same parameter sets, so the bytes are the
-// same).
+// URLs, below the stream: dash/REP/pP-N.m4s is segment N (from 1) of the
+// Period that started at MSN P, of representation REP (v or a, then the
+// track's PID): $Number$ within the Period, since MSNs themselves exceed
+// the schema's 32-bit startNumber. dash/REP/pP.init.mp4 is the Period's
+// init segment, made from any of its segments (they carry the same
+// parameter sets, so the bytes are the same).
 
 const ctMPD = "application/dash+xml"
 
@@ -149,7 +151,25 @@ func (s *Server) serveMPD(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 	}
 	ctx.SetContentType(ctMPD)
 	ctx.Response.Header.SetCanonical(hdrCacheControl, valNoCache)
-	ctx.Response.SetBodyRaw(body)
+	// The clock to sync to (dash.js asks the internet's otherwise, and a
+	// player's clock that is off moves its live edge): this server's
+	// /time, named absolutely because dash.js resolves it against the
+	// page, not the MPD. The memo ends just before </MPD>.
+	ctx.Response.AppendBody(body)
+	if host := ctx.Host(); len(host) > 0 {
+		ctx.Response.AppendBodyString(`<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="http://`)
+		ctx.Response.AppendBody(host)
+		ctx.Response.AppendBodyString("/time\"/>\n")
+	}
+	ctx.Response.AppendBodyString("</MPD>\n")
+}
+
+// serveTime answers /time: the server's clock as ISO 8601 UTC to the
+// millisecond, DASH's UTCTiming http-iso source.
+func serveTime(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.Response.Header.SetCanonical(hdrCacheControl, valNoCache)
+	ctx.Response.SetBodyRaw(time.Now().UTC().AppendFormat(make([]byte, 0, 24), "2006-01-02T15:04:05.000Z"))
 }
 
 // period is a run of listed segments rendered as one DASH Period.
@@ -201,7 +221,10 @@ func renderMPD(tl *pipeline.Timeline, now time.Time) []byte {
 	b := make([]byte, 0, 1024+len(listed)*120)
 	b = append(b, `<?xml version="1.0" encoding="UTF-8"?>
 <MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="dynamic"`...)
-	b = append(b, ` availabilityStartTime="1970-01-01T00:00:00Z" publishTime="`...)
+	epoch := listed[0].Epoch
+	b = append(b, ` availabilityStartTime="`...)
+	b = epoch.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	b = append(b, `" publishTime="`...)
 	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
 	b = append(b, `" minimumUpdatePeriod="`...)
 	b = appendDuration(b, target)
@@ -215,33 +238,37 @@ func renderMPD(tl *pipeline.Timeline, now time.Time) []byte {
 	b = appendDuration(b, target)
 	b = append(b, "\">\n"...)
 	for i := range kept {
-		b = appendPeriod(b, &kept[i])
+		b = appendPeriod(b, &kept[i], epoch)
 	}
-	b = append(b, "</MPD>\n"...)
-	return b
+	return b // serveMPD closes it, after the UTCTiming of the request's host
 }
 
 // appendPeriod renders one Period: an AdaptationSet per track, each with
 // its SegmentTemplate and timeline in the track's timescale.
-func appendPeriod(b []byte, p *period) []byte {
+func appendPeriod(b []byte, p *period, epoch time.Time) []byte {
 	anchor := p.segs[0].Period
 	pto := fmp4.Unwrap(anchor.PTS, uint64(anchor.Start.UnixNano()/1e9*fmp4.VideoTimeScale))
 	b = append(b, `<Period id="p`...)
 	b = strconv.AppendUint(b, anchor.MSN, 10)
 	b = append(b, `" start="`...)
-	b = appendDuration(b, time.Duration(anchor.Start.UnixNano()))
+	b = appendDuration(b, anchor.Start.Sub(epoch))
 	b = append(b, "\">\n"...)
 	for i := range p.last.tracks {
 		t := &p.last.tracks[i]
-		// The track's segments in this Period, in its timescale.
+		// The track's segments in this Period, in its timescale: the run
+		// up to the newest that all carry it, since $Number$ counts S
+		// entries and so cannot skip a segment.
+		first := len(p.forms)
+		for first > 0 && p.forms[first-1].track(t.rep) != nil {
+			first--
+		}
 		var spans []span
 		var bytes, ticks uint64
-		for _, f := range p.forms {
-			if ft := f.track(t.rep); ft != nil {
-				spans = append(spans, span{ft.ept, ft.end})
-				bytes += uint64(len(ft.media))
-				ticks += ft.end - ft.ept
-			}
+		for _, f := range p.forms[first:] {
+			ft := f.track(t.rep)
+			spans = append(spans, span{ft.ept, ft.end})
+			bytes += uint64(len(ft.media))
+			ticks += ft.end - ft.ept
 		}
 		b = append(b, `<AdaptationSet id="`...)
 		b = strconv.AppendInt(b, int64(i+1), 10)
@@ -254,9 +281,13 @@ func appendPeriod(b []byte, p *period) []byte {
 		b = strconv.AppendUint(b, uint64(t.timescale), 10)
 		b = append(b, `" presentationTimeOffset="`...)
 		b = strconv.AppendUint(b, rescale(pto, t.timescale), 10)
+		b = append(b, `" startNumber="`...)
+		b = strconv.AppendUint(b, p.segs[first].MSN-anchor.MSN+1, 10)
 		b = append(b, `" initialization="dash/$RepresentationID$/p`...)
 		b = strconv.AppendUint(b, anchor.MSN, 10)
-		b = append(b, `.init.mp4" media="dash/$RepresentationID$/$Time$.m4s">`...)
+		b = append(b, `.init.mp4" media="dash/$RepresentationID$/p`...)
+		b = strconv.AppendUint(b, anchor.MSN, 10)
+		b = append(b, `-$Number$.m4s">`...)
 		b = append(b, "\n<SegmentTimeline>"...)
 		b = appendTimeline(b, spans)
 		b = append(b, "</SegmentTimeline>\n</SegmentTemplate>\n"...)
@@ -340,7 +371,7 @@ func appendDuration(b []byte, d time.Duration) []byte {
 	return append(b, 'S')
 }
 
-// serveDASH answers dash/REP/T.m4s and dash/REP/pN.init.mp4.
+// serveDASH answers dash/REP/pP-N.m4s and dash/REP/pP.init.mp4.
 func (s *Server) serveDASH(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest []byte) {
 	if _, drm := st.DRM(); drm {
 		fail(ctx, fasthttp.StatusForbidden, drmRefusal)
@@ -353,38 +384,33 @@ func (s *Server) serveDASH(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest [
 		return
 	}
 	rep, file := rest[:slash], rest[slash+1:]
+	// pP.init.mp4 or pP-N.m4s: Period P (its first MSN), segment N of
+	// it counting from 1.
 	init := bytes.HasSuffix(file, suffixInit)
-	var num []byte
+	var pText, nText []byte
 	switch {
-	case init && len(file) > 1 && file[0] == 'p':
-		num = file[1 : len(file)-len(suffixInit)]
-	case !init && bytes.HasSuffix(file, suffixM4S):
-		num = file[:len(file)-len(suffixM4S)]
-	default:
-		notFound(ctx)
-		return
+	case len(file) < 2 || file[0] != 'p':
+	case init:
+		pText = file[1 : len(file)-len(suffixInit)]
+	case bytes.HasSuffix(file, suffixM4S):
+		if dash := bytes.IndexByte(file, '-'); dash > 0 {
+			pText, nText = file[1:dash], file[dash+1:len(file)-len(suffixM4S)]
+		}
 	}
-	n, err := strconv.ParseUint(string(num), 10, 64)
+	period, err1 := strconv.ParseUint(string(pText), 10, 64)
+	n, err2 := strconv.ParseUint(string(nText), 10, 64)
 	tl := st.Timeline()
-	if err != nil || tl == nil {
+	if err1 != nil || (!init && (err2 != nil || n == 0)) || tl == nil {
 		notFound(ctx)
 		return
 	}
 	// The segment: for an init, any of the Period's (newest first); for
-	// media, the one whose track starts at n or, failing that, the one
-	// starting nearest n by less than half its length. Players that
-	// predict the next URL from the last S element (ffmpeg) ask for its
-	// end, and a track whose source groups several audio frames per PES
-	// starts its next segment a few frames off that. Looking packages
-	// each fetchable segment at most once, so a client asking for times
-	// that do not exist costs no more than one DASH player.
+	// media, segment MSN P+N-1 if it is in Period P.
 	var body []byte
 	var failed error
-	var near *dashTrack
-	var nearBy uint64
 	for i := len(tl.Segments) - 1; i >= 0 && body == nil; i-- {
 		g := tl.Segments[i]
-		if init && g.Period.MSN != n {
+		if g.Period.MSN != period || (!init && g.MSN != period+n-1) {
 			continue
 		}
 		f, err := dashOf(g)
@@ -392,21 +418,12 @@ func (s *Server) serveDASH(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest [
 			failed = err
 			continue
 		}
-		t := f.track(string(rep))
-		switch {
-		case t == nil:
-		case init:
-			body = t.init
-		case t.ept == n:
+		if t := f.track(string(rep)); t != nil {
 			body = t.media
-		default:
-			if by := max(t.ept, n) - min(t.ept, n); by < (t.end-t.ept)/2 && (near == nil || by < nearBy) {
-				near, nearBy = t, by
+			if init {
+				body = t.init
 			}
 		}
-	}
-	if body == nil && near != nil {
-		body = near.media
 	}
 	if body == nil {
 		if failed != nil && !errors.Is(failed, pipeline.ErrOverwritten) {

@@ -23,6 +23,7 @@ type mpdDoc struct {
 			Template    struct {
 				Timescale uint64 `xml:"timescale,attr"`
 				PTO       uint64 `xml:"presentationTimeOffset,attr"`
+				Start     uint64 `xml:"startNumber,attr"`
 				Init      string `xml:"initialization,attr"`
 				Media     string `xml:"media,attr"`
 				S         []struct {
@@ -118,8 +119,17 @@ func TestDASH(t *testing.T) {
 	if err := xml.Unmarshal(body, &doc); err != nil {
 		t.Fatalf("%v\n%s", err, body)
 	}
-	if doc.Type != "dynamic" || doc.AvailabilityStartTime != "1970-01-01T00:00:00Z" || len(doc.Periods) == 0 {
-		t.Fatalf("MPD:\n%s", body)
+	if !bytes.Contains(body, []byte(`<UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="`+f.base+`/time"/>`)) {
+		t.Errorf("no UTCTiming naming this server's /time:\n%s", body)
+	}
+	if resp, now := get(t, f.base+"/time"); resp.StatusCode != 200 {
+		t.Errorf("/time: %d", resp.StatusCode)
+	} else if at, err := time.Parse(time.RFC3339Nano, string(now)); err != nil || time.Since(at).Abs() > 5*time.Second {
+		t.Errorf("/time says %q (%v)", now, err)
+	}
+	ast, err := time.Parse(time.RFC3339, doc.AvailabilityStartTime)
+	if doc.Type != "dynamic" || err != nil || time.Since(ast) > time.Minute || len(doc.Periods) != 1 || doc.Periods[0].Start != "PT0S" {
+		t.Fatalf("want a dynamic MPD whose one Period starts at availabilityStartTime, the stream's start:\n%s", body)
 	}
 	pub, err := time.Parse(time.RFC3339, doc.PublishTime)
 	if err != nil || time.Since(pub) > time.Minute || time.Until(pub) > time.Second {
@@ -141,14 +151,14 @@ func TestDASH(t *testing.T) {
 		if resp.StatusCode != 200 || box(ib, "moov", "trak") == nil || resp.Header.Get("Cache-Control") != string(valImmutable) {
 			t.Fatalf("init %s: %d %v, %d bytes", init, resp.StatusCode, resp.Header, len(ib))
 		}
-		var n int
+		n := 0
 		for _, s := range tpl.S {
 			for r := 0; r <= s.R; r++ {
 				tm := s.T + uint64(r)*s.D
 				if tm < tpl.PTO {
 					t.Errorf("S@t %d before presentationTimeOffset %d", tm, tpl.PTO)
 				}
-				u := strings.ReplaceAll(strings.ReplaceAll(tpl.Media, "$RepresentationID$", rep.ID), "$Time$", strconv.FormatUint(tm, 10))
+				u := strings.ReplaceAll(strings.ReplaceAll(tpl.Media, "$RepresentationID$", rep.ID), "$Number$", strconv.FormatUint(tpl.Start+uint64(n), 10))
 				resp, mb := get(t, f.base+"/ch/"+u)
 				if resp.StatusCode != 200 {
 					t.Fatalf("%s: %d %s", u, resp.StatusCode, mb)
@@ -167,7 +177,9 @@ func TestDASH(t *testing.T) {
 			t.Errorf("%s: only %d segments in the timeline", a.ContentType, n)
 		}
 	}
-	for _, u := range []string{"dash/v256/1.m4s", "dash/x/1.m4s", "dash/v256/p1.init.mp4", "dash/v999/p1.init.mp4", "dash/v256/abc.m4s", "dash/v256", "dash/"} {
+	pid := strings.TrimPrefix(p.ID, "p")
+	for _, u := range []string{"dash/v256/1.m4s", "dash/x/p" + pid + "-1.m4s", "dash/v256/p1.init.mp4", "dash/v999/p" + pid + ".init.mp4",
+		"dash/v256/p" + pid + "-0.m4s", "dash/v256/p" + pid + "-99999.m4s", "dash/v256/p" + pid + "-x.m4s", "dash/v256/abc.m4s", "dash/v256", "dash/"} {
 		if resp, _ := get(t, f.base+"/ch/"+u); resp.StatusCode != 404 {
 			t.Errorf("%s: %d, want 404", u, resp.StatusCode)
 		}

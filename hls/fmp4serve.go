@@ -71,6 +71,15 @@ func fmp4Playlist(tl *pipeline.Timeline, query string) []byte {
 	return m3u8.AppendMedia(make([]byte, 0, 200+len(listed)*(150+len(query))), &m)
 }
 
+// packInitForm makes a TS segment's fMP4 init segment.
+func packInitForm(data []byte) ([]byte, error) {
+	p, err := fmp4.Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	return p.Init()
+}
+
 // serveFMP4 answers the init (slot packInit) or media segment made from
 // the TS segment named rest with suffix in place of ".ts".
 func (s *Server) serveFMP4(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest, suffix []byte, slot int) {
@@ -83,20 +92,21 @@ func (s *Server) serveFMP4(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest, 
 		notFound(ctx)
 		return
 	}
-	body, err := seg.Package(slot, func(data []byte) ([]byte, error) {
-		p, err := fmp4.Parse(data)
-		if err != nil {
-			return nil, err
+	pack := packInitForm
+	if slot == packMedia {
+		pack = func(data []byte) ([]byte, error) {
+			p, err := fmp4.Parse(data)
+			if err != nil {
+				return nil, err
+			}
+			// Unwrapped next to the segment's wall-clock start: the same
+			// reference for every segment of the stream to within the
+			// PTS-to-clock offset, so consecutive segments get one
+			// continuous 64-bit timeline.
+			return p.Media(uint32(seg.MSN), mediaRef(seg))
 		}
-		if slot == packInit {
-			return p.Init()
-		}
-		// Unwrapped next to the segment's wall-clock start: the same
-		// reference for every segment of the stream to within the
-		// PTS-to-clock offset, so consecutive segments get one
-		// continuous 64-bit timeline.
-		return p.Media(uint32(seg.MSN), mediaRef(seg))
-	})
+	}
+	body, err := seg.Package(slot, pack)
 	switch {
 	case err == nil:
 	case errors.Is(err, pipeline.ErrOverwritten):

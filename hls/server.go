@@ -46,6 +46,7 @@ type Server struct {
 
 	mounts []mount // set before serving (Mount), read-only after
 	play   *playAuth
+	lls    llStreams // LL-HLS part makers of the streams being played
 
 	codes     [600]atomic.Uint64 // answers, by status code: the handler's, fasthttp's own and refusals
 	liveMiss  atomic.Uint64      // /mpegts readers that fell behind the ring and jumped to the live edge
@@ -187,6 +188,7 @@ var (
 
 var (
 	pathMetrics   = []byte("/metrics")
+	pathTime      = []byte("/time")
 	suffixMPEGTS  = []byte("/mpegts")
 	nameIndex     = []byte("index.m3u8")
 	nameMPEGTS    = []byte("mpegts")
@@ -286,6 +288,10 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		s.serveMetrics(ctx)
 		return
 	}
+	if bytes.Equal(path, pathTime) {
+		serveTime(ctx)
+		return
+	}
 	if len(path) < 2 || path[0] != '/' {
 		notFound(ctx)
 		return
@@ -317,6 +323,10 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		s.servePlaylist(ctx, st)
 	case bytes.Equal(rest, nameFMP4Index):
 		s.serveFMP4Playlist(ctx, st)
+	case bytes.Equal(rest, nameLLIndex):
+		s.serveLLPlaylist(ctx, st)
+	case bytes.HasPrefix(rest, prefixLL):
+		s.serveLL(ctx, st, rest)
 	case bytes.Equal(rest, nameMPD) || bytes.Equal(rest, nameManifestMPD):
 		s.serveMPD(ctx, st)
 	case bytes.HasPrefix(rest, prefixDASH):
@@ -355,6 +365,8 @@ func splitPath(p []byte) (name, rest []byte, ok bool) {
 	switch {
 	case (bytes.HasSuffix(p, suffixM4S) || bytes.HasSuffix(p, suffixInit)) && elementAt(p, 3, prefixDASH[:4]):
 		n = 3 // dash/REP/N.m4s
+	case (bytes.HasSuffix(p, suffixM4S) || bytes.HasSuffix(p, suffixInit)) && elementAt(p, 2, prefixLL[:2]):
+		n = 2 // ll/MSN.K.m4s
 	case bytes.HasSuffix(p, suffixTS) || bytes.HasSuffix(p, suffixM4S) || bytes.HasSuffix(p, suffixInit):
 		n = segmentDepth
 	case bytes.HasSuffix(p, suffixKey):

@@ -39,8 +39,11 @@ type Segment struct {
 	Encrypted bool
 	Key       int64
 	// Period is the run of segments without a discontinuity this one is
-	// in, named by its first segment: DASH's Period.
+	// in, named by its first segment: DASH's Period. Epoch is the start
+	// of the stream's first segment since it (last) started: DASH's
+	// availabilityStartTime.
 	Period   Period
+	Epoch    time.Time
 	startPTS uint64
 
 	// Written by the segmenter, read by everyone: refs[i] for i < nref is

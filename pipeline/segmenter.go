@@ -239,6 +239,10 @@ func (g *segmenter) start(pts uint64) {
 	if l := w.last; l != nil && !seg.Discontinuity {
 		seg.Period = l.Period
 	}
+	seg.Epoch = seg.Start
+	if l := w.last; l != nil {
+		seg.Epoch = l.Epoch
+	}
 	g.out.cur = seg
 	g.out.starved = false
 	if o := g.out.orphan; o != nil {

@@ -487,11 +487,40 @@ func (s *Segment) Media(seq uint32, ref uint64, ids ...int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	ranges := make([]Range, len(tracks))
+	for i, t := range tracks {
+		ranges[i] = Range{ID: t.ID, To: len(t.samples)}
+	}
+	return s.Part(seq, ref, ranges)
+}
+
+// Range is samples [From, To) of track ID.
+type Range struct{ ID, From, To int }
+
+// Part returns a fragment (moof+mdat) with sequence number seq holding the
+// given sample ranges, timed as in the whole segment: a Low-Latency HLS
+// part. Empty ranges are left out; with none left it is an error.
+func (s *Segment) Part(seq uint32, ref uint64, ranges []Range) ([]byte, error) {
 	part := mcfmp4.Part{SequenceNumber: seq}
-	for _, t := range tracks {
+	for _, r := range ranges {
+		var t *Track
+		for _, c := range s.Tracks {
+			if c.ID == r.ID {
+				t = c
+			}
+		}
+		if t == nil {
+			return nil, fmt.Errorf("fmp4: segment has no track %d", r.ID)
+		}
+		if r.From < 0 || r.To > len(t.samples) || r.From > r.To {
+			return nil, fmt.Errorf("fmp4: track %d has no samples [%d, %d)", r.ID, r.From, r.To)
+		}
+		if r.From == r.To {
+			continue
+		}
 		tl := t.timeline(ref)
-		pt := &mcfmp4.PartTrack{ID: t.ID, BaseTime: tl[0].start}
-		for i := range t.samples {
+		pt := &mcfmp4.PartTrack{ID: t.ID, BaseTime: tl[r.From].start}
+		for i := r.From; i < r.To; i++ {
 			smp := &t.samples[i]
 			ms := &mcfmp4.Sample{
 				Duration:        tl[i].duration,
@@ -500,6 +529,7 @@ func (s *Segment) Media(seq uint32, ref uint64, ids ...int) ([]byte, error) {
 				Payload:         smp.au,
 			}
 			if t.Codec != ts.CodecAAC {
+				var err error
 				ms.Payload, err = h264.AVCC(smp.nalus).Marshal()
 				if err != nil {
 					return nil, fmt.Errorf("fmp4: track %d sample %d: %w", t.ID, i, err)
@@ -509,11 +539,34 @@ func (s *Segment) Media(seq uint32, ref uint64, ids ...int) ([]byte, error) {
 		}
 		part.Tracks = append(part.Tracks, pt)
 	}
+	if len(part.Tracks) == 0 {
+		return nil, errors.New("fmp4: no samples in the part")
+	}
 	var buf seekablebuffer.Buffer
 	if err := part.Marshal(&buf); err != nil {
 		return nil, fmt.Errorf("fmp4: media segment: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// SampleTime is a sample on its track's 64-bit timeline, in the track's
+// timescale.
+type SampleTime struct {
+	DTS      uint64
+	Duration uint32
+	Offset   int32 // presentation minus decode time
+	Sync     bool
+}
+
+// Timeline returns the track's samples on its 64-bit timeline next to ref
+// (see Unwrap), in decode order: where Part would place them.
+func (t *Track) Timeline(ref uint64) []SampleTime {
+	tl := t.timeline(ref)
+	out := make([]SampleTime, len(tl))
+	for i, s := range tl {
+		out[i] = SampleTime{DTS: s.start, Duration: s.duration, Offset: s.offset, Sync: t.samples[i].sync}
+	}
+	return out
 }
 
 // Init parses a TS segment and returns its init segment and tracks.

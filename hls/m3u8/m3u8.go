@@ -26,6 +26,18 @@ type Segment struct {
 	// EXT-X-KEY; with IV set, every segment does, with its IV.
 	Key string
 	IV  *[16]byte
+	// Parts are its LL-HLS partial segments (EXT-X-PART), listed before
+	// it; Map, when set, is the URI of the EXT-X-MAP that precedes it
+	// (default: its own fMP4 init name).
+	Parts []Part
+	Map   string
+}
+
+// Part is a Low-Latency HLS partial segment.
+type Part struct {
+	URI         string
+	Duration    time.Duration
+	Independent bool // starts with a sync sample
 }
 
 // Media is a live media playlist.
@@ -41,18 +53,36 @@ type Media struct {
 	// (NAME.init.mp4, of the segment it precedes) before the first and
 	// after each discontinuity, where codecs or parameters may change.
 	FMP4 bool
+	// PartTarget, when set, makes a Low-Latency HLS playlist (version 9,
+	// fMP4): EXT-X-PART-INF, EXT-X-SERVER-CONTROL with blocking reload
+	// and PART-HOLD-BACK of three part targets, each segment's Parts;
+	// then Open, the segment being written (its PDT and parts, no
+	// EXTINF), and PreloadHint, the URI of the part to come.
+	PartTarget  time.Duration
+	Open        *Segment
+	PreloadHint string
 }
 
 // AppendMedia appends the playlist m to b: version 3, independent segments,
 // each segment with its PROGRAM-DATE-TIME and its name (AppendSegmentName)
 // as the URI, relative to the playlist.
 func AppendMedia(b []byte, m *Media) []byte {
-	if m.FMP4 {
+	fmp4 := m.FMP4 || m.PartTarget > 0
+	switch {
+	case m.PartTarget > 0:
+		b = append(b, "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:"...)
+	case fmp4:
 		b = append(b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:"...)
-	} else {
+	default:
 		b = append(b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:"...)
 	}
 	b = strconv.AppendInt(b, int64(m.Target), 10)
+	if m.PartTarget > 0 {
+		b = append(b, "\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK="...)
+		b = strconv.AppendFloat(b, 3*m.PartTarget.Seconds(), 'f', 3, 64)
+		b = append(b, "\n#EXT-X-PART-INF:PART-TARGET="...)
+		b = strconv.AppendFloat(b, m.PartTarget.Seconds(), 'f', 3, 64)
+	}
 	b = append(b, "\n#EXT-X-MEDIA-SEQUENCE:"...)
 	b = strconv.AppendUint(b, m.MediaSequence, 10)
 	b = append(b, "\n#EXT-X-DISCONTINUITY-SEQUENCE:"...)
@@ -68,21 +98,17 @@ func AppendMedia(b []byte, m *Media) []byte {
 			b = appendKey(b, s, m.Query)
 			key = s.Key
 		}
-		if m.FMP4 && (i == 0 || s.Discontinuity) {
-			b = append(b, `#EXT-X-MAP:URI="`...)
-			b = appendFMP4Name(b, s, ".init.mp4")
-			if m.Query != "" {
-				b = append(b, '?')
-				b = append(b, m.Query...)
-			}
-			b = append(b, "\"\n"...)
+		if fmp4 && (i == 0 || s.Discontinuity) {
+			b = appendMap(b, s, m.Query)
 		}
 		b = append(b, "#EXT-X-PROGRAM-DATE-TIME:"...)
 		b = s.Start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
-		b = append(b, "\n#EXTINF:"...)
+		b = append(b, '\n')
+		b = appendParts(b, s.Parts, m.Query)
+		b = append(b, "#EXTINF:"...)
 		b = strconv.AppendFloat(b, s.Duration.Seconds(), 'f', 3, 64)
 		b = append(b, ",\n"...)
-		if m.FMP4 {
+		if fmp4 {
 			b = appendFMP4Name(b, s, ".m4s")
 		} else {
 			b = AppendSegmentName(b, s.Start, s.Duration)
@@ -92,6 +118,65 @@ func AppendMedia(b []byte, m *Media) []byte {
 			b = append(b, m.Query...)
 		}
 		b = append(b, '\n')
+	}
+	if o := m.Open; o != nil && m.PartTarget > 0 {
+		if o.Discontinuity && len(m.Segments) > 0 {
+			b = append(b, "#EXT-X-DISCONTINUITY\n"...)
+		}
+		if o.Discontinuity || len(m.Segments) == 0 {
+			b = appendMap(b, o, m.Query)
+		}
+		b = append(b, "#EXT-X-PROGRAM-DATE-TIME:"...)
+		b = o.Start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+		b = append(b, '\n')
+		b = appendParts(b, o.Parts, m.Query)
+	}
+	if m.PreloadHint != "" {
+		b = append(b, `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="`...)
+		b = appendURI(b, m.PreloadHint, m.Query)
+		b = append(b, "\"\n"...)
+	}
+	return b
+}
+
+// appendMap appends the EXT-X-MAP line that precedes segment s.
+func appendMap(b []byte, s *Segment, query string) []byte {
+	b = append(b, `#EXT-X-MAP:URI="`...)
+	if s.Map != "" {
+		b = append(b, s.Map...)
+	} else {
+		b = appendFMP4Name(b, s, ".init.mp4")
+	}
+	if query != "" {
+		b = append(b, '?')
+		b = append(b, query...)
+	}
+	return append(b, "\"\n"...)
+}
+
+// appendParts appends EXT-X-PART lines.
+func appendParts(b []byte, parts []Part, query string) []byte {
+	for _, p := range parts {
+		b = append(b, "#EXT-X-PART:DURATION="...)
+		b = strconv.AppendFloat(b, p.Duration.Seconds(), 'f', 5, 64)
+		b = append(b, `,URI="`...)
+		b = appendURI(b, p.URI, query)
+		if p.Independent {
+			b = append(b, `",INDEPENDENT=YES`...)
+		} else {
+			b = append(b, '"')
+		}
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// appendURI appends uri with the query, if any.
+func appendURI(b []byte, uri, query string) []byte {
+	b = append(b, uri...)
+	if query != "" {
+		b = append(b, '?')
+		b = append(b, query...)
 	}
 	return b
 }

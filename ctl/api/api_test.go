@@ -327,6 +327,13 @@ func TestGet(t *testing.T) {
 			t.Errorf("stats.%s = %v, want %v", k, st[k], v)
 		}
 	}
+	urls := st["playback_urls"].(map[string]any)
+	for k, v := range map[string]string{"hls": "/beta/index.m3u8", "hls_fmp4": "/beta/index.fmp4.m3u8", "ll_hls": "/beta/index.ll.m3u8",
+		"dash": "/beta/index.mpd", "mpegts": "/beta/mpegts"} {
+		if urls[k] != v {
+			t.Errorf("stats.playback_urls.%s = %v, want %s", k, urls[k], v)
+		}
+	}
 	tr := st["media_info"].(map[string]any)["tracks"].([]any)
 	if len(tr) != 2 || tr[0].(map[string]any)["content"] != "video" || tr[0].(map[string]any)["width"] != 1280.0 ||
 		tr[0].(map[string]any)["height"] != 720.0 || tr[1].(map[string]any)["codec"] != "aac" || tr[1].(map[string]any)["width"] != nil {

@@ -382,6 +382,30 @@ func streamObject(s config.Stream, st stateOf, a Access, now time.Time) object {
 	return append(o, field{"stats", statsObject(s, st, now)})
 }
 
+// playbackURLs lists the paths a player can play the stream at, on any
+// HTTP listener of the daemon: every output, or for a drm stream the one
+// that is encrypted (the others answer 403).
+func playbackURLs(s config.Stream) object {
+	var b strings.Builder
+	for i, part := range strings.Split(s.Name, "/") {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(url.PathEscape(part))
+	}
+	base := "/" + b.String() + "/"
+	if s.DRM != "" {
+		return object{{"hls", base + "index.m3u8"}}
+	}
+	return object{
+		{"hls", base + "index.m3u8"},
+		{"hls_fmp4", base + "index.fmp4.m3u8"},
+		{"ll_hls", base + "index.ll.m3u8"},
+		{"dash", base + "index.mpd"},
+		{"mpegts", base + "mpegts"},
+	}
+}
+
 // statsObject gives a stream's state under Flussonic's names.
 func statsObject(s config.Stream, st stateOf, now time.Time) object {
 	status := "error"
@@ -398,7 +422,7 @@ func statsObject(s config.Stream, st stateOf, now time.Time) object {
 			status = "waiting"
 		}
 	}
-	o := object{{"status", status}, {"alive", st.status.Status == ctl.StatusRunning}}
+	o := object{{"status", status}, {"alive", st.status.Status == ctl.StatusRunning}, {"playback_urls", playbackURLs(s)}}
 	if st.status.Error != "" {
 		o = append(o, field{"error", st.status.Error})
 	}

@@ -471,7 +471,8 @@ const streamPage = {
     view.replaceChildren();
     const el = this.el = {};
     const base = location.origin + "/" + namePath(name);
-    const urls = [["HLS", base + "/index.m3u8"], ["HLS fMP4 (CMAF)", base + "/index.fmp4.m3u8"], ["HTTP MPEG-TS", base + "/mpegts"]];
+    const urls = [["HLS", base + "/index.m3u8"], ["HLS fMP4 (CMAF)", base + "/index.fmp4.m3u8"], ["Low-Latency HLS", base + "/index.ll.m3u8"],
+      ["MPEG-DASH", base + "/index.mpd"], ["HTTP MPEG-TS", base + "/mpegts"]];
     el.light = light(this.st ? statusOf(this.st) : "stopped");
     el.status = h("span", { class: "status-text" });
     el.tags = h("span", { class: "tags" });

@@ -211,7 +211,11 @@ try {
     check(ts === `${origin}/${name}/mpegts`, `MPEG-TS URL ${ts}`);
     const fmp4 = await page.getByLabel("HLS fMP4 (CMAF)", { exact: true }).inputValue();
     check(fmp4 === `${origin}/${name}/index.fmp4.m3u8`, `fMP4 URL ${fmp4}`);
-    check(await page.getByRole("button", { name: /^Copy the .* URL$/ }).count() === 3, "not one copy button per URL");
+    const ll = await page.getByLabel("Low-Latency HLS", { exact: true }).inputValue();
+    check(ll === `${origin}/${name}/index.ll.m3u8`, `LL-HLS URL ${ll}`);
+    const mpd = await page.getByLabel("MPEG-DASH", { exact: true }).inputValue();
+    check(mpd === `${origin}/${name}/index.mpd`, `DASH URL ${mpd}`);
+    check(await page.getByRole("button", { name: /^Copy the .* URL$/ }).count() === 5, "not one copy button per URL");
     const inputRow = page.locator("table.inputs tbody tr").filter({ hasText: opt.source });
     await inputRow.filter({ hasText: "active" }).waitFor();
     await page.locator(".tr290 .ind").first().waitFor();

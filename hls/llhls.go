@@ -526,8 +526,10 @@ func (s *Server) serveLL(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest []b
 	case init:
 		msnText = name[:len(name)-len(suffixInit)]
 	case bytes.HasSuffix(name, suffixM4S):
-		dot := bytes.IndexByte(name, '.')
-		msnText, kText = name[:dot], name[dot+1:len(name)-len(suffixM4S)]
+		stem := name[:len(name)-len(suffixM4S)]
+		if dot := bytes.IndexByte(stem, '.'); dot >= 0 {
+			msnText, kText = stem[:dot], stem[dot+1:]
+		}
 	}
 	msn, err1 := strconv.ParseUint(string(msnText), 10, 64)
 	k, err2 := strconv.Atoi(string(kText))

@@ -29,26 +29,43 @@ var (
 // demux splits a TS segment into the PES packets of the streams of its one
 // program. It takes the first program of the first PAT and the first PMT;
 // packets of elementary streams before that PMT are ignored. PES data slices
-// share no memory with tsData when a PES spans packets, and do otherwise.
+// share no memory with tsData.
 func demux(tsData []byte) (*program, error) {
 	if len(tsData) < ts.PacketSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrNotTS, len(tsData))
+	}
+	// Per elementary stream state, found by a linear search: a program has
+	// a handful of streams, and maps cost more than the search.
+	type esState struct {
+		pid      uint16
+		cc       uint8
+		haveCC   bool
+		open     bool   // cur holds a PES under assembly
+		cur      []byte // PES under assembly
+		lastSize int    // the previous PES's size: the next one's first guess
 	}
 	var (
 		patAsm, pmtAsm ts.SectionAssembler
 		pmtPID         uint16
 		havePMTPID     bool
 		prog           = &program{pes: make(map[uint16][]pes)}
-		cur            = make(map[uint16][]byte) // PES under assembly, by PID
-		lastCC         = make(map[uint16]uint8)
-		isES           = make(map[uint16]bool)
+		es             []esState
 	)
-	flush := func(pid uint16) {
-		b, ok := cur[pid]
-		if !ok {
+	find := func(pid uint16) *esState {
+		for i := range es {
+			if es[i].pid == pid {
+				return &es[i]
+			}
+		}
+		return nil
+	}
+	flush := func(e *esState) {
+		if !e.open {
 			return
 		}
-		delete(cur, pid)
+		b := e.cur
+		e.open, e.cur = false, nil
+		e.lastSize = len(b)
 		var h ts.PESHeader
 		if ts.ParsePESHeader(b, &h) != nil {
 			return // a broken PES is dropped
@@ -66,7 +83,7 @@ func demux(tsData []byte) (*program, error) {
 				p.dts = h.DTS
 			}
 		}
-		prog.pes[pid] = append(prog.pes[pid], p)
+		prog.pes[e.pid] = append(prog.pes[e.pid], p)
 	}
 	for off := 0; off+ts.PacketSize <= len(tsData); off += ts.PacketSize {
 		pkt := tsData[off : off+ts.PacketSize]
@@ -74,6 +91,36 @@ func demux(tsData []byte) (*program, error) {
 			return nil, fmt.Errorf("%w: no sync byte at offset %d", ErrNotTS, off)
 		}
 		pid := ts.PID(pkt)
+		if e := find(pid); e != nil {
+			if ts.TEI(pkt) || !ts.HasPayload(pkt) {
+				continue
+			}
+			cc := ts.CC(pkt)
+			if e.haveCC && e.cc == cc && !ts.DiscontinuityIndicator(pkt) {
+				continue // a repeated packet
+			}
+			e.cc, e.haveCC = cc, true
+			pl := ts.Payload(pkt)
+			if len(pl) == 0 {
+				continue
+			}
+			if ts.PUSI(pkt) {
+				flush(e)
+				// A PES is assembled in one buffer sized from its declared
+				// length or, for video (length 0), the previous PES's.
+				size := e.lastSize + e.lastSize/4
+				if len(pl) >= 6 {
+					if n := int(pl[4])<<8 | int(pl[5]); n != 0 {
+						size = 6 + n
+					}
+				}
+				e.cur = append(make([]byte, 0, max(size, len(pl))), pl...)
+				e.open = true
+			} else if e.open {
+				e.cur = append(e.cur, pl...)
+			}
+			continue
+		}
 		switch {
 		case pid == ts.PATPID:
 			sec, ok := patAsm.Push(pkt)
@@ -101,37 +148,18 @@ func demux(tsData []byte) (*program, error) {
 					prog.streams = []ts.PMTStream{}
 				}
 				for _, s := range pmt.Streams {
-					if s.PID != pmtPID && s.PID != ts.PATPID {
-						isES[s.PID] = true
+					if s.PID != pmtPID && s.PID != ts.PATPID && find(s.PID) == nil {
+						es = append(es, esState{pid: s.PID})
 					}
 				}
-			}
-		case isES[pid]:
-			if ts.TEI(pkt) || !ts.HasPayload(pkt) {
-				continue
-			}
-			cc := ts.CC(pkt)
-			if last, ok := lastCC[pid]; ok && last == cc && !ts.DiscontinuityIndicator(pkt) {
-				continue // a repeated packet
-			}
-			lastCC[pid] = cc
-			pl := ts.Payload(pkt)
-			if len(pl) == 0 {
-				continue
-			}
-			if ts.PUSI(pkt) {
-				flush(pid)
-				cur[pid] = pl[:len(pl):len(pl)]
-			} else if b, ok := cur[pid]; ok {
-				cur[pid] = append(b, pl...)
 			}
 		}
 	}
 	if prog.streams == nil {
 		return nil, ErrNoPMT
 	}
-	for _, s := range prog.streams {
-		flush(s.PID)
+	for i := range es {
+		flush(&es[i])
 	}
 	return prog, nil
 }

@@ -501,7 +501,7 @@ type Range struct{ ID, From, To int }
 // given sample ranges, timed as in the whole segment: a Low-Latency HLS
 // part. Empty ranges are left out; with none left it is an error.
 func (s *Segment) Part(seq uint32, ref uint64, ranges []Range) ([]byte, error) {
-	part := mcfmp4.Part{SequenceNumber: seq}
+	frags := make([]fragTrack, 0, len(ranges))
 	for _, r := range ranges {
 		var t *Track
 		for _, c := range s.Tracks {
@@ -519,34 +519,161 @@ func (s *Segment) Part(seq uint32, ref uint64, ranges []Range) ([]byte, error) {
 			continue
 		}
 		tl := t.timeline(ref)
-		pt := &mcfmp4.PartTrack{ID: t.ID, BaseTime: tl[r.From].start}
-		for i := r.From; i < r.To; i++ {
-			smp := &t.samples[i]
-			ms := &mcfmp4.Sample{
-				Duration:        tl[i].duration,
-				PTSOffset:       tl[i].offset,
-				IsNonSyncSample: !smp.sync,
-				Payload:         smp.au,
-			}
-			if t.Codec != ts.CodecAAC {
-				var err error
-				ms.Payload, err = h264.AVCC(smp.nalus).Marshal()
-				if err != nil {
-					return nil, fmt.Errorf("fmp4: track %d sample %d: %w", t.ID, i, err)
-				}
-			}
-			pt.Samples = append(pt.Samples, ms)
-		}
-		part.Tracks = append(part.Tracks, pt)
+		frags = append(frags, fragTrack{id: uint32(t.ID), video: t.Codec != ts.CodecAAC,
+			times: tl[r.From:r.To], samples: t.samples[r.From:r.To]})
 	}
-	if len(part.Tracks) == 0 {
+	if len(frags) == 0 {
 		return nil, errors.New("fmp4: no samples in the part")
 	}
-	var buf seekablebuffer.Buffer
-	if err := part.Marshal(&buf); err != nil {
-		return nil, fmt.Errorf("fmp4: media segment: %w", err)
+	return appendFragment(nil, seq, frags), nil
+}
+
+// fragTrack is one track's run of samples in a fragment.
+type fragTrack struct {
+	id      uint32
+	video   bool // samples are NAL units, written with 4-byte lengths (AVCC)
+	times   []timedSample
+	samples []sample
+}
+
+// ISO/IEC 14496-12 fragment flags, as mediacommon writes them.
+const (
+	tfhdDefaultBaseIsMoof = 0x020000
+	trunDataOffset        = 0x01
+	trunSampleDuration    = 0x100
+	trunSampleSize        = 0x200
+	trunSampleFlags       = 0x400
+	trunSampleCTO         = 0x800
+	sampleIsNonSync       = 1 << 16
+)
+
+func (f *fragTrack) size(i int) int {
+	if !f.video {
+		return len(f.samples[i].au)
 	}
-	return buf.Bytes(), nil
+	n := 0
+	for _, u := range f.samples[i].nalus {
+		n += 4 + len(u)
+	}
+	return n
+}
+
+func (f *fragTrack) trunFlags() uint32 {
+	flags := uint32(trunDataOffset | trunSampleDuration | trunSampleSize)
+	for i := range f.samples {
+		if !f.samples[i].sync {
+			flags |= trunSampleFlags
+		}
+		if f.times[i].offset != 0 {
+			flags |= trunSampleCTO
+		}
+	}
+	return flags
+}
+
+// appendFragment appends moof+mdat for the tracks: the boxes mediacommon's
+// fmp4.Part writes (tfhd default-base-is-moof, tfdt v1, trun v1), written
+// directly, since its reflection-driven writer cost most of packaging.
+func appendFragment(b []byte, seq uint32, frags []fragTrack) []byte {
+	flags := make([]uint32, len(frags))
+	moofSize := 8 + 16 // moof header, mfhd
+	dataSize := 0
+	for i := range frags {
+		f := &frags[i]
+		flags[i] = f.trunFlags()
+		entry := 8
+		if flags[i]&trunSampleFlags != 0 {
+			entry += 4
+		}
+		if flags[i]&trunSampleCTO != 0 {
+			entry += 4
+		}
+		moofSize += 8 + 16 + 20 + 20 + len(f.samples)*entry // traf, tfhd, tfdt, trun
+		for j := range f.samples {
+			dataSize += f.size(j)
+		}
+	}
+	b = slicesGrow(b, moofSize+8+dataSize)
+	b = box(b, moofSize, "moof")
+	b = box(b, 16, "mfhd")
+	b = be32(b, 0)
+	b = be32(b, seq)
+	dataOff := moofSize + 8 // from the start of moof to the first sample
+	for i := range frags {
+		f := &frags[i]
+		entry := 8
+		if flags[i]&trunSampleFlags != 0 {
+			entry += 4
+		}
+		if flags[i]&trunSampleCTO != 0 {
+			entry += 4
+		}
+		trun := 20 + len(f.samples)*entry
+		b = box(b, 8+16+20+trun, "traf")
+		b = box(b, 16, "tfhd")
+		b = be32(b, tfhdDefaultBaseIsMoof)
+		b = be32(b, f.id)
+		b = box(b, 20, "tfdt")
+		b = be32(b, 1<<24) // version 1
+		b = be64(b, f.times[0].start)
+		b = box(b, trun, "trun")
+		b = be32(b, 1<<24|flags[i])
+		b = be32(b, uint32(len(f.samples)))
+		b = be32(b, uint32(dataOff))
+		for j := range f.samples {
+			size := f.size(j)
+			dataOff += size
+			b = be32(b, f.times[j].duration)
+			b = be32(b, uint32(size))
+			if flags[i]&trunSampleFlags != 0 {
+				sf := uint32(0)
+				if !f.samples[j].sync {
+					sf = sampleIsNonSync
+				}
+				b = be32(b, sf)
+			}
+			if flags[i]&trunSampleCTO != 0 {
+				b = be32(b, uint32(f.times[j].offset))
+			}
+		}
+	}
+	b = box(b, 8+dataSize, "mdat")
+	for i := range frags {
+		f := &frags[i]
+		for j := range f.samples {
+			if !f.video {
+				b = append(b, f.samples[j].au...)
+				continue
+			}
+			for _, u := range f.samples[j].nalus {
+				b = be32(b, uint32(len(u)))
+				b = append(b, u...)
+			}
+		}
+	}
+	return b
+}
+
+func slicesGrow(b []byte, n int) []byte {
+	if cap(b)-len(b) < n {
+		nb := make([]byte, len(b), len(b)+n)
+		copy(nb, b)
+		return nb
+	}
+	return b
+}
+
+func box(b []byte, size int, typ string) []byte {
+	b = be32(b, uint32(size))
+	return append(b, typ...)
+}
+
+func be32(b []byte, v uint32) []byte {
+	return append(b, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+func be64(b []byte, v uint64) []byte {
+	return be32(be32(b, uint32(v>>32)), uint32(v))
 }
 
 // SampleTime is a sample on its track's 64-bit timeline, in the track's

@@ -73,6 +73,11 @@ type llStream struct {
 	segs    []*llSeg // oldest first
 	changed chan struct{}
 	buf     []byte
+	// quiet is when the open segment is next worth parsing: a part is
+	// made about once a part target of live media, so after one the
+	// next cannot be whole for about that long (parsing the open
+	// segment's prefix is the part maker's whole cost).
+	quiet time.Time
 }
 
 // llStreams are the streams with LL-HLS clients.
@@ -149,9 +154,16 @@ func (l *llStream) update() {
 		l.segs = append(l.segs, &llSeg{seg: live, next: make(map[int]int)})
 		changed = true
 	}
+	now := time.Now()
 	for _, ls := range l.segs {
-		if !ls.done && l.advance(ls) {
+		if ls.done || !ls.seg.Done() && now.Before(l.quiet) && len(ls.parts) > 0 {
+			continue
+		}
+		if n := len(ls.parts); l.advance(ls) {
 			changed = true
+			if len(ls.parts) > n {
+				l.quiet = now.Add(l.target * 3 / 4)
+			}
 		}
 	}
 	if n := len(l.segs) - llKeep; n > 0 {

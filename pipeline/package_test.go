@@ -44,3 +44,27 @@ func TestSegmentPackage(t *testing.T) {
 		t.Errorf("the live segment packaged: %v", err)
 	}
 }
+
+// A released segment's packaged forms go with it, even while something
+// still holds the segment.
+func TestPackageFreedWithSegment(t *testing.T) {
+	pool := testPool(t, 64<<20)
+	s := testStream(t, pool, time.Second)
+	clip := readClip(t, "h264_aac.ts")
+	at := feed(s, clip, epoch, 10*time.Second)
+	seg := s.Timeline().Listed()[0]
+	if _, err := seg.Package(0, func(b []byte) ([]byte, error) { return b[:10], nil }); err != nil || seg.packed[0].Load() == nil {
+		t.Fatalf("Package: %v", err)
+	}
+	for i := 0; i < 6; i++ {
+		at = feed(s, clip, at.Add(time.Second), 10*time.Second)
+	}
+	for _, g := range s.Timeline().Segments {
+		if g == seg {
+			t.Fatal("the first segment is still fetchable after a minute of media")
+		}
+	}
+	if seg.packed[0].Load() != nil {
+		t.Error("a released segment keeps its packaged form")
+	}
+}

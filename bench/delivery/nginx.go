@@ -35,12 +35,12 @@ http {
     fastcgi_temp_path %[2]s/tmp/fastcgi;
     uwsgi_temp_path %[2]s/tmp/uwsgi;
     scgi_temp_path %[2]s/tmp/scgi;
-    types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+    types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; video/mp4 mp4 m4s; application/dash+xml mpd; }
     default_type application/octet-stream;
     server {
         listen 127.0.0.1:%[3]d;
         root %[4]s;
-        location ~ \.m3u8$ {
+        location ~ \.(m3u8|mpd)$ {
             add_header Cache-Control no-cache;
             add_header Access-Control-Allow-Origin *;
         }
@@ -128,6 +128,35 @@ func (n *nginx) pid() int { return n.cmd.Process.Pid }
 
 // cpu is the master's and workers' CPU time.
 func (n *nginx) cpu() (time.Duration, error) { return proc.TreeCPU(n.pid()) }
+
+// NginxServer is a running nginx for the suite's other benchmarks
+// (bench/packaging): the baseline's config, serving a directory.
+type NginxServer struct{ n *nginx }
+
+// StartNginx runs nginx with the baseline's config (sendfile, the same
+// headers as slabcast: playlists and manifests no-cache, media immutable)
+// serving root, its config and logs in dir, with workers worker processes
+// pinned to cpus when not empty; it answers once probe (a path under root)
+// can be fetched. Stop it once.
+func StartNginx(ctx context.Context, dir, root string, workers int, cpus, probe string) (*NginxServer, error) {
+	n, err := startNginx(ctx, dir, root, workers, cpus, probe)
+	if err != nil {
+		return nil, err
+	}
+	return &NginxServer{n}, nil
+}
+
+// Base is nginx's HTTP root, http://127.0.0.1:PORT.
+func (n *NginxServer) Base() string { return n.n.base }
+
+// CPU is the master's and workers' CPU time.
+func (n *NginxServer) CPU() (time.Duration, error) { return n.n.cpu() }
+
+// Stop ends nginx by its master's PID.
+func (n *NginxServer) Stop() { n.n.stop() }
+
+// NginxVersion is `nginx -v`'s version, "" when it cannot tell.
+func NginxVersion() string { return firstLine(exec.Command("nginx", "-v").CombinedOutput()) }
 
 // stop ends nginx by its master's PID: SIGINT (fast shutdown: the master
 // ends its workers), SIGKILL after 5 s.

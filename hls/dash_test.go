@@ -185,3 +185,66 @@ func TestDASH(t *testing.T) {
 		}
 	}
 }
+
+// A source restart (the clip again, its timestamps going back) is a new
+// Period that starts where its first segment's wall clock says, with its
+// own init and timeline; fMP4 HLS marks it with EXT-X-DISCONTINUITY and a
+// new EXT-X-MAP.
+func TestDASHDiscontinuityIsAPeriod(t *testing.T) {
+	f := newFixture(t, time.Second, 12, nil)
+	f.send(t)
+	f.waitSegments(t, 4)
+	f.send(t)
+	f.waitSegments(t, 12)
+	_, body := get(t, f.base+"/ch/index.mpd")
+	var doc mpdDoc
+	if err := xml.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Periods) != 2 {
+		t.Fatalf("want two Periods, one per run:\n%s", body)
+	}
+	ast, _ := time.Parse(time.RFC3339, doc.AvailabilityStartTime)
+	var prevStart time.Duration = -1
+	for _, p := range doc.Periods {
+		start, err := parseXSDuration(p.Start)
+		if err != nil || start <= prevStart {
+			t.Errorf("Period %s starts at %q after %v", p.ID, p.Start, prevStart)
+		}
+		prevStart = start
+		for _, a := range p.Adapts {
+			init := strings.ReplaceAll(a.Template.Init, "$RepresentationID$", a.Reps[0].ID)
+			if resp, b := get(t, f.base+"/ch/"+init); resp.StatusCode != 200 || box(b, "moov") == nil {
+				t.Errorf("Period %s init %s: %d", p.ID, init, resp.StatusCode)
+			}
+			u := strings.ReplaceAll(strings.ReplaceAll(a.Template.Media, "$RepresentationID$", a.Reps[0].ID), "$Number$", strconv.FormatUint(a.Template.Start, 10))
+			if resp, b := get(t, f.base+"/ch/"+u); resp.StatusCode != 200 || ept(t, b) != a.Template.S[0].T {
+				t.Errorf("Period %s first segment %s: %d", p.ID, u, resp.StatusCode)
+			}
+		}
+	}
+	_, pl := get(t, f.base+"/ch/index.fmp4.m3u8")
+	text := string(pl)
+	if strings.Count(text, "#EXT-X-DISCONTINUITY\n") != 1 || strings.Count(text, "#EXT-X-MAP:") != 2 {
+		t.Fatalf("fMP4 playlist across the restart:\n%s", pl)
+	}
+	// The second Period starts at its first segment's PROGRAM-DATE-TIME.
+	after := text[strings.Index(text, "#EXT-X-DISCONTINUITY\n"):]
+	i := strings.Index(after, "#EXT-X-PROGRAM-DATE-TIME:") + len("#EXT-X-PROGRAM-DATE-TIME:")
+	pdt, err := time.Parse(time.RFC3339, after[i:i+24])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := pdt.Sub(ast); (prevStart - want).Abs() > time.Millisecond {
+		t.Errorf("second Period starts at %v after availabilityStartTime, its first segment's PDT at %v", prevStart, want)
+	}
+}
+
+// parseXSDuration reads the PTnS / PTn.mmmS durations appendDuration writes.
+func parseXSDuration(s string) (time.Duration, error) {
+	if !strings.HasPrefix(s, "PT") || !strings.HasSuffix(s, "S") {
+		return 0, strconv.ErrSyntax
+	}
+	v, err := strconv.ParseFloat(s[2:len(s)-1], 64)
+	return time.Duration(v * float64(time.Second)), err
+}

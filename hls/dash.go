@@ -112,6 +112,15 @@ func packDASHForm(seg *pipeline.Segment) func([]byte) (*dashForm, error) {
 	}
 }
 
+// PackedSize is the form's size for the pool's budget of packaged forms.
+func (f *dashForm) PackedSize() int {
+	n := 0
+	for i := range f.tracks {
+		n += len(f.tracks[i].init) + len(f.tracks[i].media)
+	}
+	return n
+}
+
 // track returns the form's track with representation id rep, or nil; f
 // may be nil.
 func (f *dashForm) track(rep string) *dashTrack {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/xml"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -176,6 +177,11 @@ func TestDASH(t *testing.T) {
 		if n < 3 {
 			t.Errorf("%s: only %d segments in the timeline", a.ContentType, n)
 		}
+	}
+	// What was packaged is kept, and counted.
+	_, metrics := get(t, f.base+"/metrics")
+	if m := regexp.MustCompile(`(?m)^slabcast_packaged_bytes (\d+)$`).FindSubmatch(metrics); m == nil || string(m[1]) == "0" {
+		t.Errorf("slabcast_packaged_bytes after DASH fetches: %q", m)
 	}
 	pid := strings.TrimPrefix(p.ID, "p")
 	for _, u := range []string{"dash/v256/1.m4s", "dash/x/p" + pid + "-1.m4s", "dash/v256/p1.init.mp4", "dash/v999/p" + pid + ".init.mp4",

@@ -36,8 +36,10 @@ const (
 	// llIdle is how long a stream's part maker runs after its last LL-HLS
 	// request.
 	llIdle = 30 * time.Second
-	// llKeep is how many recent segments keep their parts.
-	llKeep = 8
+	// llKeep is how many recent segments keep their parts: those of the
+	// last three target durations are listed, and one more for a player
+	// still fetching parts of the segment before.
+	llKeep = 5
 )
 
 var (

@@ -99,6 +99,10 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	b = appendPlain(b, "slabcast_pool_free_bytes", uint64(pool.Free()))
 	b = header(b, "slabcast_pool_exhausted_total", "counter", "Times a stream needed a slab chunk and the pool had none free.")
 	b = appendPlain(b, "slabcast_pool_exhausted_total", pool.Exhausted())
+	b = header(b, "slabcast_packaged_bytes", "gauge", "Packaged forms (fMP4, DASH) kept with segments, on the heap; at most a quarter of the pool's size.")
+	b = appendPlain(b, "slabcast_packaged_bytes", uint64(pool.PackedBytes()))
+	b = header(b, "slabcast_packaged_uncached_total", "counter", "Packaged forms made for one request and not kept: those kept were at their bound.")
+	b = appendPlain(b, "slabcast_packaged_uncached_total", pool.PackedUncached())
 	w.Write(b)
 	metrics.WriteProcessMetrics(w)
 }

@@ -68,3 +68,33 @@ func TestPackageFreedWithSegment(t *testing.T) {
 		t.Error("a released segment keeps its packaged form")
 	}
 }
+
+// Packaged forms kept are bounded by a share of the pool; beyond it a form
+// is made for its call and not kept, and the budget comes back with the
+// segment.
+func TestPackageBudget(t *testing.T) {
+	pool := testPool(t, 64<<20)
+	s := testStream(t, pool, time.Second)
+	clip := readClip(t, "h264_aac.ts")
+	at := feed(s, clip, epoch, 10*time.Second)
+	listed := s.Timeline().Listed()
+	a, b := listed[0], listed[1]
+	budget := pool.Size() / PackShare
+	big := func([]byte) ([]byte, error) { return make([]byte, budget*3/4), nil }
+	if v, err := a.Package(0, big); err != nil || int64(len(v)) != budget*3/4 || a.packed[0].Load() == nil {
+		t.Fatalf("the first form: %d bytes, %v, kept %v", len(v), err, a.packed[0].Load() != nil)
+	}
+	if pool.PackedBytes() != budget*3/4 {
+		t.Errorf("PackedBytes %d, want %d", pool.PackedBytes(), budget*3/4)
+	}
+	// A second one over the budget is made, served, not kept.
+	if v, err := b.Package(0, big); err != nil || int64(len(v)) != budget*3/4 || b.packed[0].Load() != nil || pool.PackedUncached() != 1 {
+		t.Fatalf("over the budget: %d bytes, %v, kept %v, uncached %d", len(v), err, b.packed[0].Load() != nil, pool.PackedUncached())
+	}
+	for i := 0; i < 6; i++ {
+		at = feed(s, clip, at.Add(time.Second), 10*time.Second)
+	}
+	if pool.PackedBytes() != 0 {
+		t.Errorf("PackedBytes %d after the segments went, want 0", pool.PackedBytes())
+	}
+}

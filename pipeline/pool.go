@@ -41,6 +41,34 @@ type Pool struct {
 	free []*chunk
 
 	exhausted atomic.Uint64 // Gets that found the pool empty
+
+	// Packaged forms kept with segments (Segment.Package), on the Go heap
+	// and bounded by a share of the pool: beyond it a form is made for
+	// the request and not kept.
+	packed   atomic.Int64
+	uncached atomic.Uint64
+}
+
+// PackShare is the share of the pool's size that packaged forms kept with
+// segments may take on the heap: a quarter.
+const PackShare = 4
+
+// PackedBytes is the size of the packaged forms kept with segments now.
+func (p *Pool) PackedBytes() int64 { return p.packed.Load() }
+
+// PackedUncached counts packaged forms made for a request and not kept,
+// because those kept were at their bound (Size / PackShare).
+func (p *Pool) PackedUncached() uint64 { return p.uncached.Load() }
+
+// keepPacked reserves n bytes of the packaged forms' budget, or reports
+// that it is spent.
+func (p *Pool) keepPacked(n int64) bool {
+	if p.packed.Add(n) > p.Size()/PackShare {
+		p.packed.Add(-n)
+		p.uncached.Add(1)
+		return false
+	}
+	return true
 }
 
 // NewPool maps size bytes (rounded down to whole chunks).

@@ -55,8 +55,12 @@ type Segment struct {
 	refs [maxChunks]chunkRef
 
 	// Packaged forms of the finished segment (fMP4 …), made on first
-	// request (Package); slots are the HTTP layer's to assign.
-	packed [PackSlots]atomic.Pointer[packResult]
+	// request (Package); slots are the HTTP layer's to assign. Their
+	// size is reserved from pool's budget for them; released is set
+	// when the segment's memory goes back, and they go with it.
+	packed   [PackSlots]atomic.Pointer[packResult]
+	pool     *Pool
+	released atomic.Bool
 
 	// segmenter-only
 	wr      int64         // bytes written, committed to size once per datagram batch
@@ -200,8 +204,33 @@ func (r *SegmentReader) Read(p []byte) (int, error) {
 const PackSlots = 4
 
 type packResult struct {
-	v   any
-	err error
+	v    any
+	err  error
+	size int64 // reserved from the pool's budget for packaged forms
+}
+
+// PackedSizer is a packaged form that is not a []byte and knows its size.
+type PackedSizer interface{ PackedSize() int }
+
+func packedSize(v any) int64 {
+	switch x := v.(type) {
+	case []byte:
+		return int64(len(x))
+	case PackedSizer:
+		return int64(x.PackedSize())
+	}
+	return 0
+}
+
+// dropPacked forgets the segment's packaged forms and gives their budget
+// back; the segment's memory is going back to the pool.
+func (s *Segment) dropPacked() {
+	s.released.Store(true)
+	for i := range s.packed {
+		if p := s.packed[i].Swap(nil); p != nil && s.pool != nil {
+			s.pool.packed.Add(-p.size)
+		}
+	}
 }
 
 // Period names a run of segments without a discontinuity by its first
@@ -222,7 +251,8 @@ func (s *Segment) StartPTS() uint64 { return s.startPTS }
 // a form is made once however many clients ask, and goes when the segment
 // goes. The bytes pack gets are verified whole (not overwritten while
 // copied); concurrent first calls may both pack, and one result is kept.
-// An unfinished segment is not packaged.
+// An unfinished segment is not packaged. Forms kept are bounded by a share
+// of the pool (PackShare): beyond it the form is made for this call only.
 func (s *Segment) Package(slot int, pack func(ts []byte) ([]byte, error)) ([]byte, error) {
 	return Packaged(s, slot, pack)
 }
@@ -243,10 +273,25 @@ func Packaged[T any](s *Segment, slot int, pack func(ts []byte) (T, error)) (T, 
 		return zero, err // overwritten: not kept, the caller answers 404
 	}
 	v, err := pack(data)
-	s.packed[slot].CompareAndSwap(nil, &packResult{v, err})
-	p := s.packed[slot].Load()
-	v, _ = p.v.(T)
-	return v, p.err
+	r := &packResult{v: v, err: err, size: packedSize(v)}
+	if s.pool != nil && r.size > 0 && !s.pool.keepPacked(r.size) {
+		return v, err // over the budget: made for this request, not kept
+	}
+	if !s.packed[slot].CompareAndSwap(nil, r) {
+		if s.pool != nil {
+			s.pool.packed.Add(-r.size) // another call's form was kept
+		}
+		p := s.packed[slot].Load()
+		if p == nil {
+			return v, err // dropped meanwhile: the segment is gone
+		}
+		v, _ = p.v.(T)
+		return v, p.err
+	}
+	if s.released.Load() && s.packed[slot].CompareAndSwap(r, nil) && s.pool != nil {
+		s.pool.packed.Add(-r.size) // released while packing: not kept
+	}
+	return v, err
 }
 
 // ErrNotFinished: a segment still being written has no packaged form.

@@ -215,7 +215,7 @@ func (g *segmenter) onPMT(p []byte) {
 // start opens a segment at pts and writes the latest PAT and PMT into it.
 func (g *segmenter) start(pts uint64) {
 	w := &g.win
-	seg := &Segment{MSN: w.msn, startPTS: pts}
+	seg := &Segment{MSN: w.msn, startPTS: pts, pool: g.s.pool}
 	w.msn++
 	if w.disc && w.last != nil {
 		seg.Discontinuity = true

@@ -129,9 +129,7 @@ func (w *window) release(i int, pool *Pool) {
 	}
 	// Its packaged forms go with it, even while an old timeline still
 	// names it (one made from its bytes after now fails their check).
-	for j := range seg.packed {
-		seg.packed[j].Store(nil)
-	}
+	seg.dropPacked()
 	copy(w.segs[i:], w.segs[i+1:])
 	w.segs[len(w.segs)-1] = nil
 	w.segs = w.segs[:len(w.segs)-1]

@@ -69,17 +69,17 @@ func TestPackageFreedWithSegment(t *testing.T) {
 	}
 }
 
-// Packaged forms kept are bounded by a share of the pool; beyond it a form
-// is made for its call and not kept, and the budget comes back with the
-// segment.
+// Packaged forms kept are bounded by the pool's size: past it the oldest
+// kept go first; one larger than the whole bound is made for its call only;
+// the budget comes back with the segments.
 func TestPackageBudget(t *testing.T) {
 	pool := testPool(t, 64<<20)
 	s := testStream(t, pool, time.Second)
 	clip := readClip(t, "h264_aac.ts")
 	at := feed(s, clip, epoch, 10*time.Second)
 	listed := s.Timeline().Listed()
-	a, b := listed[0], listed[1]
-	budget := pool.Size() / PackShare
+	a, b, c := listed[0], listed[1], listed[2]
+	budget := pool.Size()
 	big := func([]byte) ([]byte, error) { return make([]byte, budget*3/4), nil }
 	if v, err := a.Package(0, big); err != nil || int64(len(v)) != budget*3/4 || a.packed[0].Load() == nil {
 		t.Fatalf("the first form: %d bytes, %v, kept %v", len(v), err, a.packed[0].Load() != nil)
@@ -87,9 +87,18 @@ func TestPackageBudget(t *testing.T) {
 	if pool.PackedBytes() != budget*3/4 {
 		t.Errorf("PackedBytes %d, want %d", pool.PackedBytes(), budget*3/4)
 	}
-	// A second one over the budget is made, served, not kept.
-	if v, err := b.Package(0, big); err != nil || int64(len(v)) != budget*3/4 || b.packed[0].Load() != nil || pool.PackedUncached() != 1 {
-		t.Fatalf("over the budget: %d bytes, %v, kept %v, uncached %d", len(v), err, b.packed[0].Load() != nil, pool.PackedUncached())
+	// A second one takes the first one's place.
+	if v, err := b.Package(0, big); err != nil || int64(len(v)) != budget*3/4 || b.packed[0].Load() == nil || a.packed[0].Load() != nil || pool.PackedEvicted() != 1 {
+		t.Fatalf("past the budget: %d bytes, %v, kept %v, the oldest kept %v, evicted %d",
+			len(v), err, b.packed[0].Load() != nil, a.packed[0].Load() != nil, pool.PackedEvicted())
+	}
+	if pool.PackedBytes() != budget*3/4 {
+		t.Errorf("PackedBytes %d, want %d", pool.PackedBytes(), budget*3/4)
+	}
+	// One larger than the whole budget is served and not kept.
+	huge := func([]byte) ([]byte, error) { return make([]byte, budget+1), nil }
+	if v, err := c.Package(1, huge); err != nil || int64(len(v)) != budget+1 || c.packed[1].Load() != nil || pool.PackedUncached() != 1 {
+		t.Fatalf("larger than the budget: %d bytes, %v, kept %v, uncached %d", len(v), err, c.packed[1].Load() != nil, pool.PackedUncached())
 	}
 	for i := 0; i < 6; i++ {
 		at = feed(s, clip, at.Add(time.Second), 10*time.Second)

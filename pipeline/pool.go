@@ -43,31 +43,72 @@ type Pool struct {
 	exhausted atomic.Uint64 // Gets that found the pool empty
 
 	// Packaged forms kept with segments (Segment.Package), on the Go heap
-	// and bounded by a share of the pool: beyond it a form is made for
-	// the request and not kept.
+	// and bounded by the pool's size: past it the oldest kept go first.
 	packed   atomic.Int64
 	uncached atomic.Uint64
+	evicted  atomic.Uint64
+	packMu   sync.Mutex
+	packQ    []packEntry // kept forms, oldest first
+	packID   uint64
+	packAdds int // entries added since the queue was last cleared of gone forms
 }
 
-// PackShare is the share of the pool's size that packaged forms kept with
-// segments may take on the heap: a quarter.
-const PackShare = 4
+// packEntry names a kept form: its segment, slot and id (not the form, so
+// that the queue does not keep its bytes alive).
+type packEntry struct {
+	seg  *Segment
+	slot int
+	id   uint64
+}
 
 // PackedBytes is the size of the packaged forms kept with segments now.
 func (p *Pool) PackedBytes() int64 { return p.packed.Load() }
 
-// PackedUncached counts packaged forms made for a request and not kept,
-// because those kept were at their bound (Size / PackShare).
+// PackedUncached counts packaged forms made for a request and not kept:
+// one larger than the whole bound.
 func (p *Pool) PackedUncached() uint64 { return p.uncached.Load() }
 
-// keepPacked reserves n bytes of the packaged forms' budget, or reports
-// that it is spent.
-func (p *Pool) keepPacked(n int64) bool {
-	if p.packed.Add(n) > p.Size()/PackShare {
-		p.packed.Add(-n)
+// PackedEvicted counts kept forms dropped, oldest first, to keep a newer
+// one within the bound.
+func (p *Pool) PackedEvicted() uint64 { return p.evicted.Load() }
+
+// keep reserves r.size of the packaged forms' budget (the pool's size) for
+// r, kept in seg's slot, dropping the oldest kept forms if it must. It
+// reports false when r alone is larger than the budget; r then has its id.
+func (p *Pool) keep(seg *Segment, slot int, r *packResult) bool {
+	budget := p.Size()
+	p.packMu.Lock()
+	defer p.packMu.Unlock()
+	if r.size > budget {
 		p.uncached.Add(1)
 		return false
 	}
+	for len(p.packQ) > 0 && p.packed.Load()+r.size > budget {
+		e := p.packQ[0]
+		p.packQ[0] = packEntry{}
+		p.packQ = p.packQ[1:]
+		if old := e.seg.packed[e.slot].Load(); old != nil && old.id == e.id && e.seg.packed[e.slot].CompareAndSwap(old, nil) {
+			p.packed.Add(-old.size)
+			p.evicted.Add(1)
+		}
+	}
+	p.packID++
+	r.id = p.packID
+	p.packed.Add(r.size)
+	// Entries of forms already gone (their segment released) are cleared
+	// out every 1024 entries added.
+	if p.packAdds++; p.packAdds >= 1024 {
+		p.packAdds = 0
+		live := p.packQ[:0]
+		for _, e := range p.packQ {
+			if old := e.seg.packed[e.slot].Load(); old != nil && old.id == e.id {
+				live = append(live, e)
+			}
+		}
+		clear(p.packQ[len(live):])
+		p.packQ = live
+	}
+	p.packQ = append(p.packQ, packEntry{seg: seg, slot: slot, id: r.id})
 	return true
 }
 

@@ -206,7 +206,8 @@ const PackSlots = 4
 type packResult struct {
 	v    any
 	err  error
-	size int64 // reserved from the pool's budget for packaged forms
+	size int64  // reserved from the pool's budget for packaged forms
+	id   uint64 // its entry in the pool's queue of kept forms
 }
 
 // PackedSizer is a packaged form that is not a []byte and knows its size.
@@ -251,8 +252,9 @@ func (s *Segment) StartPTS() uint64 { return s.startPTS }
 // a form is made once however many clients ask, and goes when the segment
 // goes. The bytes pack gets are verified whole (not overwritten while
 // copied); concurrent first calls may both pack, and one result is kept.
-// An unfinished segment is not packaged. Forms kept are bounded by a share
-// of the pool (PackShare): beyond it the form is made for this call only.
+// An unfinished segment is not packaged. Forms kept are bounded by the
+// pool's size: past it the oldest kept are dropped (and made again if they
+// are asked for again).
 func (s *Segment) Package(slot int, pack func(ts []byte) ([]byte, error)) ([]byte, error) {
 	return Packaged(s, slot, pack)
 }
@@ -274,8 +276,8 @@ func Packaged[T any](s *Segment, slot int, pack func(ts []byte) (T, error)) (T, 
 	}
 	v, err := pack(data)
 	r := &packResult{v: v, err: err, size: packedSize(v)}
-	if s.pool != nil && r.size > 0 && !s.pool.keepPacked(r.size) {
-		return v, err // over the budget: made for this request, not kept
+	if s.pool != nil && r.size > 0 && !s.pool.keep(s, slot, r) {
+		return v, err // larger than the whole budget: made for this request only
 	}
 	if !s.packed[slot].CompareAndSwap(nil, r) {
 		if s.pool != nil {

@@ -24,10 +24,11 @@ import (
 // Timing. availabilityStartTime is the wall-clock start of the stream's
 // first segment since it started (pipeline.Segment.Epoch), so the first
 // Period starts at 0 and a later one (after a discontinuity) at its first
-// segment's start (EXT-X-PROGRAM-DATE-TIME) less that. (With the Unix
-// epoch instead, and Periods starting some 1.8e9 s in, GStreamer 1.22's
-// dashdemux2 waits for ever; with any Period@start but 0 it does too,
-// which leaves it a Period after a discontinuity.) Inside a
+// segment's start (EXT-X-PROGRAM-DATE-TIME) less that. (The Unix epoch
+// would serve as well for DASH, but GStreamer's dashdemux2 seeks to the
+// wrong segment by as much as its first S's MPD time, Period@start
+// included; it still does once the window has slid, see TestDASHPlayers.)
+// Inside a
 // Period, S@t is each segment's earliest presentation time (its first
 // keyframe's PTS, unwrapped next to its wall-clock start exactly as the
 // packager unwraps tfdt), and presentationTimeOffset is the Period's first

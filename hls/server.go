@@ -44,9 +44,10 @@ type Server struct {
 	conns   conns
 	srv     *fasthttp.Server
 
-	mounts []mount // set before serving (Mount), read-only after
-	play   *playAuth
-	lls    llStreams // LL-HLS part makers of the streams being played
+	mounts  []mount // set before serving (Mount), read-only after
+	play    *playAuth
+	lls     llStreams   // LL-HLS part makers of the streams being played
+	closing atomic.Bool // Shutdown has begun
 
 	codes     [600]atomic.Uint64 // answers, by status code: the handler's, fasthttp's own and refusals
 	liveMiss  atomic.Uint64      // /mpegts readers that fell behind the ring and jumped to the live edge
@@ -171,6 +172,7 @@ func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(listener{ln, 
 // Shutdown stops accepting, closes idle connections and waits for requests
 // in flight, at most until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true) // readiness says so to requests still being answered
 	err := s.srv.ShutdownWithContext(ctx)
 	s.limited.Close()
 	return err
@@ -290,6 +292,14 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	}
 	if bytes.Equal(path, pathTime) {
 		serveTime(ctx)
+		return
+	}
+	if bytes.Equal(path, pathLiveness) {
+		s.serveLiveness(ctx)
+		return
+	}
+	if bytes.Equal(path, pathReadiness) {
+		s.serveReadiness(ctx)
 		return
 	}
 	if len(path) < 2 || path[0] != '/' {

@@ -8,10 +8,30 @@ NETNS   := unshare --net -- sh -c 'ip link set lo up; ip link set lo multicast o
 # for benchmarks and experiments: make netns CMD="go run ./bench/cmd/slabbench ingest".
 FUZZTIME ?= 30s
 
-.PHONY: build run test bench bench-deps fuzz vet clean deps netns
+.PHONY: build run test bench bench-deps fuzz vet clean deps netns install
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/slabcast
+
+# Install as a service: the binary, the hardened systemd unit, the sysctl
+# drop-in, an example config (never over an existing one), the monitoring
+# files and the README; as root, a slabcast system user. DESTDIR stages it
+# (the test installs into a temporary directory). Then: systemctl
+# daemon-reload; sysctl --system; systemctl enable --now slabcast.
+PREFIX  ?= /usr/local
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/slabcast
+	install -D -m 0644 deploy/slabcast.service $(DESTDIR)/etc/systemd/system/slabcast.service
+	install -D -m 0644 deploy/sysctl/90-slabcast.conf $(DESTDIR)/etc/sysctl.d/90-slabcast.conf
+	install -d -m 0750 $(DESTDIR)/etc/slabcast
+	[ -e $(DESTDIR)/etc/slabcast/slabcast.conf ] || install -m 0640 deploy/slabcast.conf $(DESTDIR)/etc/slabcast/slabcast.conf
+	install -D -m 0644 deploy/prometheus/slabcast-alerts.yml $(DESTDIR)$(PREFIX)/share/slabcast/prometheus/slabcast-alerts.yml
+	install -D -m 0644 deploy/grafana/slabcast.json $(DESTDIR)$(PREFIX)/share/slabcast/grafana/slabcast.json
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/slabcast/README.md
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+		getent passwd slabcast >/dev/null || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin slabcast; \
+		chown -R root:slabcast /etc/slabcast; chmod -R g+w /etc/slabcast; \
+	fi
 
 # The demo: the committed clip, looped by the built-in feeder over loopback
 # UDP into a one-stream config; Ctrl-C stops both.

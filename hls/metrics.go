@@ -105,8 +105,41 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	b = appendPlain(b, "slabcast_packaged_evicted_total", pool.PackedEvicted())
 	b = header(b, "slabcast_packaged_uncached_total", "counter", "Packaged forms made for one request and not kept: larger than the whole bound.")
 	b = appendPlain(b, "slabcast_packaged_uncached_total", pool.PackedUncached())
+	// The Go runtime and process metrics come without HELP lines, which
+	// promtool check metrics (and some scrapers' linting) refuses: each
+	// name gets one.
+	var proc bytes.Buffer
+	metrics.WriteProcessMetrics(&proc)
+	b = appendHelped(b, proc.Bytes())
 	w.Write(b)
-	metrics.WriteProcessMetrics(w)
+}
+
+// appendHelped appends the exposition text in, giving each metric name
+// that has no HELP line one.
+func appendHelped(b, in []byte) []byte {
+	var last []byte
+	for len(in) > 0 {
+		line := in
+		if i := bytes.IndexByte(in, '\n'); i >= 0 {
+			line, in = in[:i+1], in[i+1:]
+		} else {
+			in = nil
+		}
+		if len(line) > 0 && line[0] != '#' {
+			name := line
+			if i := bytes.IndexAny(line, "{ "); i >= 0 {
+				name = line[:i]
+			}
+			if !bytes.Equal(name, last) {
+				b = append(b, "# HELP "...)
+				b = append(b, name...)
+				b = append(b, " Go runtime or process metric.\n"...)
+				last = name
+			}
+		}
+		b = append(b, line...)
+	}
+	return b
 }
 
 // reasonKey is the label key of counter c's series: "reason" in a family

@@ -16,8 +16,8 @@ import (
 
 // MPEG-DASH (index.mpd, Manifest.mpd): a dynamic MPD, live profile, one
 // Period per run of segments without a discontinuity, one AdaptationSet per
-// track fMP4 can carry, SegmentTemplate with a SegmentTimeline and
-// $Number$ = the segment's MSN. Media and init segments are the TS
+// track fMP4 can carry, SegmentTemplate with a SegmentTimeline and $Time$.
+// Media and init segments are the TS
 // segments in the slabs packaged per track (hls/fmp4), once per segment
 // (slot packDASH), like fMP4 HLS.
 //
@@ -35,12 +35,13 @@ import (
 // PTS on that timeline: the media timeline maps to the clock by the
 // Period's anchor, not by each segment's slewed PDT.
 //
-// URLs, below the stream: dash/REP/pP-N.m4s is segment N (from 1) of the
-// Period that started at MSN P, of representation REP (v or a, then the
-// track's PID): $Number$ within the Period, since MSNs themselves exceed
-// the schema's 32-bit startNumber. dash/REP/pP.init.mp4 is the Period's
-// init segment, made from any of its segments (they carry the same
-// parameter sets, so the bytes are the same).
+// URLs, below the stream: dash/REP/pP-tT.m4s is the segment of the Period
+// that started at MSN P whose track REP (v or a, then the track's PID)
+// starts at T, its S@t. $Time$, not $Number$: ffmpeg's live DASH reader
+// fetched a $Number$ audio track's segments out of order (a segment, then
+// the one before), and MSNs exceed the schema's 32-bit startNumber.
+// dash/REP/pP.init.mp4 is the Period's init segment, made from any of its
+// segments (they carry the same parameter sets, so the bytes are the same).
 
 const ctMPD = "application/dash+xml"
 
@@ -263,15 +264,18 @@ func appendPeriod(b []byte, p *period, epoch time.Time) []byte {
 	b = append(b, `" start="`...)
 	b = appendDuration(b, anchor.Start.Sub(epoch))
 	b = append(b, "\">\n"...)
+	// The segments listed: the run up to the newest that carry every
+	// track, so that every AdaptationSet covers the same segments.
+	first := 0
+	for _, t := range p.last.tracks {
+		i := len(p.forms)
+		for i > 0 && p.forms[i-1].track(t.rep) != nil {
+			i--
+		}
+		first = max(first, i)
+	}
 	for i := range p.last.tracks {
 		t := &p.last.tracks[i]
-		// The track's segments in this Period, in its timescale: the run
-		// up to the newest that all carry it, since $Number$ counts S
-		// entries and so cannot skip a segment.
-		first := len(p.forms)
-		for first > 0 && p.forms[first-1].track(t.rep) != nil {
-			first--
-		}
 		var spans []span
 		var bytes, ticks uint64
 		for _, f := range p.forms[first:] {
@@ -291,13 +295,11 @@ func appendPeriod(b []byte, p *period, epoch time.Time) []byte {
 		b = strconv.AppendUint(b, uint64(t.timescale), 10)
 		b = append(b, `" presentationTimeOffset="`...)
 		b = strconv.AppendUint(b, rescale(pto, t.timescale), 10)
-		b = append(b, `" startNumber="`...)
-		b = strconv.AppendUint(b, p.segs[first].MSN-anchor.MSN+1, 10)
 		b = append(b, `" initialization="dash/$RepresentationID$/p`...)
 		b = strconv.AppendUint(b, anchor.MSN, 10)
 		b = append(b, `.init.mp4" media="dash/$RepresentationID$/p`...)
 		b = strconv.AppendUint(b, anchor.MSN, 10)
-		b = append(b, `-$Number$.m4s">`...)
+		b = append(b, `-t$Time$.m4s">`...)
 		b = append(b, "\n<SegmentTimeline>"...)
 		b = appendTimeline(b, spans)
 		b = append(b, "</SegmentTimeline>\n</SegmentTemplate>\n"...)
@@ -381,7 +383,7 @@ func appendDuration(b []byte, d time.Duration) []byte {
 	return append(b, 'S')
 }
 
-// serveDASH answers dash/REP/pP-N.m4s and dash/REP/pP.init.mp4.
+// serveDASH answers dash/REP/pP-tT.m4s and dash/REP/pP.init.mp4.
 func (s *Server) serveDASH(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest []byte) {
 	if _, drm := st.DRM(); drm {
 		fail(ctx, fasthttp.StatusForbidden, drmRefusal)
@@ -394,33 +396,42 @@ func (s *Server) serveDASH(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest [
 		return
 	}
 	rep, file := rest[:slash], rest[slash+1:]
-	// pP.init.mp4 or pP-N.m4s: Period P (its first MSN), segment N of
-	// it counting from 1.
+	// pP.init.mp4 or pP-tT.m4s: Period P (its first MSN), the segment
+	// starting at T.
 	init := bytes.HasSuffix(file, suffixInit)
-	var pText, nText []byte
+	var pText, tText []byte
 	switch {
 	case len(file) < 2 || file[0] != 'p':
 	case init:
 		pText = file[1 : len(file)-len(suffixInit)]
 	case bytes.HasSuffix(file, suffixM4S):
-		if dash := bytes.IndexByte(file, '-'); dash > 0 {
-			pText, nText = file[1:dash], file[dash+1:len(file)-len(suffixM4S)]
+		if dash := bytes.Index(file, []byte("-t")); dash > 0 {
+			pText, tText = file[1:dash], file[dash+2:len(file)-len(suffixM4S)]
 		}
 	}
 	period, err1 := strconv.ParseUint(string(pText), 10, 64)
-	n, err2 := strconv.ParseUint(string(nText), 10, 64)
+	n, err2 := strconv.ParseUint(string(tText), 10, 64)
 	tl := st.Timeline()
-	if err1 != nil || (!init && (err2 != nil || n == 0)) || tl == nil {
+	if err1 != nil || (!init && err2 != nil) || tl == nil {
 		notFound(ctx)
 		return
 	}
 	// The segment: for an init, any of the Period's (newest first); for
-	// media, segment MSN P+N-1 if it is in Period P.
+	// media, the Period's segment whose track starts at T or, failing
+	// that, the one starting nearest T by less than half its length:
+	// players that predict the next URL from the last S element (ffmpeg)
+	// ask for its end, and an audio track whose source groups several
+	// frames per PES starts its next segment a few frames off that.
+	// Looking packages each of the Period's segments at most once, so a
+	// client asking for times that do not exist costs no more than one
+	// DASH player.
 	var body []byte
 	var failed error
+	var near *dashTrack
+	var nearBy uint64
 	for i := len(tl.Segments) - 1; i >= 0 && body == nil; i-- {
 		g := tl.Segments[i]
-		if g.Period.MSN != period || (!init && g.MSN != period+n-1) {
+		if g.Period.MSN != period {
 			continue
 		}
 		f, err := dashOf(g)
@@ -428,12 +439,21 @@ func (s *Server) serveDASH(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest [
 			failed = err
 			continue
 		}
-		if t := f.track(string(rep)); t != nil {
+		t := f.track(string(rep))
+		switch {
+		case t == nil:
+		case init:
+			body = t.init
+		case t.ept == n:
 			body = t.media
-			if init {
-				body = t.init
+		default:
+			if by := max(t.ept, n) - min(t.ept, n); by < (t.end-t.ept)/2 && (near == nil || by < nearBy) {
+				near, nearBy = t, by
 			}
 		}
+	}
+	if body == nil && near != nil {
+		body = near.media
 	}
 	if body == nil {
 		if failed != nil && !errors.Is(failed, pipeline.ErrOverwritten) {

@@ -159,7 +159,7 @@ func TestDASH(t *testing.T) {
 				if tm < tpl.PTO {
 					t.Errorf("S@t %d before presentationTimeOffset %d", tm, tpl.PTO)
 				}
-				u := strings.ReplaceAll(strings.ReplaceAll(tpl.Media, "$RepresentationID$", rep.ID), "$Number$", strconv.FormatUint(tpl.Start+uint64(n), 10))
+				u := strings.ReplaceAll(strings.ReplaceAll(tpl.Media, "$RepresentationID$", rep.ID), "$Time$", strconv.FormatUint(tm, 10))
 				resp, mb := get(t, f.base+"/ch/"+u)
 				if resp.StatusCode != 200 {
 					t.Fatalf("%s: %d %s", u, resp.StatusCode, mb)
@@ -184,8 +184,8 @@ func TestDASH(t *testing.T) {
 		t.Errorf("slabcast_packaged_bytes after DASH fetches: %q", m)
 	}
 	pid := strings.TrimPrefix(p.ID, "p")
-	for _, u := range []string{"dash/v256/1.m4s", "dash/x/p" + pid + "-1.m4s", "dash/v256/p1.init.mp4", "dash/v999/p" + pid + ".init.mp4",
-		"dash/v256/p" + pid + "-0.m4s", "dash/v256/p" + pid + "-99999.m4s", "dash/v256/p" + pid + "-x.m4s", "dash/v256/abc.m4s", "dash/v256", "dash/"} {
+	for _, u := range []string{"dash/v256/1.m4s", "dash/x/p" + pid + "-t1.m4s", "dash/v256/p1.init.mp4", "dash/v999/p" + pid + ".init.mp4",
+		"dash/v256/p" + pid + "-t0.m4s", "dash/v256/p" + pid + "-1.m4s", "dash/v256/p" + pid + "-tx.m4s", "dash/v256/abc.m4s", "dash/v256", "dash/"} {
 		if resp, _ := get(t, f.base+"/ch/"+u); resp.StatusCode != 404 {
 			t.Errorf("%s: %d, want 404", u, resp.StatusCode)
 		}
@@ -223,7 +223,7 @@ func TestDASHDiscontinuityIsAPeriod(t *testing.T) {
 			if resp, b := get(t, f.base+"/ch/"+init); resp.StatusCode != 200 || box(b, "moov") == nil {
 				t.Errorf("Period %s init %s: %d", p.ID, init, resp.StatusCode)
 			}
-			u := strings.ReplaceAll(strings.ReplaceAll(a.Template.Media, "$RepresentationID$", a.Reps[0].ID), "$Number$", strconv.FormatUint(a.Template.Start, 10))
+			u := strings.ReplaceAll(strings.ReplaceAll(a.Template.Media, "$RepresentationID$", a.Reps[0].ID), "$Time$", strconv.FormatUint(a.Template.S[0].T, 10))
 			if resp, b := get(t, f.base+"/ch/"+u); resp.StatusCode != 200 || ept(t, b) != a.Template.S[0].T {
 				t.Errorf("Period %s first segment %s: %d", p.ID, u, resp.StatusCode)
 			}

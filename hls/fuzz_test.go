@@ -19,8 +19,8 @@ func FuzzHandle(f *testing.F) {
 		"/", "//", "/ch/../../etc/passwd", "/%2e%2e/ch/index.m3u8", "/ch/index.m3u8?x=%ff", "/c%00h/index.m3u8",
 		"/ch/a.ts/", "/ch//index.m3u8", "http://host/ch/index.m3u8", "*",
 		"/ch/index.fmp4.m3u8", "/ch/2026/11/26/08/00/00.000-01000.m4s", "/ch/2026/11/26/08/00/00.000-01000.init.mp4",
-		"/ch/index.mpd", "/ch/Manifest.mpd", "/ch/dash/v256/p1-1.m4s", "/ch/dash/v256/p1.init.mp4", "/ch/dash/a257/p-1.m4s",
-		"/ch/dash//p1-1.m4s", "/ch/dash/v256/p18446744073709551615-18446744073709551615.m4s", "/time",
+		"/ch/index.mpd", "/ch/Manifest.mpd", "/ch/dash/v256/p1-t1.m4s", "/ch/dash/v256/p1.init.mp4", "/ch/dash/a257/p-t1.m4s",
+		"/ch/dash//p1-t1.m4s", "/ch/dash/v256/p18446744073709551615-t18446744073709551615.m4s", "/time",
 		"/ch/index.ll.m3u8", "/ch/index.ll.m3u8?_HLS_msn=1&_HLS_part=0", "/ch/index.ll.m3u8?_HLS_part=-5",
 		"/ch/index.ll.m3u8?_HLS_msn=99999999999999999999", "/ch/ll/1.0.m4s", "/ch/ll/1.init.mp4", "/ch/ll/.m4s", "/ch/ll/1.99999999999.m4s",
 	} {

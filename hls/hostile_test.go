@@ -308,21 +308,28 @@ func TestStalledLiveReaderClosed(t *testing.T) {
 	c.Write([]byte("GET /ch/mpegts HTTP/1.1\r\nHost: x\r\n\r\n"))
 	start := time.Now()
 	var maxQueued int64
-	for f.metric(`slabcast_http_connections_closed_total{reason="stalled"}`) != 1 {
+	sampled := false // the connection was found open at least once
+	for {
+		if q, ok := sendQueue(t, port); ok {
+			maxQueued, sampled = max(maxQueued, q), true
+		}
+		if f.metric(`slabcast_http_connections_closed_total{reason="stalled"}`) == 1 {
+			break
+		}
 		if time.Since(start) > 15*time.Second {
 			t.Fatalf("a reader that never reads is still open after %v:\n%s", time.Since(start), &lg)
 		}
-		if q, ok := sendQueue(t, port); ok {
-			maxQueued = max(maxQueued, q)
-		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 	// The kernel doubles SO_SNDBUF for its bookkeeping; what is queued
 	// stays within that.
 	if maxQueued > 2*int64(lim.LiveSendBuffer)+64<<10 {
 		t.Errorf("the server's socket queued %d bytes for a stalled reader; send buffer %d", maxQueued, lim.LiveSendBuffer)
 	}
-	if maxQueued == 0 {
+	// A stall is a write blocked for the stall timeout, so bytes were
+	// queued; on a loaded machine this goroutine may not run at all
+	// before the close, and then there is no sample to judge.
+	if sampled && maxQueued == 0 {
 		t.Errorf("never saw bytes queued for the stalled reader: did it get the stream?")
 	}
 	f.waitMetric(t, "slabcast_mpegts_clients{stream=\"ch\"}", 0, 2*time.Second)

@@ -18,7 +18,9 @@ import (
 func TestRing(t *testing.T) {
 	testnet.Require(t)
 	src1, src2 := mustParse(t, "udp://239.1.3.1:5010"), mustParse(t, "udp://239.1.3.2:5011")
-	r, m := ringT(t, RingOptions{Blocks: 8, Timeout: time.Millisecond}, src1, src2)
+	// Enough blocks for every datagram even when a loaded machine spreads
+	// the sends over many 1 ms block timeouts before the reads begin.
+	r, m := ringT(t, RingOptions{Blocks: 128, Timeout: time.Millisecond}, src1, src2)
 	if err := m.Join(mustParse(t, "udp://127.0.0.1:5012")); err == nil {
 		t.Fatal("a membership socket joined a unicast address")
 	}

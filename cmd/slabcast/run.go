@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -34,8 +35,9 @@ func runDaemon(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	path := fs.String("c", defaultConfig, "config `FILE`")
 	group := fs.String("ctl-group", "", "`GROUP` owning the control socket (mode 0660), so its members may use slabcast ctl")
+	logFormat := fs.String("log-format", "text", "`FORMAT` of log lines on standard error: text, or json (one log/slog record a line: time, level, msg, and stream when the line is about one)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: slabcast run [-c FILE] [-ctl-group GROUP]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: slabcast run [-c FILE] [-ctl-group GROUP] [-log-format text|json]\n\n"+
 			"Runs the daemon: joins every stream's input and serves HLS, HTTP MPEG-TS\n"+
 			"and /metrics on the http address. SIGHUP re-reads FILE and applies the\n"+
 			"difference; SIGTERM or SIGINT stops.\n\n")
@@ -52,10 +54,18 @@ func runDaemon(args []string) error {
 	if err != nil {
 		return err
 	}
-	lg := log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds)
+	var logf func(string, ...any)
+	switch *logFormat {
+	case "text":
+		logf = log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds).Printf
+	case "json":
+		logf = jsonLogf(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+	default:
+		return fmt.Errorf("run: -log-format %q: want text or json", *logFormat)
+	}
 	// No line longer than maxLogLine, and none that input split in two,
 	// whatever a caller forgot to cut (internal/logcap).
-	d := &daemon{path: *path, logf: logcap.Cap(lg.Printf, maxLogLine), ctlGID: -1}
+	d := &daemon{path: *path, logf: logcap.Cap(logf, maxLogLine), ctlGID: -1}
 	if *group != "" {
 		g, err := user.LookupGroup(*group)
 		if err != nil {
@@ -66,6 +76,22 @@ func runDaemon(args []string) error {
 		}
 	}
 	return d.run(cfg)
+}
+
+// jsonLogf logs each line as a log/slog record: the line as msg, and the
+// stream it is about ("stream NAME: ...") as stream, for a journal or a
+// log shipper to filter on.
+func jsonLogf(l *slog.Logger) func(string, ...any) {
+	return func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		if rest, ok := strings.CutPrefix(msg, "stream "); ok {
+			if name, _, ok := strings.Cut(rest, ": "); ok && !strings.ContainsAny(name, " ") {
+				l.Info(msg, "stream", name)
+				return
+			}
+		}
+		l.Info(msg)
+	}
 }
 
 // maxLogLine is the most bytes of message a log line has.

@@ -142,8 +142,7 @@ func dashOf(seg *pipeline.Segment) (*dashForm, error) {
 }
 
 func (s *Server) serveMPD(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
-	if _, drm := st.DRM(); drm {
-		fail(ctx, fasthttp.StatusForbidden, drmRefusal)
+	if refuseDRM(ctx, st) {
 		return
 	}
 	if !waitReady(ctx, st) {
@@ -385,8 +384,7 @@ func appendDuration(b []byte, d time.Duration) []byte {
 
 // serveDASH answers dash/REP/pP-tT.m4s and dash/REP/pP.init.mp4.
 func (s *Server) serveDASH(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest []byte) {
-	if _, drm := st.DRM(); drm {
-		fail(ctx, fasthttp.StatusForbidden, drmRefusal)
+	if refuseDRM(ctx, st) {
 		return
 	}
 	rest = rest[len(prefixDASH):]
@@ -463,12 +461,5 @@ func (s *Server) serveDASH(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest [
 		notFound(ctx)
 		return
 	}
-	ctx.SetContentType(ctMP4)
-	ctx.Response.Header.SetCanonical(hdrCacheControl, valImmutable)
-	if ctx.IsHead() {
-		ctx.Response.Header.SetContentLength(len(body))
-		ctx.Response.SkipBody = true
-		return
-	}
-	ctx.Response.SetBodyRaw(body)
+	serveMP4(ctx, body)
 }

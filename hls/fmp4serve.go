@@ -39,8 +39,7 @@ const (
 const drmRefusal = "this stream is encrypted (drm): play its HLS playlist, index.m3u8\n"
 
 func (s *Server) serveFMP4Playlist(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
-	if _, drm := st.DRM(); drm {
-		fail(ctx, fasthttp.StatusForbidden, drmRefusal)
+	if refuseDRM(ctx, st) {
 		return
 	}
 	if !waitReady(ctx, st) {
@@ -71,6 +70,28 @@ func fmp4Playlist(tl *pipeline.Timeline, query string) []byte {
 	return m3u8.AppendMedia(make([]byte, 0, 200+len(listed)*(150+len(query))), &m)
 }
 
+// refuseDRM answers 403 for a drm stream, whose packaged forms would be
+// cleartext (only its TS HLS is encrypted), and reports whether it did.
+func refuseDRM(ctx *fasthttp.RequestCtx, st *pipeline.Stream) bool {
+	_, drm := st.DRM()
+	if drm {
+		fail(ctx, fasthttp.StatusForbidden, drmRefusal)
+	}
+	return drm
+}
+
+// serveMP4 answers an immutable packaged form (fMP4 init, media, part).
+func serveMP4(ctx *fasthttp.RequestCtx, body []byte) {
+	ctx.SetContentType(ctMP4)
+	ctx.Response.Header.SetCanonical(hdrCacheControl, valImmutable)
+	if ctx.IsHead() {
+		ctx.Response.Header.SetContentLength(len(body))
+		ctx.Response.SkipBody = true
+		return
+	}
+	ctx.Response.SetBodyRaw(body)
+}
+
 // packInitForm makes a TS segment's fMP4 init segment.
 func packInitForm(data []byte) ([]byte, error) {
 	p, err := fmp4.Parse(data)
@@ -83,8 +104,7 @@ func packInitForm(data []byte) ([]byte, error) {
 // serveFMP4 answers the init (slot packInit) or media segment made from
 // the TS segment named rest with suffix in place of ".ts".
 func (s *Server) serveFMP4(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest, suffix []byte, slot int) {
-	if _, drm := st.DRM(); drm {
-		fail(ctx, fasthttp.StatusForbidden, drmRefusal)
+	if refuseDRM(ctx, st) {
 		return
 	}
 	seg := findSegment(st, append(bytes.Clone(rest[:len(rest)-len(suffix)]), suffixTS...))
@@ -118,12 +138,5 @@ func (s *Server) serveFMP4(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest, 
 		fail(ctx, fasthttp.StatusNotFound, "no fMP4 form of this segment: "+err.Error()+"\n")
 		return
 	}
-	ctx.SetContentType(ctMP4)
-	ctx.Response.Header.SetCanonical(hdrCacheControl, valImmutable)
-	if ctx.IsHead() {
-		ctx.Response.Header.SetContentLength(len(body))
-		ctx.Response.SkipBody = true
-		return
-	}
-	ctx.Response.SetBodyRaw(body)
+	serveMP4(ctx, body)
 }

@@ -239,6 +239,20 @@ func (l *llStream) advance(ls *llSeg) bool {
 		return end, complete
 	}
 	P := uint64(l.target * time.Duration(clock.TimeScale) / time.Second)
+	// The other tracks (audio), on their timelines, placed once: parts
+	// take their samples presented before the part's end.
+	type other struct {
+		t  *fmp4.Track
+		tl []fmp4.SampleTime
+	}
+	var others []other
+	for _, id := range ids {
+		if t := p.Track(id); t != nil && t != clock {
+			others = append(others, other{t, t.Timeline(ref)})
+		}
+	}
+	// at converts a sample start of o to the clock track's timescale.
+	at := func(o *other, i int) uint64 { return o.tl[i].DTS * uint64(clock.TimeScale) / uint64(o.t.TimeScale) }
 	for {
 		i := ls.next[clock.ID]
 		if i >= nD {
@@ -271,7 +285,12 @@ func (l *llStream) advance(ls *llSeg) bool {
 		// too, or the part would go without them: wait for a sample at or
 		// after e, for the segment's end, or, should a track fall silent,
 		// for three part targets more of the clock track.
-		if !complete && ctl[nD-1].DTS < e+3*P && !othersPast(p, ids, clock, ref, e) {
+		past := true
+		for j := range others {
+			o := &others[j]
+			past = past && len(o.tl) > 0 && at(o, len(o.tl)-1) >= e
+		}
+		if !complete && ctl[nD-1].DTS < e+3*P && !past {
 			break
 		}
 		if ls.init == nil {
@@ -283,22 +302,15 @@ func (l *llStream) advance(ls *llSeg) bool {
 		}
 		last := complete && k == nD
 		ranges := []fmp4.Range{{ID: clock.ID, From: i, To: k}}
-		for _, id := range ls.ids {
-			if id == clock.ID {
-				continue
-			}
-			t := trackByID(p, id)
-			if t == nil {
-				continue
-			}
-			from := ls.next[id]
+		for j := range others {
+			o := &others[j]
+			from := ls.next[o.t.ID]
 			to := from
-			tl := t.Timeline(ref)
-			for to < len(tl) && (last || tl[to].DTS*uint64(clock.TimeScale)/uint64(t.TimeScale) < e) {
+			for to < len(o.tl) && (last || at(o, to) < e) {
 				to++
 			}
-			ranges = append(ranges, fmp4.Range{ID: id, From: from, To: to})
-			ls.next[id] = to
+			ranges = append(ranges, fmp4.Range{ID: o.t.ID, From: from, To: to})
+			ls.next[o.t.ID] = to
 		}
 		indep := false
 		for _, smp := range ctl[i:k] {
@@ -322,28 +334,12 @@ func (l *llStream) advance(ls *llSeg) bool {
 	return made
 }
 
-// othersPast reports whether every track of ids but clock has a sample
-// starting at or after e (clock's timescale).
-func othersPast(p *fmp4.Segment, ids []int, clock *fmp4.Track, ref, e uint64) bool {
-	for _, id := range ids {
-		t := trackByID(p, id)
-		if t == nil || t == clock {
-			continue
-		}
-		tl := t.Timeline(ref)
-		if len(tl) == 0 || tl[len(tl)-1].DTS*uint64(clock.TimeScale)/uint64(t.TimeScale) < e {
-			return false
-		}
-	}
-	return true
-}
-
 // clock is the track parts are cut by: the first video track among ids,
 // else the first track.
 func (l *llStream) clock(p *fmp4.Segment, ids []int) *fmp4.Track {
 	var first *fmp4.Track
 	for _, id := range ids {
-		t := trackByID(p, id)
+		t := p.Track(id)
 		if t == nil || t.Samples() == 0 {
 			continue
 		}
@@ -355,15 +351,6 @@ func (l *llStream) clock(p *fmp4.Segment, ids []int) *fmp4.Track {
 		}
 	}
 	return first
-}
-
-func trackByID(p *fmp4.Segment, id int) *fmp4.Track {
-	for _, t := range p.Tracks {
-		if t.ID == id {
-			return t
-		}
-	}
-	return nil
 }
 
 // find returns the parts of segment msn, or nil. l.mu is held.
@@ -427,8 +414,7 @@ func (l *llStream) wait(d time.Duration, cond func() bool) bool {
 }
 
 func (s *Server) serveLLPlaylist(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
-	if _, drm := st.DRM(); drm {
-		fail(ctx, fasthttp.StatusForbidden, drmRefusal)
+	if refuseDRM(ctx, st) {
 		return
 	}
 	if !waitReady(ctx, st) {
@@ -529,8 +515,7 @@ func partURI(msn uint64, k int) string {
 // segment for segment MSN). The part to come, named by the preload hint,
 // is held until it is made, up to three part targets past when it is due.
 func (s *Server) serveLL(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest []byte) {
-	if _, drm := st.DRM(); drm {
-		fail(ctx, fasthttp.StatusForbidden, drmRefusal)
+	if refuseDRM(ctx, st) {
 		return
 	}
 	name := rest[len(prefixLL):]
@@ -599,12 +584,5 @@ func (s *Server) serveLL(ctx *fasthttp.RequestCtx, st *pipeline.Stream, rest []b
 		notFound(ctx)
 		return
 	}
-	ctx.SetContentType(ctMP4)
-	ctx.Response.Header.SetCanonical(hdrCacheControl, valImmutable)
-	if ctx.IsHead() {
-		ctx.Response.Header.SetContentLength(len(body))
-		ctx.Response.SkipBody = true
-		return
-	}
-	ctx.Response.SetBodyRaw(body)
+	serveMP4(ctx, body)
 }

@@ -202,15 +202,22 @@ func startPageServer(t *testing.T, hlsjs string) *pageServer {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	p.base = serveLocal(t, mux)
+	return p
+}
+
+// serveLocal serves h on a port of 127.0.0.1 until the test ends and
+// returns its base URL.
+func serveLocal(t *testing.T, h http.Handler) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: mux}
+	srv := &http.Server{Handler: h}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
-	p.base = "http://" + l.Addr().String()
-	return p
+	return "http://" + l.Addr().String()
 }
 
 // newRun forgets the reports so far and returns the page URL of a new run,

@@ -38,7 +38,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -264,14 +263,7 @@ func startPlayerServer(t *testing.T) *playerServer {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	p.base = "http://" + l.Addr().String()
+	p.base = serveLocal(t, mux)
 	return p
 }
 
@@ -713,11 +705,7 @@ func TestValidateMPDRejects(t *testing.T) {
 func harnessServer(t *testing.T, dir string) string {
 	t.Helper()
 	fs := http.FileServer(http.Dir(dir))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return serveLocal(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		w.Header().Set("Cache-Control", "no-cache")
 		switch filepath.Ext(r.URL.Path) {
@@ -729,10 +717,7 @@ func harnessServer(t *testing.T, dir string) string {
 			w.Header().Set("Content-Type", "video/mp4")
 		}
 		fs.ServeHTTP(w, r)
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + l.Addr().String()
+	}))
 }
 
 // startLiveFFmpeg runs ffmpeg in real time (-re) on a test pattern and a

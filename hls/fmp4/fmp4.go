@@ -341,6 +341,16 @@ func (s *Segment) Init(ids ...int) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Track returns the track with the given ID, or nil.
+func (s *Segment) Track(id int) *Track {
+	for _, t := range s.Tracks {
+		if t.ID == id {
+			return t
+		}
+	}
+	return nil
+}
+
 // pick returns the tracks named by ids, or every track with a
 // configuration when ids is empty.
 func (s *Segment) pick(ids []int) ([]*Track, error) {
@@ -357,16 +367,11 @@ func (s *Segment) pick(ids []int) ([]*Track, error) {
 		return out, nil
 	}
 	for _, id := range ids {
-		var found *Track
-		for _, t := range s.Tracks {
-			if t.ID == id {
-				found = t
-			}
-		}
-		if found == nil {
+		t := s.Track(id)
+		if t == nil {
 			return nil, fmt.Errorf("fmp4: segment has no track %d", id)
 		}
-		out = append(out, found)
+		out = append(out, t)
 	}
 	return out, nil
 }
@@ -503,12 +508,7 @@ type Range struct{ ID, From, To int }
 func (s *Segment) Part(seq uint32, ref uint64, ranges []Range) ([]byte, error) {
 	frags := make([]fragTrack, 0, len(ranges))
 	for _, r := range ranges {
-		var t *Track
-		for _, c := range s.Tracks {
-			if c.ID == r.ID {
-				t = c
-			}
-		}
+		t := s.Track(r.ID)
 		if t == nil {
 			return nil, fmt.Errorf("fmp4: segment has no track %d", r.ID)
 		}

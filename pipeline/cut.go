@@ -32,11 +32,13 @@ type cutter struct {
 	waiting      bool   // in waitKey, waitFrom is set
 	waitFrom     uint64 // PTS of the first PES seen while waiting for a keyframe
 	forcedLogged bool
+	behindLogged bool
 
 	holding bool
 	hold    [holdMax][ts.PacketSize]byte
 	holdN   int
 	holdPTS uint64
+	holdU   int64 // holdPTS unwrapped
 
 	// Timing of the primary PID.
 	haveT  bool
@@ -70,31 +72,36 @@ func (g *segmenter) pesStart(p []byte) {
 				g.state = waitKey
 			}
 			g.win.disc = true
+			g.clock.reset()
 		} else if d > 0 {
 			c.delta = uint64(d)
 		}
 	}
 	c.lastT, c.haveT = t, true
+	u := g.clock.pes(pts, g.now)
 
 	switch g.state {
 	case waitPSI:
 		return
 	case waitKey:
+		if !g.clock.ready(g.prog.pcrPID >= 0) {
+			return // the first PCR places the media clock
+		}
 		if !c.waiting {
 			c.waiting, c.waitFrom = true, pts
 		}
 		if g.prog.videoPID < 0 {
-			g.start(pts)
+			g.start(pts, u)
 			return
 		}
 		if ts.PTSDiff(pts, c.waitFrom) >= keyWait*c.segDur90 {
 			// No keyframe we can recognise (an open-GOP source, a codec
 			// without a scanner): start anyway rather than never.
 			g.forced("no keyframe recognised")
-			g.start(pts)
+			g.start(pts, u)
 			return
 		}
-		g.beginHold(pts)
+		g.beginHold(pts, u)
 	case inSeg:
 		if ts.PTSDiff(pts, c.maxPTS) > 0 {
 			c.maxPTS = pts
@@ -102,21 +109,56 @@ func (g *segmenter) pesStart(p []byte) {
 		cur := g.out.cur
 		oversize := cur.wr >= (maxChunks-2)*ChunkSize ||
 			ts.PTSDiff(pts, cur.startPTS) >= keyWait*c.segDur90
-		// PTS, not DTS: the keyframe that ends a segment_duration has a
-		// PTS of exactly start+duration while its DTS is earlier.
-		due := ts.PTSDiff(pts, cur.startPTS) >= c.segDur90 || g.win.disc
 		switch {
 		case oversize:
 			// No keyframe in sight: bound the segment anyway.
 			g.forced("no keyframe within " + strconv.Itoa(keyWait) + " × segment_duration")
-			g.cutAt(pts)
-		case !due:
+			g.cutAt(pts, u)
+		case !g.due(cur, pts, u):
 		case g.prog.videoPID < 0:
-			g.cutAt(pts)
+			g.cutAt(pts, u)
 		default:
-			g.beginHold(pts)
+			g.beginHold(pts, u)
 		}
 	}
+}
+
+// due reports whether a PES (pts, unwrapped u) may start the next
+// segment, n = cur.MSN+1: once its media time reaches n ×
+// segment_duration, so that segments start where the media clock says
+// and every daemon cuts alike (mediaclock.go). PTS, not DTS: the keyframe
+// on a boundary has a PTS of exactly the boundary while its DTS is
+// earlier.
+//
+// Two cases leave the rule, and come back to it:
+//   - Behind: the segment started at or past that boundary already
+//     (keyframes farther apart than segment_duration made the one before
+//     it skip a boundary). It ends at the first keyframe half a
+//     segment_duration on, so the numbers catch up with the media clock
+//     by shorter segments and agree again with a daemon that never fell
+//     behind.
+//   - Far ahead: the boundary is more than three segment_durations away
+//     (the numbers ran ahead of the media clock: a source before this one
+//     came faster than real time). It is cut on its own duration, as the
+//     numbers cannot wait for the clock.
+func (g *segmenter) due(cur *Segment, pts uint64, u int64) bool {
+	if g.win.disc {
+		return true
+	}
+	dur := g.cut.segDur90
+	next := int64(g.win.msn) * dur
+	switch {
+	case cur.startM >= next:
+		if !g.cut.behindLogged {
+			g.cut.behindLogged = true
+			g.s.logf("stream %s: keyframes are farther apart than segment_duration; "+
+				"segments catch up with the media clock by shorter ones, and origins may disagree on numbers meanwhile (logged once)", g.s.cfg.Name)
+		}
+		return ts.PTSDiff(pts, cur.startPTS) >= dur/2
+	case next-cur.startM > 3*dur:
+		return ts.PTSDiff(pts, cur.startPTS) >= dur
+	}
+	return g.clock.media(u) >= next
 }
 
 // forced counts a cut not made at a keyframe and says why, once per stream.
@@ -128,11 +170,11 @@ func (g *segmenter) forced(why string) {
 	}
 }
 
-func (g *segmenter) beginHold(pts uint64) {
+func (g *segmenter) beginHold(pts uint64, u int64) {
 	c := &g.cut
 	c.holding = true
 	c.holdN = 0
-	c.holdPTS = pts
+	c.holdPTS, c.holdU = pts, u
 	c.scan.Reset(g.prog.video)
 }
 
@@ -178,7 +220,7 @@ func (g *segmenter) resolve(v ts.Verdict) {
 		if g.state == inSeg {
 			g.finish(c.holdPTS)
 		}
-		g.start(c.holdPTS)
+		g.start(c.holdPTS, c.holdU)
 		g.writeHeld(n, true)
 		return
 	}
@@ -202,9 +244,9 @@ func (g *segmenter) writeHeld(n int, skipPSI bool) {
 }
 
 // cutAt finishes the current segment at pts and starts the next there.
-func (g *segmenter) cutAt(pts uint64) {
+func (g *segmenter) cutAt(pts uint64, u int64) {
 	g.finish(pts)
-	g.start(pts)
+	g.start(pts, u)
 }
 
 // endPTS estimates where the current segment's media ends when no next

@@ -20,7 +20,7 @@ func TestDRMPaddingNeedsChunkPoolEmpty(t *testing.T) {
 	s.keys.mu.Unlock()
 	g := &s.seg
 	g.now = epoch
-	g.start(0)
+	g.start(0, wall90(epoch))
 	null := make([]byte, ts.PacketSize)
 	null[0], null[1], null[2], null[3] = ts.SyncByte, 0x1f, 0xff, 0x10
 	for range ChunkSize / ts.PacketSize {

@@ -21,7 +21,7 @@ func BenchmarkEncryptSegment(b *testing.B) {
 	s.keys.mu.Unlock()
 	g := &s.seg
 	g.now = epoch
-	g.start(0)
+	g.start(0, wall90(epoch))
 	pkt := make([]byte, ts.PacketSize)
 	pkt[0], pkt[1], pkt[2], pkt[3] = ts.SyncByte, 0x01, 0x00, 0x10
 	for i := range pkt[4:] {

@@ -21,6 +21,7 @@ type program struct {
 	video          ts.Codec
 	videoPID       int // -1 when the program has no video
 	primaryPID     int // video, else the first audio PID; its timestamps time the cuts
+	pcrPID         int // -1 when the program has none: its PCRs place the media clock
 	mpts           bool
 	patOut         []byte // PAT section naming only the selected program
 	patCC          uint8
@@ -53,6 +54,7 @@ func (s *pidSet) all() {
 
 func (pr *program) init(want int, pids []uint16) {
 	pr.want = want
+	pr.pcrPID = -1
 	pr.t.SetProgram(uint16(want))
 	pr.t.SetPIDs(pids)
 	for _, pid := range pids {
@@ -79,7 +81,7 @@ func (pr *program) forgetPMT() {
 	pr.pids = pidSet{}
 	pr.layoutKnown = false
 	pr.filtering = false
-	pr.videoPID, pr.primaryPID = -1, -1
+	pr.videoPID, pr.primaryPID, pr.pcrPID = -1, -1, -1
 }
 
 // stores reports whether packets of pid belong to the program's segments.
@@ -143,6 +145,10 @@ func (pr *program) onPMT(p []byte) (relaid bool) {
 	if r.Changed {
 		pr.pids = pidSet{}
 		pr.pids.add(pr.t.PCRPID())
+		pr.pcrPID = -1
+		if pcr := pr.t.PCRPID(); pcr != ts.NullPID {
+			pr.pcrPID = int(pcr)
+		}
 		// pids= that names streams of the program keeps only those; one
 		// that names none of them (only the PMT PID, say) keeps them all.
 		filter := false

@@ -45,6 +45,7 @@ type Segment struct {
 	Period   Period
 	Epoch    time.Time
 	startPTS uint64
+	startM   int64 // media time of its start (mediaclock.go)
 
 	// Written by the segmenter, read by everyone: refs[i] for i < nref is
 	// immutable once nref covers it; size is the count of committed bytes.

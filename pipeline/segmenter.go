@@ -30,19 +30,16 @@ const (
 	inSeg
 )
 
-// pdtSlew bounds how far one segment moves PROGRAM-DATE-TIME toward the
-// arrival clock.
-const pdtSlew = 10 * time.Millisecond
-
 type segmenter struct {
 	s     *Stream
 	state int
 	now   time.Time // arrival time of the batch being processed
 
-	prog program
-	cut  cutter
-	out  slabWriter
-	win  window
+	prog  program
+	cut   cutter
+	clock mediaClock // the source's timeline in UTC: cuts, numbers, names
+	out   slabWriter
+	win   window
 
 	health    ts.Health // TR 101 290 over every packet of the input
 	noHealth  bool      // benchmarks only: measure the path without the monitor
@@ -86,6 +83,7 @@ func (g *segmenter) resetSource() {
 	g.cut.holding, g.cut.holdN = false, 0
 	g.cut.haveT = false
 	g.cut.waiting = false
+	g.clock.reset()
 }
 
 // datagram processes one received datagram.
@@ -158,6 +156,13 @@ func (g *segmenter) packet(p []byte) {
 	if !g.prog.stores(pid) {
 		return // not part of the program: not stored
 	}
+	if int(pid) == g.prog.pcrPID {
+		// Before the PES it may start: a keyframe's first packet often
+		// carries the PCR that lets the media clock place it.
+		if v, ok := ts.PCR(p); ok {
+			g.clock.pcr(v/300, g.now)
+		}
+	}
 	switch {
 	case pid == ts.PATPID:
 		if p = g.onPAT(p); p == nil {
@@ -171,6 +176,7 @@ func (g *segmenter) packet(p []byte) {
 	case int(pid) == g.prog.primaryPID && ts.PUSI(p):
 		g.pesStart(p)
 	}
+
 	if g.cut.holding {
 		g.holdPacket(p, int(pid) == g.prog.videoPID)
 		return
@@ -212,26 +218,42 @@ func (g *segmenter) onPMT(p []byte) {
 	}
 }
 
-// start opens a segment at pts and writes the latest PAT and PMT into it.
-func (g *segmenter) start(pts uint64) {
+// start opens a segment at pts (u unwrapped, see mediaclock.go) and
+// writes the latest PAT and PMT into it.
+//
+// Its number is its media time in segment_durations (cut.go cuts segment
+// n at the first keyframe at or after n × segment_duration), so that every
+// daemon hearing the source numbers it alike; after that the next number
+// is always this one plus one, as a playlist implies. Only the first
+// segment, and one after a discontinuity that skipped whole segment
+// durations, take their number from the media clock: the second moves
+// the playlist on past the segments before it, because numbers a
+// playlist implies cannot have a gap.
+func (g *segmenter) start(pts uint64, u int64) {
 	w := &g.win
-	seg := &Segment{MSN: w.msn, startPTS: pts, pool: g.s.pool}
+	g.clock.settle(g.now)
+	m := g.clock.media(u)
+	disc := w.disc && w.last != nil
+	if disc {
+		m = g.clock.after(m, wall90(w.last.Start.Add(w.last.Duration)))
+	}
+	if n := uint64(max(floorDiv(m, g.cut.segDur90), 0)); !w.numbered || disc && n > w.msn {
+		if w.numbered {
+			w.firstMSN = n // a new playlist: see window.first
+		}
+		w.msn, w.numbered = n, true
+	}
+	seg := &Segment{MSN: w.msn, startPTS: pts, startM: m, pool: g.s.pool}
 	w.msn++
-	if w.disc && w.last != nil {
+	if disc {
 		seg.Discontinuity = true
 		g.s.c.add(Discontinuities, 1)
 	}
 	w.disc = false
-	// EXT-X-PROGRAM-DATE-TIME follows the media timeline from the previous
-	// segment, slewed toward the arrival clock by at most pdtSlew a segment:
-	// players see a continuous timeline, and a source clock that drifts (or
-	// a sender that lags) moves PDT back toward real time slowly. After a
-	// discontinuity the clock is taken as it is.
-	seg.Start = g.now
-	if l := w.last; l != nil && !seg.Discontinuity {
-		t := l.Start.Add(l.Duration)
-		seg.Start = t.Add(max(-pdtSlew, min(pdtSlew, g.now.Sub(t))))
-	}
+	// EXT-X-PROGRAM-DATE-TIME is the media time: the same in every daemon,
+	// continuous with the media (a step only when drift moves the clock's
+	// offset by a second), and never repeating.
+	seg.Start = mediaTime(m)
 	if l := w.last; l != nil && !seg.Start.After(l.Start) {
 		seg.Start = l.Start.Add(time.Millisecond)
 	}

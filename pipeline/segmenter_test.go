@@ -137,7 +137,7 @@ func TestSegmenterClips(t *testing.T) {
 					t.Errorf("segment %d does not decode cleanly: %v", i, err)
 				}
 				cancel()
-				if i < len(sn.Segments)-1 && g.Duration != 2*time.Second {
+				if i > 0 && i < len(sn.Segments)-1 && g.Duration != 2*time.Second {
 					t.Errorf("segment %d lasts %v, want 2s (GOP 1 s, segment_duration 2 s)", i, g.Duration)
 				}
 				total += g.Duration
@@ -161,9 +161,12 @@ func TestSegmenterClips(t *testing.T) {
 			}
 		})
 	}
-	f("h264_aac.ts", 10*time.Second, 5)
-	f("hevc_mp2.ts", 4*time.Second, 2)
-	f("mpeg2_mp2.ts", 4*time.Second, 2)
+	// The first segment starts at the first keyframe, a second before the
+	// first 2 s boundary of the media clock (mediaclock.go): one more
+	// segment than whole durations.
+	f("h264_aac.ts", 10*time.Second, 6)
+	f("hevc_mp2.ts", 4*time.Second, 3)
+	f("mpeg2_mp2.ts", 4*time.Second, 3)
 }
 
 // A client still reading a segment when its memory is reused gets an error,
@@ -238,8 +241,8 @@ func TestBadDatagrams(t *testing.T) {
 	if st.Count[BadDatagrams] != 4 {
 		t.Errorf("bad datagrams %d, want 4", st.Count[BadDatagrams])
 	}
-	if st.Count[Segments] != 4 {
-		t.Errorf("segments %d, want 4: the stream must carry on", st.Count[Segments])
+	if st.Count[Segments] != 5 {
+		t.Errorf("segments %d, want 5: the stream must carry on", st.Count[Segments])
 	}
 }
 
@@ -271,8 +274,8 @@ func TestSegmenterAudioOnly(t *testing.T) {
 	s.seg.now = end.Add(11 * time.Second)
 	s.seg.sourceLost()
 	sn := s.Timeline()
-	if sn == nil || len(sn.Segments) != 3 {
-		t.Fatalf("got %v segments, want 3", sn)
+	if sn == nil || len(sn.Segments) != 4 {
+		t.Fatalf("got %v segments, want 4 (the first up to the first boundary)", sn)
 	}
 	dir := t.TempDir()
 	var total time.Duration
@@ -280,7 +283,7 @@ func TestSegmenterAudioOnly(t *testing.T) {
 		total += g.Duration
 		// Cuts fall on the first audio PES at or after 2 s: one AAC frame
 		// (21.3 ms) a PES here.
-		if i < len(sn.Segments)-1 && (g.Duration < 2*time.Second || g.Duration > 2022*time.Millisecond) {
+		if i > 0 && i < len(sn.Segments)-1 && (g.Duration < 2*time.Second || g.Duration > 2022*time.Millisecond) {
 			t.Errorf("segment %d lasts %v, want 2 s to 2.022 s", i, g.Duration)
 		}
 		b := segmentBytes(t, g)
@@ -423,7 +426,7 @@ func TestWindowNeverGoesBack(t *testing.T) {
 	longest := map[string]time.Duration{} // segment name -> longest playlist listing it
 	for i, d := range []float64{2, 2, 2, 2, 2, 2, 2, 2, 4.6, 2, 2, 2, 2, 2, 2, 2} {
 		g.now = now
-		g.start(pts)
+		g.start(pts, wall90(now))
 		pts += uint64(d * ptsPerSec)
 		now = now.Add(time.Duration(d * float64(time.Second)))
 		g.now = now
@@ -526,8 +529,8 @@ func TestMPTSSharedPMTPID(t *testing.T) {
 	data := sharedPMTClip(t)
 	feed(s, data, epoch, 10*time.Second)
 	st := s.Stats()
-	if st.Count[Segments] != 4 || s.seg.prog.videoPID != 0x100 {
-		t.Errorf("segments %d, video PID %#x: want 4 segments of program 1", st.Count[Segments], s.seg.prog.videoPID)
+	if st.Count[Segments] != 5 || s.seg.prog.videoPID != 0x100 {
+		t.Errorf("segments %d, video PID %#x: want 5 segments of program 1", st.Count[Segments], s.seg.prog.videoPID)
 	}
 	if st.Count[Discontinuities] != 0 {
 		t.Errorf("a steady MPTS made %d discontinuities", st.Count[Discontinuities])
@@ -579,8 +582,8 @@ func TestPMTSectionsShareAPacket(t *testing.T) {
 	feed(s, twoPMTsAPacketClip(t), epoch, 10*time.Second)
 	s.seg.publishHealth(epoch.Add(10 * time.Second))
 	st := s.Stats()
-	if st.Count[Segments] != 4 || s.seg.prog.videoPID != 0x100 {
-		t.Errorf("segments %d, video PID %#x: want 4 segments of program 1", st.Count[Segments], s.seg.prog.videoPID)
+	if st.Count[Segments] != 5 || s.seg.prog.videoPID != 0x100 {
+		t.Errorf("segments %d, video PID %#x: want 5 segments of program 1", st.Count[Segments], s.seg.prog.videoPID)
 	}
 	if n := st.TS[ts.PMTError2]; n != 0 {
 		t.Errorf("health monitor counts %d PMT_error_2: it misses program 1's PMT", n)

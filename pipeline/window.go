@@ -15,6 +15,7 @@ type window struct {
 	segs     []*Segment // finished, fetchable, oldest first
 	last     *Segment   // the last segment finished: the one before cur
 	msn      uint64     // media sequence number of the next segment
+	numbered bool       // msn is set: the first segment takes it from the media clock
 	disc     bool       // the next segment starts after a discontinuity
 	discGone uint64     // discontinuity-flagged segments released
 	target   int        // EXT-X-TARGETDURATION; never goes down
@@ -23,10 +24,9 @@ type window struct {
 
 func (w *window) init(now time.Time, segDur time.Duration, count int) {
 	w.count = count
-	// Media sequence numbers start from the clock in tenths of a second, so
-	// that after a restart they still move forward: the previous run cannot
-	// have made more than one segment per 100 ms of its life.
-	w.msn = uint64(now.UnixMilli() / 100)
+	// Media sequence numbers come from the media clock (segmenter.start):
+	// after a restart they still move forward, and agree with any other
+	// daemon hearing the source.
 	w.target = int((segDur + time.Second - 1) / time.Second)
 	// Segments leave by time (see expire); this bound only guards memory
 	// against a clock that stands still.

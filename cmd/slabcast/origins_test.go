@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slabcast/slabcast/internal/hlstest"
+	"github.com/slabcast/slabcast/internal/testnet"
+)
+
+// An origin pair: two daemons joined to one multicast source serve the
+// same playlists, segment URLs and segment bytes, and go on doing so after
+// one of them restarts (pipeline/mediaclock.go). An edge cache can take
+// any segment from either, and a player can move between them.
+func TestOriginPair(t *testing.T) {
+	testnet.Require(t)
+	hlstest.RequireFFmpeg(t)
+	const conf = `
+stream ch {
+  input udp://239.1.9.1:5000;
+  segment_duration 1;
+  segment_count 4;
+}
+`
+	a := startDaemon(t, conf)
+	startFeed(t, "../../testdata/h264_aac.ts", "udp://239.1.9.1:5000")
+	waitSegments(t, a.base+"/ch/index.m3u8", 2, 20*time.Second)
+	// The second origin joins mid-stream, as one does after a failure.
+	time.Sleep(1300 * time.Millisecond)
+	b := startDaemon(t, conf)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pa, pb := samePlaylists(t, ctx, a, b, "index.m3u8", 20*time.Second)
+	t.Logf("both list MSN %d..%d", pa.MediaSequence, pa.End()-1)
+	n := sameSegments(t, ctx, a, b, "index.m3u8", pa, pb)
+	// fMP4 is packaged from those bytes, so it agrees too.
+	fa, fb := samePlaylists(t, ctx, a, b, "index.fmp4.m3u8", 10*time.Second)
+	n += sameSegments(t, ctx, a, b, "index.fmp4.m3u8", fa, fb)
+
+	// Restart the first origin: after it the two agree again, and its
+	// numbers went on from where they were.
+	before := pa.End()
+	a.restart()
+	pa, pb = samePlaylists(t, ctx, a, b, "index.m3u8", 20*time.Second)
+	if pa.MediaSequence < before-4 {
+		t.Errorf("after the restart the media sequence is %d, before it reached %d", pa.MediaSequence, before)
+	}
+	n += sameSegments(t, ctx, a, b, "index.m3u8", pa, pb)
+	t.Logf("%d segments compared byte for byte across the pair", n)
+}
+
+// samePlaylists polls both origins' playlist until the two are byte for
+// byte the same (they may differ for a moment by the newest segment, which
+// each publishes when its own copy of the next keyframe arrives).
+func samePlaylists(t *testing.T, ctx context.Context, a, b *testDaemon, name string, within time.Duration) (pa, pb *hlstest.Playlist) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var ba, bb []byte
+	for {
+		var err error
+		ba, _, err = hlstest.Fetch(ctx, a.base+"/ch/"+name)
+		if err == nil {
+			bb, _, err = hlstest.Fetch(ctx, b.base+"/ch/"+name)
+		}
+		if err == nil && bytes.Equal(ba, bb) {
+			if pa, err = hlstest.ParsePlaylist(ba); err != nil {
+				t.Fatal(err)
+			}
+			if pb, err = hlstest.ParsePlaylist(bb); err != nil {
+				t.Fatal(err)
+			}
+			return pa, pb
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never the same on both origins within %v (last error %v):\n--- first\n%s\n--- second\n%s", name, within, err, ba, bb)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// sameSegments fetches every segment both playlists list from both
+// origins and compares the bytes; it returns how many it compared.
+func sameSegments(t *testing.T, ctx context.Context, a, b *testDaemon, name string, pa, pb *hlstest.Playlist) int {
+	t.Helper()
+	n := 0
+	for i, s := range pa.Segments {
+		if pb.Segments[i].URI != s.URI || pb.Segments[i].MSN != s.MSN {
+			t.Fatalf("%s segment %d: %s (MSN %d) and %s (MSN %d)", name, i, s.URI, s.MSN, pb.Segments[i].URI, pb.Segments[i].MSN)
+		}
+		ua := hlstest.ResolveURI(a.base+"/ch/"+name, s.URI)
+		ub := hlstest.ResolveURI(b.base+"/ch/"+name, s.URI)
+		sa, _, err := hlstest.Fetch(ctx, ua)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, _, err := hlstest.Fetch(ctx, ub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(sa, sb) {
+			t.Errorf("%s: %d bytes from one origin, %d from the other, not the same%s", s.URI, len(sa), len(sb), firstDiff(sa, sb))
+		}
+		n++
+	}
+	if _, rest, ok := strings.Cut(string(pa.Raw), `#EXT-X-MAP:URI="`); ok {
+		uri, _, _ := strings.Cut(rest, `"`)
+		ia, _, err := hlstest.Fetch(ctx, hlstest.ResolveURI(a.base+"/ch/"+name, uri))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ib, _, err := hlstest.Fetch(ctx, hlstest.ResolveURI(b.base+"/ch/"+name, uri))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(ia, ib) {
+			t.Errorf("init segment %s differs between the origins", uri)
+		}
+	}
+	return n
+}
+
+func firstDiff(a, b []byte) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return fmt.Sprintf(" (first difference at byte %d, packet %d)", i, i/188)
+		}
+	}
+	return ""
+}

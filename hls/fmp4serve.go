@@ -57,7 +57,7 @@ func (s *Server) serveFMP4Playlist(ctx *fasthttp.RequestCtx, st *pipeline.Stream
 		ctx.Response.SetBodyRaw(fmp4Playlist(tl, "token="+url.QueryEscape(string(token))))
 		return
 	}
-	ctx.Response.SetBodyRaw(tl.Memo(memoFMP4Playlist, func(tl *pipeline.Timeline) []byte { return fmp4Playlist(tl, "") }))
+	serveMemo(ctx, tl, memoFMP4Playlist, memoFMP4ETag, func(tl *pipeline.Timeline) []byte { return fmp4Playlist(tl, "") })
 }
 
 func fmp4Playlist(tl *pipeline.Timeline, query string) []byte {

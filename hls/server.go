@@ -10,8 +10,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"net/netip"
 	"net/url"
@@ -473,14 +475,45 @@ func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 		ctx.Response.SetBodyRaw(renderPlaylist(tl, st.Name(), drm, encrypted, "token="+url.QueryEscape(string(token))))
 	case encrypted:
 		// A timeline is one stream's, so the slot holds its drm form.
-		ctx.Response.SetBodyRaw(tl.Memo(memoMediaPlaylist, func(tl *pipeline.Timeline) []byte {
+		serveMemo(ctx, tl, memoMediaPlaylist, memoMediaETag, func(tl *pipeline.Timeline) []byte {
 			return renderPlaylist(tl, st.Name(), drm, true, "")
-		}))
+		})
 	default:
-		// Rendered once per timeline; the slice is immutable, so fasthttp
-		// may send it without a copy.
-		ctx.Response.SetBodyRaw(tl.Memo(memoMediaPlaylist, mediaPlaylist))
+		serveMemo(ctx, tl, memoMediaPlaylist, memoMediaETag, mediaPlaylist)
 	}
+}
+
+var (
+	hdrETag        = []byte("ETag")
+	hdrIfNoneMatch = []byte("If-None-Match")
+)
+
+// serveMemo answers with what render makes of tl, rendered once per
+// timeline (the slice is immutable, so fasthttp may send it without a
+// copy), and its ETag, made once too; a request whose If-None-Match names
+// that ETag gets 304 and no body. So an edge cache that keeps a playlist
+// for a moment revalidates it with a conditional request, and the origin
+// sends the playlist again only when it changed.
+func serveMemo(ctx *fasthttp.RequestCtx, tl *pipeline.Timeline, slot, etagSlot int, render func(*pipeline.Timeline) []byte) {
+	body := tl.Memo(slot, render)
+	tag := tl.Memo(etagSlot, func(*pipeline.Timeline) []byte { return etagOf(body) })
+	ctx.Response.Header.SetCanonical(hdrETag, tag)
+	if inm := ctx.Request.Header.PeekBytes(hdrIfNoneMatch); len(inm) > 0 &&
+		(bytes.Contains(inm, tag) || bytes.Equal(bytes.TrimSpace(inm), []byte("*"))) {
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return
+	}
+	ctx.Response.SetBodyRaw(body)
+}
+
+// etagOf is a strong ETag of b: its 64-bit FNV-1a, quoted.
+func etagOf(b []byte) []byte {
+	h := fnv.New64a()
+	h.Write(b)
+	tag := make([]byte, 0, 18)
+	tag = append(tag, '"')
+	tag = hex.AppendEncode(tag, h.Sum(nil))
+	return append(tag, '"')
 }
 
 // serveKey answers the AES-128 key of period n of a drm stream: 16 bytes,
@@ -504,6 +537,12 @@ func (s *Server) serveKey(ctx *fasthttp.RequestCtx, st *pipeline.Stream, n []byt
 // Memo slots of a pipeline.Timeline: one per format rendered from it.
 const (
 	memoMediaPlaylist = iota
+)
+
+// The slots of the playlists' ETags (serveMemo), after the formats'.
+const (
+	memoMediaETag = memoMPD + 1 + iota
+	memoFMP4ETag
 )
 
 // mediaPlaylist renders the HLS media playlist of a timeline.

@@ -426,3 +426,53 @@ func TestLiveReaderOfRemovedStreamEnds(t *testing.T) {
 		t.Fatalf("%d lag restarts for one client", m)
 	}
 }
+
+// Playlists carry an ETag, and a conditional request for the same version
+// gets 304 with no body: an edge cache revalidates instead of fetching
+// the playlist again. A new segment is a new ETag.
+func TestPlaylistRevalidation(t *testing.T) {
+	f := newFixture(t, time.Second, 6, nil)
+	f.send(t)
+	f.waitSegments(t, 4)
+	// Until the clip is all in (the last segment stays open): the
+	// playlist holds still.
+	for n := uint64(0); n != f.p.Lookup(f.name).Stats().Count[pipeline.Segments]; {
+		n = f.p.Lookup(f.name).Stats().Count[pipeline.Segments]
+		time.Sleep(300 * time.Millisecond)
+	}
+	for _, name := range []string{"index.m3u8", "index.fmp4.m3u8"} {
+		u := f.base + "/ch/" + name
+		resp, body := get(t, u)
+		tag := resp.Header.Get("ETag")
+		if resp.StatusCode != 200 || len(tag) < 3 || tag[0] != '"' {
+			t.Fatalf("%s: %d, ETag %q", name, resp.StatusCode, tag)
+		}
+		cond := func(inm string) (*http.Response, []byte) {
+			req, _ := http.NewRequest(http.MethodGet, u, nil)
+			req.Header.Set("If-None-Match", inm)
+			r, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Body.Close()
+			b, _ := io.ReadAll(r.Body)
+			return r, b
+		}
+		if r, b := cond(tag); r.StatusCode != http.StatusNotModified || len(b) != 0 || r.Header.Get("ETag") != tag {
+			t.Errorf("%s with If-None-Match %s: %d, %d bytes, ETag %q", name, tag, r.StatusCode, len(b), r.Header.Get("ETag"))
+		}
+		if r, b := cond(`"0000000000000000"`); r.StatusCode != 200 || !bytes.Equal(b, body) && r.Header.Get("ETag") == tag {
+			t.Errorf("%s with another ETag: %d, %d bytes", name, r.StatusCode, len(b))
+		}
+	}
+	// The source moves on: the playlist changes, and so does its ETag.
+	resp, _ := get(t, f.base+"/ch/index.m3u8")
+	before := resp.Header.Get("ETag")
+	segs := f.p.Lookup(f.name).Stats().Count[pipeline.Segments]
+	f.send(t)
+	f.waitSegments(t, segs+1)
+	resp, _ = get(t, f.base+"/ch/index.m3u8")
+	if after := resp.Header.Get("ETag"); after == before {
+		t.Errorf("ETag %s unchanged after new segments", after)
+	}
+}

@@ -15,9 +15,10 @@ build:
 
 # Install as a service: the binary, the hardened systemd unit, the sysctl
 # drop-in, an example config (never over an existing one), the monitoring
-# files and the README; as root, a slabcast system user. DESTDIR stages it
-# (the test installs into a temporary directory). Then: systemctl
-# daemon-reload; sysctl --system; systemctl enable --now slabcast.
+# files, the nginx edge config (deploy/nginx, for the edge hosts) and the
+# README; as root, a slabcast system user. DESTDIR stages it (the test
+# installs into a temporary directory). Then: systemctl daemon-reload;
+# sysctl --system; systemctl enable --now slabcast.
 PREFIX  ?= /usr/local
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/slabcast
@@ -27,6 +28,7 @@ install: build
 	[ -e $(DESTDIR)/etc/slabcast/slabcast.conf ] || install -m 0640 deploy/slabcast.conf $(DESTDIR)/etc/slabcast/slabcast.conf
 	install -D -m 0644 deploy/prometheus/slabcast-alerts.yml $(DESTDIR)$(PREFIX)/share/slabcast/prometheus/slabcast-alerts.yml
 	install -D -m 0644 deploy/grafana/slabcast.json $(DESTDIR)$(PREFIX)/share/slabcast/grafana/slabcast.json
+	install -D -m 0644 deploy/nginx/slabcast-edge.conf $(DESTDIR)$(PREFIX)/share/slabcast/nginx/slabcast-edge.conf
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/slabcast/README.md
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
 		getent passwd slabcast >/dev/null || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin slabcast; \

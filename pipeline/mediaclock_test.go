@@ -213,3 +213,50 @@ func TestNewSourceNeverGoesBack(t *testing.T) {
 		t.Errorf("%d discontinuities, want 1", disc)
 	}
 }
+
+// The offset is the least PCR arrival difference rounded to a second; a
+// plausible drift steps it once it is 150 ms past the half second, a
+// source faster than real time never does.
+func TestMediaClockOffset(t *testing.T) {
+	// The source's PTS at the start, the wall clock's time modulo the
+	// wrap: the offset is whole seconds, 0 if arrival is as the PCR says.
+	base := uint64(wall90(epoch)) % ts.PTSWrap
+	run := func(rate float64, secs int, jitter func(i int) time.Duration) (steps []int, c mediaClock) {
+		wall := epoch
+		for s := 0; s < secs; s++ {
+			// A PCR every 40 ms, the source clock running rate times
+			// as fast as the wall clock.
+			for k := 0; k < 25; k++ {
+				at := wall.Add(time.Duration(k) * 40 * time.Millisecond)
+				media := uint64(float64(at.Sub(epoch)) * rate * ptsPerSec / float64(time.Second))
+				c.pcr((base+media)%ts.PTSWrap, at.Add(jitter(s*25+k)))
+			}
+			wall = wall.Add(time.Second)
+			if c.settle(wall) {
+				steps = append(steps, s)
+			}
+		}
+		return steps, c
+	}
+	noJitter := func(int) time.Duration { return 0 }
+	// Arrival 0.3 s after the PCR says (plus up to 5 ms of jitter): the
+	// offset rounds to the second below whatever the jitter.
+	_, c := run(1, 5, func(i int) time.Duration { return 300*time.Millisecond + time.Duration(i%7)*700*time.Microsecond })
+	if c.offset != 0 {
+		t.Errorf("offset %d ticks, want 0 (arrival 300 to 305 ms after the PCR)", c.offset)
+	}
+	_, c = run(1, 5, func(i int) time.Duration { return 700*time.Millisecond + time.Duration(i%7)*700*time.Microsecond })
+	if c.offset != offsetGrid {
+		t.Errorf("offset %d ticks, want %d (arrival 700 to 705 ms after the PCR)", c.offset, offsetGrid)
+	}
+	// 200 ppm slow: the measured offset grows 0.2 ms a second and crosses
+	// 0.5 s + 150 ms after about 3250 s, from an arrival 0 s after the PCR.
+	steps, _ := run(1-200e-6, 4000, noJitter)
+	if len(steps) != 1 || steps[0] < 3200 || steps[0] > 3300 {
+		t.Errorf("200 ppm drift stepped at %v s, want once near 3250 s", steps)
+	}
+	// Ten times real time: never a step.
+	if steps, _ := run(10, 60, noJitter); len(steps) != 0 {
+		t.Errorf("a source at 10x real time stepped at %v s", steps)
+	}
+}

@@ -35,29 +35,31 @@ stream ch {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	pa, pb := samePlaylists(t, ctx, a, b, "index.m3u8", 20*time.Second)
+	pa, pb := parsed(t, samePlaylists(t, ctx, a, b, "index.m3u8", 20*time.Second))
 	t.Logf("both list MSN %d..%d", pa.MediaSequence, pa.End()-1)
 	n := sameSegments(t, ctx, a, b, "index.m3u8", pa, pb)
 	// fMP4 is packaged from those bytes, so it agrees too.
-	fa, fb := samePlaylists(t, ctx, a, b, "index.fmp4.m3u8", 10*time.Second)
+	fa, fb := parsed(t, samePlaylists(t, ctx, a, b, "index.fmp4.m3u8", 10*time.Second))
 	n += sameSegments(t, ctx, a, b, "index.fmp4.m3u8", fa, fb)
+	// So are LL-HLS parts: cut by media time within the segment.
+	n += sameParts(t, ctx, a, b, samePlaylists(t, ctx, a, b, "index.ll.m3u8", 10*time.Second))
 
 	// Restart the first origin: after it the two agree again, and its
 	// numbers went on from where they were.
 	before := pa.End()
 	a.restart()
-	pa, pb = samePlaylists(t, ctx, a, b, "index.m3u8", 20*time.Second)
+	pa, pb = parsed(t, samePlaylists(t, ctx, a, b, "index.m3u8", 20*time.Second))
 	if pa.MediaSequence < before-4 {
 		t.Errorf("after the restart the media sequence is %d, before it reached %d", pa.MediaSequence, before)
 	}
 	n += sameSegments(t, ctx, a, b, "index.m3u8", pa, pb)
-	t.Logf("%d segments compared byte for byte across the pair", n)
+	t.Logf("%d segments and parts compared byte for byte across the pair", n)
 }
 
 // samePlaylists polls both origins' playlist until the two are byte for
 // byte the same (they may differ for a moment by the newest segment, which
 // each publishes when its own copy of the next keyframe arrives).
-func samePlaylists(t *testing.T, ctx context.Context, a, b *testDaemon, name string, within time.Duration) (pa, pb *hlstest.Playlist) {
+func samePlaylists(t *testing.T, ctx context.Context, a, b *testDaemon, name string, within time.Duration) []byte {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	var ba, bb []byte
@@ -67,20 +69,29 @@ func samePlaylists(t *testing.T, ctx context.Context, a, b *testDaemon, name str
 		if err == nil {
 			bb, _, err = hlstest.Fetch(ctx, b.base+"/ch/"+name)
 		}
-		if err == nil && bytes.Equal(ba, bb) {
-			if pa, err = hlstest.ParsePlaylist(ba); err != nil {
-				t.Fatal(err)
-			}
-			if pb, err = hlstest.ParsePlaylist(bb); err != nil {
-				t.Fatal(err)
-			}
-			return pa, pb
+		// (An LL-HLS playlist lists parts once its part maker has run.)
+		need, n := "#EXTINF", 1
+		if strings.HasSuffix(name, ".ll.m3u8") {
+			need, n = "#EXT-X-PART:", 5
+		}
+		if err == nil && bytes.Equal(ba, bb) && bytes.Count(ba, []byte(need)) >= n {
+			return ba
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s never the same on both origins within %v (last error %v):\n--- first\n%s\n--- second\n%s", name, within, err, ba, bb)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// parsed parses a playlist both origins served, for sameSegments.
+func parsed(t *testing.T, b []byte) (pa, pb *hlstest.Playlist) {
+	t.Helper()
+	p, err := hlstest.ParsePlaylist(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, p
 }
 
 // sameSegments fetches every segment both playlists list from both
@@ -131,4 +142,35 @@ func firstDiff(a, b []byte) string {
 		}
 	}
 	return ""
+}
+
+// sameParts fetches every LL-HLS part the playlist lists from both
+// origins and compares the bytes; it returns how many it compared.
+func sameParts(t *testing.T, ctx context.Context, a, b *testDaemon, playlist []byte) int {
+	t.Helper()
+	n := 0
+	for _, line := range strings.Split(string(playlist), "\n") {
+		_, rest, ok := strings.Cut(line, `#EXT-X-PART:`)
+		if !ok {
+			continue
+		}
+		_, rest, _ = strings.Cut(rest, `URI="`)
+		uri, _, _ := strings.Cut(rest, `"`)
+		pa, _, err := hlstest.Fetch(ctx, hlstest.ResolveURI(a.base+"/ch/index.ll.m3u8", uri))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pb, _, err := hlstest.Fetch(ctx, hlstest.ResolveURI(b.base+"/ch/index.ll.m3u8", uri))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(pa, pb) {
+			t.Errorf("part %s: %d bytes from one origin, %d from the other, not the same%s", uri, len(pa), len(pb), firstDiff(pa, pb))
+		}
+		n++
+	}
+	if n == 0 {
+		t.Errorf("the LL-HLS playlist lists no part:\n%s", playlist)
+	}
+	return n
 }

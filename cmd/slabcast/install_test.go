@@ -27,7 +27,8 @@ func TestInstall(t *testing.T) {
 	}
 	bin := filepath.Join(stage, "usr/local/bin/slabcast")
 	for _, f := range []string{bin, "etc/systemd/system/slabcast.service", "etc/sysctl.d/90-slabcast.conf", "etc/slabcast/slabcast.conf",
-		"usr/local/share/slabcast/prometheus/slabcast-alerts.yml", "usr/local/share/slabcast/grafana/slabcast.json"} {
+		"usr/local/share/slabcast/prometheus/slabcast-alerts.yml", "usr/local/share/slabcast/grafana/slabcast.json",
+		"usr/local/share/slabcast/nginx/slabcast-edge.conf"} {
 		if !filepath.IsAbs(f) {
 			f = filepath.Join(stage, f)
 		}

@@ -84,11 +84,17 @@ func (g *segmenter) pesStart(p []byte) {
 	case waitPSI:
 		return
 	case waitKey:
-		if !g.clock.ready(g.prog.pcrPID >= 0) {
-			return // the first PCR places the media clock
-		}
 		if !c.waiting {
 			c.waiting, c.waitFrom = true, pts
+		}
+		if !g.clock.ready(g.prog.pcrPID >= 0) {
+			if ts.PTSDiff(pts, c.waitFrom) < keyWait*c.segDur90 {
+				return // the first PCR places the media clock
+			}
+			// A PCR PID that carries none: PES timestamps place it, and
+			// the wait for a keyframe starts now.
+			g.clock.noPCR = true
+			c.waitFrom = pts
 		}
 		if g.prog.videoPID < 0 {
 			g.start(pts, u)
@@ -146,7 +152,7 @@ func (g *segmenter) due(cur *Segment, pts uint64, u int64) bool {
 		return true
 	}
 	dur := g.cut.segDur90
-	next := int64(g.win.msn) * dur
+	next := int64(g.win.msn-msnBase) * dur
 	switch {
 	case cur.startM >= next:
 		if !g.cut.behindLogged {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"math"
 	"time"
 
 	"github.com/slabcast/slabcast/ts"
@@ -45,14 +46,19 @@ const (
 	offsetGrid       = ptsPerSec          // the offset is a whole second
 	offsetHysteresis = ptsPerSec * 3 / 20 // 150 ms past the half second before it steps
 	maxDrift         = 1000               // parts per million: 1 ms a second
+	anchorSpan       = ptsPerSec          // source time measured before the offset is set
 )
 
 type mediaClock struct {
+	patient bool // the first offset waits for anchorSpan of measurement (kept across reset)
+
 	have bool   // last and u are set
 	last uint64 // the last 33-bit timestamp seen
 	u    int64  // last, unwrapped
 
 	anchored bool
+	noPCR    bool      // the PCR PID carried none for a while: PES timestamps do
+	byPCR    bool      // the offset was measured from PCRs
 	offset   int64     // wall − source, a whole second in 90 kHz ticks
 	shift    int64     // whole seconds added to keep after the source before (see after)
 	setLow   int64     // the measurement the offset was set from
@@ -62,6 +68,10 @@ type mediaClock struct {
 	// PCRs and, for a program without them, from PES timestamps.
 	pcrLow, pesLow   int64
 	havePCR, havePES bool
+	// The span of source time the first measurement covers: the offset
+	// is set only from a second or more of it (anchorSpan).
+	spanFrom, spanTo int64
+	haveSpan         bool
 }
 
 // wall90 is t in 90 kHz ticks since the Unix epoch.
@@ -89,18 +99,53 @@ func (c *mediaClock) unwrap(pts uint64, now time.Time) int64 {
 func (c *mediaClock) pes(pts uint64, now time.Time) int64 {
 	u := c.unwrap(pts, now)
 	low(&c.pesLow, &c.havePES, wall90(now)-u)
+	if c.noPCR {
+		c.span(u)
+	}
 	return u
 }
 
 // pcr takes a PCR's 90 kHz base arriving at now.
 func (c *mediaClock) pcr(base uint64, now time.Time) {
-	low(&c.pcrLow, &c.havePCR, wall90(now)-c.unwrap(base, now))
+	u := c.unwrap(base, now)
+	low(&c.pcrLow, &c.havePCR, wall90(now)-u)
+	c.span(u)
+}
+
+// span widens the source time the first measurement covers.
+func (c *mediaClock) span(u int64) {
+	if c.anchored {
+		return
+	}
+	if !c.haveSpan {
+		c.spanFrom, c.haveSpan = u, true
+	}
+	c.spanFrom, c.spanTo = min(c.spanFrom, u), max(c.spanTo, u)
 }
 
 // ready reports whether a segment can start: the offset is known, or can
 // be measured from a PCR (hasPCR: the program has them) or else a PES.
+//
+// The first measurement must cover anchorSpan of the source's time: its
+// least arrival difference is then the same in every daemon to within
+// their receive jitter, where a few samples (a daemon that joined just
+// before a keyframe) can be tens of milliseconds off on a sender that
+// bursts a frame at a time.
 func (c *mediaClock) ready(hasPCR bool) bool {
-	return c.anchored || c.havePCR || !hasPCR && c.havePES
+	if c.anchored {
+		return true
+	}
+	need := int64(0)
+	if c.patient {
+		need = anchorSpan
+	}
+	if hasPCR && !c.noPCR {
+		return c.havePCR && c.spanTo-c.spanFrom >= need
+	}
+	if !hasPCR {
+		return c.havePES // no PCR at all: PES timestamps, at once
+	}
+	return c.havePES && c.spanTo-c.spanFrom >= need
 }
 
 func low(l *int64, have *bool, o int64) {
@@ -132,7 +177,9 @@ func (c *mediaClock) after(m, end int64) int64 {
 // The measurement starts again for the next segment.
 func (c *mediaClock) settle(now time.Time) (stepped bool) {
 	l, ok := c.pcrLow, c.havePCR
-	if !ok {
+	if !ok && !c.byPCR {
+		// PES timestamps lead PCR by the mux delay: never mixed with an
+		// offset measured from PCRs (a segment whose PCRs were lost).
 		l, ok = c.pesLow, c.havePES
 	}
 	if ok {
@@ -141,9 +188,9 @@ func (c *mediaClock) settle(now time.Time) (stepped bool) {
 		moved := l - c.setLow
 		switch {
 		case !c.anchored:
-			c.offset, c.anchored, c.setLow, c.setAt = r, true, l, now
+			c.offset, c.anchored, c.setLow, c.setAt, c.byPCR = r, true, l, now, c.havePCR
 		case r != c.offset && (d > offsetGrid/2+offsetHysteresis || d < -offsetGrid/2-offsetHysteresis) &&
-			time.Duration(abs(moved))*time.Second/ptsPerSec*1e6/maxDrift <= now.Sub(c.setAt):
+			plausible(moved, now.Sub(c.setAt)):
 			c.offset, c.setLow, c.setAt, stepped = r, l, now, true
 		}
 	}
@@ -152,7 +199,22 @@ func (c *mediaClock) settle(now time.Time) (stepped bool) {
 }
 
 // reset forgets the source's timeline: a new source, or a jump.
-func (c *mediaClock) reset() { *c = mediaClock{} }
+func (c *mediaClock) reset() { *c = mediaClock{patient: c.patient} }
+
+// plausible reports whether a measurement that moved by moved ticks over
+// elapsed is a clock drift of at most maxDrift. In ticks and nanoseconds
+// (a tick is 100000/9 ns), so that no source, however far from real time,
+// overflows it.
+func plausible(moved int64, elapsed time.Duration) bool {
+	// moved/90000 s ≤ elapsed × maxDrift/1e6, that is
+	// moved × (1e6/maxDrift) × 100000/9 ≤ elapsed in ns.
+	const scale = 1_000_000 / maxDrift * 100000
+	m := abs(moved)
+	if m > math.MaxInt64/scale {
+		return false // hours a second: not a clock
+	}
+	return m*scale/9 <= elapsed.Nanoseconds()
+}
 
 func abs(v int64) int64 {
 	if v < 0 {

@@ -64,7 +64,7 @@ func TestOriginsAgree(t *testing.T) {
 		skew  time.Duration
 		delta uint64 // PTS shift of the clip
 	}{
-		{"joins a third in", epoch, n / 3, 300 * time.Microsecond, 0},
+		{"joins a quarter in", epoch, n / 4, 300 * time.Microsecond, 0},
 		{"joins just after a cut", epoch, n / 5, -2 * time.Millisecond, 0},
 		{"PTS wraps between", epoch.Add(7 * time.Hour), n / 4, time.Millisecond, ts.PTSWrap - 4*ptsPerSec},
 	} {
@@ -128,12 +128,12 @@ func TestCatchUp(t *testing.T) {
 	// segment_duration per segment, so numbers trail it: the last is
 	// behind by several.
 	lastSeg := segs[len(segs)-1]
-	behind := int64(lastSeg.MSN) - lastSeg.startM/s.seg.cut.segDur90
+	behind := int64(lastSeg.MSN-msnBase) - lastSeg.startM/s.seg.cut.segDur90
 	if behind >= 0 {
 		t.Errorf("the last segment's MSN is %d ahead of its boundary: should trail with 1 s GOPs and 0.7 s segments", behind)
 	}
 	for i, g := range segs {
-		if i > 0 && g.startM < int64(g.MSN)*s.seg.cut.segDur90 {
+		if i > 0 && g.startM < int64(g.MSN-msnBase)*s.seg.cut.segDur90 {
 			t.Errorf("MSN %d starts before its boundary", g.MSN)
 		}
 	}
@@ -255,8 +255,32 @@ func TestMediaClockOffset(t *testing.T) {
 	if len(steps) != 1 || steps[0] < 3200 || steps[0] > 3300 {
 		t.Errorf("200 ppm drift stepped at %v s, want once near 3250 s", steps)
 	}
-	// Ten times real time: never a step.
-	if steps, _ := run(10, 60, noJitter); len(steps) != 0 {
+	// Ten times real time, for long enough that the measurement moves by
+	// hours: never a step.
+	if steps, _ := run(10, 2000, noJitter); len(steps) != 0 {
 		t.Errorf("a source at 10x real time stepped at %v s", steps)
+	}
+}
+
+// A program whose PCR PID carries no PCR still starts, on its PES
+// timestamps, after the wait a missing keyframe gets.
+func TestPCRPIDWithoutPCR(t *testing.T) {
+	clip := append([]byte(nil), readClip(t, "h264_aac.ts")...)
+	stripped := 0
+	for off := 0; off+ts.PacketSize <= len(clip); off += ts.PacketSize {
+		p := clip[off : off+ts.PacketSize]
+		if _, ok := ts.PCR(p); ok {
+			p[5] &^= 0x10 // adaptation field flags: PCR_flag off
+			stripped++
+		}
+	}
+	if stripped == 0 {
+		t.Fatal("the clip has no PCR to strip")
+	}
+	s := testStream(t, testPool(t, MinMemory), 2*time.Second)
+	feed(s, clip, epoch, 10*time.Second)
+	if st := s.Stats(); st.Count[Segments] < 1 || st.Count[ForcedCuts] != 0 {
+		t.Errorf("%d segments from a program without PCRs (want 1 or more), %d cut without a keyframe",
+			st.Count[Segments], st.Count[ForcedCuts])
 	}
 }

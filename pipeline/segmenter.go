@@ -61,6 +61,13 @@ func (g *segmenter) init(s *Stream, now time.Time) {
 	g.health.SetPIDs(pids)
 	g.cut.segDur90 = int64(s.cfg.SegmentDuration.Seconds() * ptsPerSec)
 	g.win.init(now, s.cfg.SegmentDuration, s.cfg.SegmentCount)
+	// Multicast (and unicast UDP) is what origin pairs share: measure the
+	// clock well before the first segment. A publisher or a pull has one
+	// origin, and its first second is worth more than the wait.
+	if len(s.cfg.Inputs) > 0 {
+		u := s.cfg.Inputs[0].URL
+		g.clock.patient = strings.HasPrefix(u, "udp://") || strings.HasPrefix(u, "rtp://")
+	}
 }
 
 // parsePIDs reads an input's pids= ("256,257", checked by package config).
@@ -198,6 +205,7 @@ func (g *segmenter) onPAT(p []byte) []byte {
 	if moved && g.state != waitPSI {
 		g.win.disc = true
 		g.cut.haveT = false
+		g.clock.reset() // another program: another clock
 		if g.state == inSeg {
 			g.state = waitKey
 			g.finish(g.endPTS())
@@ -212,11 +220,17 @@ func (g *segmenter) onPMT(p []byte) {
 	if g.prog.onPMT(p) {
 		g.win.disc = true
 		g.cut.haveT = false
+		g.clock.reset() // a new layout may be a new encoder
 	}
 	if g.state == waitPSI && g.prog.ready() {
 		g.state = waitKey
 	}
 }
+
+// msnBase is added to every media sequence number: it keeps them above the
+// numbers of earlier versions (tenths of a second since 1970, 1.8e10 in
+// 2026, until 2078), so that an upgrade does not take them back.
+const msnBase = 1 << 35
 
 // start opens a segment at pts (u unwrapped, see mediaclock.go) and
 // writes the latest PAT and PMT into it.
@@ -234,10 +248,12 @@ func (g *segmenter) start(pts uint64, u int64) {
 	g.clock.settle(g.now)
 	m := g.clock.media(u)
 	disc := w.disc && w.last != nil
-	if disc {
+	if w.last != nil {
+		// Never back: a new source placed before the last one ended, or
+		// the offset stepping down, moves this run on (mediaclock.go).
 		m = g.clock.after(m, wall90(w.last.Start.Add(w.last.Duration)))
 	}
-	if n := uint64(max(floorDiv(m, g.cut.segDur90), 0)); !w.numbered || disc && n > w.msn {
+	if n := msnBase + uint64(max(floorDiv(m, g.cut.segDur90), 0)); !w.numbered || disc && n > w.msn {
 		if w.numbered {
 			w.firstMSN = n // a new playlist: see window.first
 		}

@@ -143,7 +143,9 @@ func TestSegmenterClips(t *testing.T) {
 				total += g.Duration
 				all = append(all, b...)
 			}
-			if total < clipDur-100*time.Millisecond || total > clipDur+100*time.Millisecond {
+			// All but what came before the first keyframe after the media
+			// clock's first second of measurement (a GOP of at most 1 s).
+			if total < clipDur-2100*time.Millisecond || total > clipDur+100*time.Millisecond {
 				t.Errorf("segments add up to %v, clip is %v", total, clipDur)
 			}
 			// Played back to back, the segments are one clean stream.
@@ -161,12 +163,13 @@ func TestSegmenterClips(t *testing.T) {
 			}
 		})
 	}
-	// The first segment starts at the first keyframe, a second before the
-	// first 2 s boundary of the media clock (mediaclock.go): one more
-	// segment than whole durations.
-	f("h264_aac.ts", 10*time.Second, 6)
-	f("hevc_mp2.ts", 4*time.Second, 3)
-	f("mpeg2_mp2.ts", 4*time.Second, 3)
+	// The first segment starts at the first keyframe after a second of
+	// the media clock's measurement (mediaclock.go), a second before the
+	// first 2 s boundary: it is shorter, and the clip's first second is
+	// in none.
+	f("h264_aac.ts", 10*time.Second, 5)
+	f("hevc_mp2.ts", 4*time.Second, 2)
+	f("mpeg2_mp2.ts", 4*time.Second, 2)
 }
 
 // A client still reading a segment when its memory is reused gets an error,
@@ -241,8 +244,8 @@ func TestBadDatagrams(t *testing.T) {
 	if st.Count[BadDatagrams] != 4 {
 		t.Errorf("bad datagrams %d, want 4", st.Count[BadDatagrams])
 	}
-	if st.Count[Segments] != 5 {
-		t.Errorf("segments %d, want 5: the stream must carry on", st.Count[Segments])
+	if st.Count[Segments] != 4 {
+		t.Errorf("segments %d, want 4: the stream must carry on", st.Count[Segments])
 	}
 }
 
@@ -274,8 +277,8 @@ func TestSegmenterAudioOnly(t *testing.T) {
 	s.seg.now = end.Add(11 * time.Second)
 	s.seg.sourceLost()
 	sn := s.Timeline()
-	if sn == nil || len(sn.Segments) != 4 {
-		t.Fatalf("got %v segments, want 4 (the first up to the first boundary)", sn)
+	if sn == nil || len(sn.Segments) != 3 {
+		t.Fatalf("got %v segments, want 3 (the first up to the first boundary)", sn)
 	}
 	dir := t.TempDir()
 	var total time.Duration
@@ -296,7 +299,8 @@ func TestSegmenterAudioOnly(t *testing.T) {
 			t.Errorf("segment %d: %v", i, err)
 		}
 	}
-	if total < 4900*time.Millisecond || total > 5100*time.Millisecond {
+	// All but the media clock's first second of measurement.
+	if total < 3900*time.Millisecond || total > 5100*time.Millisecond {
 		t.Errorf("segments add up to %v for a 5 s clip", total)
 	}
 }
@@ -341,7 +345,7 @@ func TestSegmenterPTSWrap(t *testing.T) {
 		t.Fatalf("got %v segments, want 4", sn)
 	}
 	for i, g := range sn.Segments {
-		if g.Duration != 2*time.Second || g.Discontinuity {
+		if i > 0 && g.Duration != 2*time.Second || g.Discontinuity {
 			t.Errorf("segment %d: %v, discontinuity %v", i, g.Duration, g.Discontinuity)
 		}
 	}
@@ -365,8 +369,8 @@ func TestSegmenterMPTS(t *testing.T) {
 			s.seg.now = end.Add(11 * time.Second)
 			s.seg.sourceLost()
 			sn := s.Timeline()
-			if sn == nil || len(sn.Segments) != 4 {
-				t.Fatalf("got %v segments, want 4", sn)
+			if sn == nil || len(sn.Segments) != 3 {
+				t.Fatalf("got %v segments, want 3 (the media clock measures a second first)", sn)
 			}
 			dir := t.TempDir()
 			var all []byte
@@ -529,8 +533,8 @@ func TestMPTSSharedPMTPID(t *testing.T) {
 	data := sharedPMTClip(t)
 	feed(s, data, epoch, 10*time.Second)
 	st := s.Stats()
-	if st.Count[Segments] != 5 || s.seg.prog.videoPID != 0x100 {
-		t.Errorf("segments %d, video PID %#x: want 5 segments of program 1", st.Count[Segments], s.seg.prog.videoPID)
+	if st.Count[Segments] != 4 || s.seg.prog.videoPID != 0x100 {
+		t.Errorf("segments %d, video PID %#x: want 4 segments of program 1", st.Count[Segments], s.seg.prog.videoPID)
 	}
 	if st.Count[Discontinuities] != 0 {
 		t.Errorf("a steady MPTS made %d discontinuities", st.Count[Discontinuities])
@@ -582,8 +586,8 @@ func TestPMTSectionsShareAPacket(t *testing.T) {
 	feed(s, twoPMTsAPacketClip(t), epoch, 10*time.Second)
 	s.seg.publishHealth(epoch.Add(10 * time.Second))
 	st := s.Stats()
-	if st.Count[Segments] != 5 || s.seg.prog.videoPID != 0x100 {
-		t.Errorf("segments %d, video PID %#x: want 5 segments of program 1", st.Count[Segments], s.seg.prog.videoPID)
+	if st.Count[Segments] != 4 || s.seg.prog.videoPID != 0x100 {
+		t.Errorf("segments %d, video PID %#x: want 4 segments of program 1", st.Count[Segments], s.seg.prog.videoPID)
 	}
 	if n := st.TS[ts.PMTError2]; n != 0 {
 		t.Errorf("health monitor counts %d PMT_error_2: it misses program 1's PMT", n)

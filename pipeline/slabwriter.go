@@ -156,5 +156,8 @@ func (g *segmenter) abandon(seg *Segment) {
 	seg.size.Store(0)
 	seg.done.Store(true)
 	g.win.msn = seg.MSN
+	if g.win.last == nil {
+		g.win.numbered = false // nothing published: the next takes the clock's number
+	}
 	g.out.orphan = seg
 }

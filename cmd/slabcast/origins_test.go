@@ -22,8 +22,8 @@ func TestOriginPair(t *testing.T) {
 	const conf = `
 stream ch {
   input udp://239.1.9.1:5000;
-  segment_duration 1;
-  segment_count 4;
+  segment_duration 2;
+  segment_count 3;
 }
 `
 	a := startDaemon(t, conf)

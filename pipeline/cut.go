@@ -157,8 +157,9 @@ func (g *segmenter) due(cur *Segment, pts uint64, u int64) bool {
 	case cur.startM >= next:
 		if !g.cut.behindLogged {
 			g.cut.behindLogged = true
-			g.s.logf("stream %s: keyframes are farther apart than segment_duration; "+
-				"segments catch up with the media clock by shorter ones, and origins may disagree on numbers meanwhile (logged once)", g.s.cfg.Name)
+			g.s.logf("stream %s: a segment_duration passed without a keyframe: numbers fall behind the media clock and catch up "+
+				"only by segments of half a segment_duration, so origins may disagree on them; for origin pairs use a segment_duration "+
+				"longer than the keyframe interval (logged once)", g.s.cfg.Name)
 		}
 		return ts.PTSDiff(pts, cur.startPTS) >= dur/2
 	case next-cur.startM > 3*dur:

@@ -33,7 +33,7 @@ import (
 // duration.
 //
 // A source whose clock drifts against UTC moves the measured offset;
-// once it is more than offsetHysteresis past the half second, the offset
+// once it is more than offsetHysteresis (50 ms) past the half second, the offset
 // steps by a second (PROGRAM-DATE-TIME steps with it, and the next cut
 // comes a second early or late). Only a plausible drift steps it: one of
 // at most maxDrift since the offset was set. A source that is not real
@@ -44,7 +44,7 @@ import (
 const (
 	wrapTicks        = int64(ts.PTSWrap)
 	offsetGrid       = ptsPerSec          // the offset is a whole second
-	offsetHysteresis = ptsPerSec * 3 / 20 // 150 ms past the half second before it steps
+	offsetHysteresis = ptsPerSec / 20 // 50 ms past the half second before it steps
 	maxDrift         = 1000               // parts per million: 1 ms a second
 	anchorSpan       = ptsPerSec          // source time measured before the offset is set
 )

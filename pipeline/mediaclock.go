@@ -43,10 +43,10 @@ import (
 
 const (
 	wrapTicks        = int64(ts.PTSWrap)
-	offsetGrid       = ptsPerSec          // the offset is a whole second
+	offsetGrid       = ptsPerSec      // the offset is a whole second
 	offsetHysteresis = ptsPerSec / 20 // 50 ms past the half second before it steps
-	maxDrift         = 1000               // parts per million: 1 ms a second
-	anchorSpan       = ptsPerSec          // source time measured before the offset is set
+	maxDrift         = 1000           // parts per million: 1 ms a second
+	anchorSpan       = ptsPerSec      // source time measured before the offset is set
 )
 
 type mediaClock struct {

@@ -65,7 +65,7 @@ func fmp4Playlist(tl *pipeline.Timeline, query string) []byte {
 	m := m3u8.Media{Target: tl.Target, MediaSequence: tl.MediaSequence, DiscontinuitySequence: tl.DiscontinuitySequence,
 		Segments: make([]m3u8.Segment, len(listed)), Query: query, FMP4: true}
 	for i, g := range listed {
-		m.Segments[i] = m3u8.Segment{Start: g.Start, Duration: g.Duration, Discontinuity: g.Discontinuity}
+		m.Segments[i] = m3u8.Segment{Start: g.Start, PTS: g.StartPTS(), Duration: g.Duration, Discontinuity: g.Discontinuity}
 	}
 	return m3u8.AppendMedia(make([]byte, 0, 200+len(listed)*(150+len(query))), &m)
 }

@@ -483,14 +483,14 @@ func (l *llStream) render(tl *pipeline.Timeline, query string) []byte {
 		partsFrom = i
 	}
 	for i, g := range listed {
-		m.Segments[i] = m3u8.Segment{Start: g.Start, Duration: g.Duration, Discontinuity: g.Discontinuity}
+		m.Segments[i] = m3u8.Segment{Start: g.Start, PTS: g.StartPTS(), Duration: g.Duration, Discontinuity: g.Discontinuity}
 		if ls := l.find(g.MSN); ls != nil && i >= partsFrom && ls.done {
 			m.Segments[i].Parts = partList(ls)
 		}
 	}
 	next := tl.MediaSequence + uint64(len(listed))
 	if o := l.open(); o != nil && o.seg.MSN >= next {
-		m.Open = &m3u8.Segment{Start: o.seg.Start, Discontinuity: o.seg.Discontinuity, Parts: partList(o),
+		m.Open = &m3u8.Segment{Start: o.seg.Start, PTS: o.seg.StartPTS(), Discontinuity: o.seg.Discontinuity, Parts: partList(o),
 			Map: "ll/" + strconv.FormatUint(o.seg.MSN, 10) + ".init.mp4"}
 		m.PreloadHint = partURI(o.seg.MSN, len(o.parts))
 	} else {

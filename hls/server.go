@@ -364,7 +364,7 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 }
 
 // segmentDepth is how many path elements a segment name has below its
-// stream: 2026/11/26/08/06/37.250-02000.ts.
+// stream: 2026/11/26/08/06/37.250-02000-123456789.ts.
 const segmentDepth = 6
 
 // splitPath splits a request path, less its leading '/', into the stream
@@ -558,7 +558,7 @@ func renderPlaylist(tl *pipeline.Timeline, name string, drm config.DRM, encrypte
 	m := m3u8.Media{Target: tl.Target, MediaSequence: tl.MediaSequence, DiscontinuitySequence: tl.DiscontinuitySequence,
 		Segments: make([]m3u8.Segment, len(listed)), Query: query}
 	for i, g := range listed {
-		m.Segments[i] = m3u8.Segment{Start: g.Start, Duration: g.Duration, Discontinuity: g.Discontinuity}
+		m.Segments[i] = m3u8.Segment{Start: g.Start, PTS: g.StartPTS(), Duration: g.Duration, Discontinuity: g.Discontinuity}
 		if encrypted && g.Encrypted {
 			m.Segments[i].Key = keyURI(name, drm, g.Key)
 			if drm.ExplicitIV {
@@ -590,9 +590,9 @@ func keyURI(name string, drm config.DRM, n int64) string {
 // findSegment returns the fetchable segment of st that the TS segment name
 // names, nil when none.
 func findSegment(st *pipeline.Stream, name []byte) *pipeline.Segment {
-	if start, d, ok := m3u8.ParseSegmentName(name); ok {
+	if start, d, pts, ok := m3u8.ParseSegmentName(name); ok {
 		if tl := st.Timeline(); tl != nil {
-			return tl.Find(start, d)
+			return tl.Find(start, d, pts)
 		}
 	}
 	return nil

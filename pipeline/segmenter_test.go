@@ -72,18 +72,18 @@ func playlistOf(s *Stream) []byte {
 	}
 	m := m3u8.Media{Target: tl.Target, MediaSequence: tl.MediaSequence, DiscontinuitySequence: tl.DiscontinuitySequence}
 	for _, g := range tl.Listed() {
-		m.Segments = append(m.Segments, m3u8.Segment{Start: g.Start, Duration: g.Duration, Discontinuity: g.Discontinuity})
+		m.Segments = append(m.Segments, m3u8.Segment{Start: g.Start, PTS: g.startPTS, Duration: g.Duration, Discontinuity: g.Discontinuity})
 	}
 	return m3u8.AppendMedia(nil, &m)
 }
 
 // segmentNamed finds a segment by the name a playlist gives it.
 func segmentNamed(s *Stream, name string) *Segment {
-	start, d, ok := m3u8.ParseSegmentName([]byte(name))
+	start, d, pts, ok := m3u8.ParseSegmentName([]byte(name))
 	if !ok || s.Timeline() == nil {
 		return nil
 	}
-	return s.Timeline().Find(start, d)
+	return s.Timeline().Find(start, d, pts)
 }
 
 func segmentBytes(t testing.TB, g *Segment) []byte {
@@ -93,7 +93,7 @@ func segmentBytes(t testing.TB, g *Segment) []byte {
 		t.Fatal(err)
 	}
 	if int64(b.Len()) != g.Size() {
-		t.Fatalf("segment %s: read %d bytes, size %d", m3u8.SegmentName(g.Start, g.Duration), b.Len(), g.Size())
+		t.Fatalf("segment %s: read %d bytes, size %d", m3u8.SegmentName(g.Start, g.Duration, g.startPTS), b.Len(), g.Size())
 	}
 	return b.Bytes()
 }
@@ -126,7 +126,7 @@ func TestSegmenterClips(t *testing.T) {
 				if n := hlstest.ContinuityErrors(b); n != 0 {
 					t.Errorf("segment %d: %d continuity errors", i, n)
 				}
-				p := filepath.Join(dir, filepath.Base(m3u8.SegmentName(g.Start, g.Duration)))
+				p := filepath.Join(dir, filepath.Base(m3u8.SegmentName(g.Start, g.Duration, g.startPTS)))
 				os.WriteFile(p, b, 0o644)
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				key, pt, err := hlstest.FirstVideoFrame(ctx, p)
@@ -198,7 +198,7 @@ func TestSegmentReuseIsDetected(t *testing.T) {
 	if !bytes.Equal(got, want[:len(got)]) {
 		t.Fatal("bytes handed out before the error differ from the segment")
 	}
-	if s.Timeline().Find(g.Start.UnixMilli(), g.Duration.Milliseconds()) != nil {
+	if s.Timeline().Find(g.Start.UnixMilli(), g.Duration.Milliseconds(), g.startPTS) != nil {
 		t.Fatal("a reused segment is still offered")
 	}
 }
@@ -695,7 +695,7 @@ func TestPoolTooSmall(t *testing.T) {
 				}
 				lastMSN = pl.MediaSequence
 				for _, sg := range s.Timeline().Listed() {
-					name := m3u8.SegmentName(sg.Start, sg.Duration)
+					name := m3u8.SegmentName(sg.Start, sg.Duration, sg.startPTS)
 					seen[name] = true
 					b := segmentBytes(t, sg)
 					if err := hlstest.StartsWithPATPMT(b); err != nil {

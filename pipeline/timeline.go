@@ -48,11 +48,11 @@ func (t *Timeline) Memo(slot int, render func(*Timeline) []byte) []byte {
 }
 
 // Find returns the fetchable segment that starts at startMs (Unix
-// milliseconds) and lasts durMs milliseconds, the two figures that name a
-// segment, or nil when there is none or its memory has been reused.
-func (t *Timeline) Find(startMs, durMs int64) *Segment {
+// milliseconds) and PTS pts and lasts durMs milliseconds, the three
+// figures that name a segment, or nil when there is none or its memory has been reused.
+func (t *Timeline) Find(startMs, durMs int64, pts uint64) *Segment {
 	for _, g := range t.Segments {
-		if g.Start.UnixMilli() == startMs && g.Duration.Milliseconds() == durMs {
+		if g.Start.UnixMilli() == startMs && g.Duration.Milliseconds() == durMs && g.startPTS == pts {
 			if !g.Valid() {
 				return nil
 			}

@@ -10,6 +10,7 @@
 package m3u8
 
 import (
+	"bytes"
 	"encoding/hex"
 	"strconv"
 	"strings"
@@ -18,7 +19,8 @@ import (
 
 // Segment is one entry of a media playlist.
 type Segment struct {
-	Start         time.Time     // EXT-X-PROGRAM-DATE-TIME; with Duration, it names the segment
+	Start         time.Time     // EXT-X-PROGRAM-DATE-TIME; with Duration and PTS, it names the segment
+	PTS           uint64        // the start PTS (33 bits), in its name
 	Duration      time.Duration // EXTINF
 	Discontinuity bool          // preceded by EXT-X-DISCONTINUITY
 	// Key is the URI of the segment's AES-128 key, "" for a segment in the
@@ -111,7 +113,7 @@ func AppendMedia(b []byte, m *Media) []byte {
 		if fmp4 {
 			b = appendFMP4Name(b, s, ".m4s")
 		} else {
-			b = AppendSegmentName(b, s.Start, s.Duration)
+			b = AppendSegmentName(b, s.Start, s.Duration, s.PTS)
 		}
 		if m.Query != "" {
 			b = append(b, '?')
@@ -183,7 +185,7 @@ func appendURI(b []byte, uri, query string) []byte {
 
 // appendFMP4Name appends segment s's name with ext in place of ".ts".
 func appendFMP4Name(b []byte, s *Segment, ext string) []byte {
-	b = AppendSegmentName(b, s.Start, s.Duration)
+	b = AppendSegmentName(b, s.Start, s.Duration, s.PTS)
 	return append(b[:len(b)-len(".ts")], ext...)
 }
 
@@ -212,12 +214,16 @@ func appendKey(b []byte, s *Segment, query string) []byte {
 
 // AppendSegmentName appends a segment's path below its stream, Flussonic
 // style: the UTC start time with milliseconds, then the duration in
-// milliseconds, at least five digits: 2026/11/26/08/06/37.250-02000.ts.
-// Both come from the media timeline and the clock, so a name is never
-// reused, across restarts too, and an edge cache may keep it forever.
-// Milliseconds are part of the start because segments shorter than a second
-// would otherwise collide.
-func AppendSegmentName(b []byte, start time.Time, d time.Duration) []byte {
+// milliseconds, at least five digits, then the start PTS (33 bits):
+// 2026/11/26/08/06/37.250-02000-123456789.ts. They come from the media
+// timeline and the clock, so a name is never reused, across restarts too,
+// and an edge cache may keep it forever. Milliseconds are part of the
+// start because segments shorter than a second would otherwise collide;
+// the PTS because two origins whose clocks place the source a second
+// apart would otherwise give one name to two segments (pipeline's media
+// clock): with it a name stands for one stretch of the source's media
+// wherever it is fetched.
+func AppendSegmentName(b []byte, start time.Time, d time.Duration, pts uint64) []byte {
 	b = start.UTC().AppendFormat(b, "2006/01/02/15/04/05.000")
 	b = append(b, '-')
 	ms := d.Milliseconds()
@@ -225,12 +231,14 @@ func AppendSegmentName(b []byte, start time.Time, d time.Duration) []byte {
 		b = append(b, "0000"[:5-n]...)
 	}
 	b = strconv.AppendInt(b, ms, 10)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, pts, 10)
 	return append(b, ".ts"...)
 }
 
 // SegmentName is AppendSegmentName as a string.
-func SegmentName(start time.Time, d time.Duration) string {
-	return string(AppendSegmentName(make([]byte, 0, 40), start, d))
+func SegmentName(start time.Time, d time.Duration, pts uint64) string {
+	return string(AppendSegmentName(make([]byte, 0, 52), start, d, pts))
 }
 
 func digits(v int64) int {
@@ -243,14 +251,16 @@ func digits(v int64) int {
 }
 
 // ParseSegmentName reads a name AppendSegmentName wrote: the start as Unix
-// milliseconds and the duration in milliseconds. Only the exact spelling
-// AppendSegmentName gives is accepted, so one segment has one name.
-func ParseSegmentName(name []byte) (startMs, durMs int64, ok bool) {
-	// 2026/11/26/08/06/37.250-02000.ts: 23 bytes of time, '-', 5+ digits, ".ts".
+// milliseconds, the duration in milliseconds and the start PTS. Only the
+// exact spelling AppendSegmentName gives is accepted, so one segment has
+// one name.
+func ParseSegmentName(name []byte) (startMs, durMs int64, pts uint64, ok bool) {
+	// 2026/11/26/08/06/37.250-02000-123456789.ts: 23 bytes of time, '-',
+	// 5+ digits, '-', 1 to 10 digits, ".ts".
 	const timeLen = len("2006/01/02/15/04/05.000")
-	if len(name) < timeLen+1+5+3 || len(name) > timeLen+1+12+3 || name[timeLen] != '-' ||
+	if len(name) < timeLen+1+5+1+1+3 || len(name) > timeLen+1+12+1+10+3 || name[timeLen] != '-' ||
 		string(name[len(name)-3:]) != ".ts" {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	var f [7]int // year, month, day, hour, minute, second, millisecond
 	widths := [7]int{4, 2, 2, 2, 2, 2, 3}
@@ -259,23 +269,29 @@ func ParseSegmentName(name []byte) (startMs, durMs int64, ok bool) {
 	for k, w := range widths {
 		v, good := number(name[i : i+w])
 		if !good || name[i+w] != seps[k] {
-			return 0, 0, false
+			return 0, 0, 0, false
 		}
 		f[k] = v
 		i += w + 1
 	}
-	dur, good := number(name[i : len(name)-3])
-	if !good {
-		return 0, 0, false
+	rest := name[i : len(name)-3]
+	dash := bytes.IndexByte(rest, '-')
+	if dash < 0 {
+		return 0, 0, 0, false
+	}
+	dur, good := number(rest[:dash])
+	p, good2 := number(rest[dash+1:])
+	if !good || !good2 || uint64(p) >= 1<<33 {
+		return 0, 0, 0, false
 	}
 	t := time.Date(f[0], time.Month(f[1]), f[2], f[3], f[4], f[5], f[6]*int(time.Millisecond), time.UTC)
-	// A date that time.Date normalised (month 13, second 61) or a duration
+	// A date that time.Date normalised (month 13, second 61) or a number
 	// with extra leading zeros is not a name AppendSegmentName gives.
-	var buf [48]byte
-	if string(AppendSegmentName(buf[:0], t, time.Duration(dur)*time.Millisecond)) != string(name) {
-		return 0, 0, false
+	var buf [64]byte
+	if string(AppendSegmentName(buf[:0], t, time.Duration(dur)*time.Millisecond, uint64(p))) != string(name) {
+		return 0, 0, 0, false
 	}
-	return t.UnixMilli(), int64(dur), true
+	return t.UnixMilli(), int64(dur), uint64(p), true
 }
 
 // number parses decimal digits (at most 12).

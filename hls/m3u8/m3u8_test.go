@@ -7,49 +7,52 @@ import (
 )
 
 func TestSegmentName(t *testing.T) {
-	f := func(start time.Time, d time.Duration, want string) {
+	f := func(start time.Time, d time.Duration, pts uint64, want string) {
 		t.Helper()
-		got := SegmentName(start, d)
+		got := SegmentName(start, d, pts)
 		if got != want {
-			t.Fatalf("SegmentName(%v, %v) = %q, want %q", start, d, got, want)
+			t.Fatalf("SegmentName(%v, %v, %d) = %q, want %q", start, d, pts, got, want)
 		}
-		ms, dms, ok := ParseSegmentName([]byte(got))
-		if !ok || ms != start.UnixMilli() || dms != d.Milliseconds() {
-			t.Fatalf("ParseSegmentName(%q) = %d, %d, %v", got, ms, dms, ok)
+		ms, dms, p, ok := ParseSegmentName([]byte(got))
+		if !ok || ms != start.UnixMilli() || dms != d.Milliseconds() || p != pts {
+			t.Fatalf("ParseSegmentName(%q) = %d, %d, %d, %v", got, ms, dms, p, ok)
 		}
 	}
 	t0 := time.Date(2026, 11, 26, 8, 6, 37, 250e6, time.UTC)
-	f(t0, 2*time.Second, "2026/11/26/08/06/37.250-02000.ts")
-	f(t0.In(time.FixedZone("x", 3600)), 2002*time.Millisecond, "2026/11/26/08/06/37.250-02002.ts")
-	f(t0, 123456789*time.Millisecond, "2026/11/26/08/06/37.250-123456789.ts")
-	f(t0, 500*time.Millisecond, "2026/11/26/08/06/37.250-00500.ts")
+	f(t0, 2*time.Second, 123456789, "2026/11/26/08/06/37.250-02000-123456789.ts")
+	f(t0.In(time.FixedZone("x", 3600)), 2002*time.Millisecond, 0, "2026/11/26/08/06/37.250-02002-0.ts")
+	f(t0, 123456789*time.Millisecond, 1<<33-1, "2026/11/26/08/06/37.250-123456789-8589934591.ts")
+	f(t0, 500*time.Millisecond, 90000, "2026/11/26/08/06/37.250-00500-90000.ts")
 
-	for _, bad := range []string{"", "x.ts", "2026/11/26/08/06/37.250-2000.ts", "2026/11/26/08/06/37.250-002000.ts",
-		"2026/13/26/08/06/37.250-02000.ts", "2026/11/26/08/06/61.250-02000.ts", "2026/11/26/08/06/37.250-02000.tsx",
-		"2026-11/26/08/06/37.250-02000.ts", "2026/11/26/08/06/37,250-02000.ts", "2026/11/26/08/06/37.25a-02000.ts"} {
-		if _, _, ok := ParseSegmentName([]byte(bad)); ok {
+	for _, bad := range []string{"", "x.ts", "2026/11/26/08/06/37.250-2000-1.ts", "2026/11/26/08/06/37.250-002000-1.ts",
+		"2026/13/26/08/06/37.250-02000-1.ts", "2026/11/26/08/06/61.250-02000-1.ts", "2026/11/26/08/06/37.250-02000-1.tsx",
+		"2026-11/26/08/06/37.250-02000-1.ts", "2026/11/26/08/06/37,250-02000-1.ts", "2026/11/26/08/06/37.25a-02000-1.ts",
+		"2026/11/26/08/06/37.250-02000.ts", "2026/11/26/08/06/37.250-02000-.ts", "2026/11/26/08/06/37.250-02000-01.ts",
+		"2026/11/26/08/06/37.250-02000-8589934592.ts", "2026/11/26/08/06/37.250-02000-1-2.ts", "2026/11/26/08/06/37.250-02000-x.ts"} {
+		if _, _, _, ok := ParseSegmentName([]byte(bad)); ok {
 			t.Errorf("ParseSegmentName(%q) accepted", bad)
 		}
 	}
 }
 
 func TestParseSegmentNameAllocations(t *testing.T) {
-	name := []byte("2026/11/26/08/06/37.250-02000.ts")
+	name := []byte("2026/11/26/08/06/37.250-02000-123456789.ts")
 	if n := testing.AllocsPerRun(100, func() { ParseSegmentName(name) }); n != 0 {
 		t.Fatalf("%v allocations", n)
 	}
 }
 
 func FuzzParseSegmentName(f *testing.F) {
+	f.Add("2026/11/26/08/06/37.250-02000-123456789.ts")
+	f.Add("1970/01/01/00/00/00.000-00000-0.ts")
 	f.Add("2026/11/26/08/06/37.250-02000.ts")
-	f.Add("1970/01/01/00/00/00.000-00000.ts")
 	f.Fuzz(func(t *testing.T, name string) {
-		ms, d, ok := ParseSegmentName([]byte(name))
+		ms, d, pts, ok := ParseSegmentName([]byte(name))
 		if !ok {
 			return
 		}
-		if back := SegmentName(time.UnixMilli(ms), time.Duration(d)*time.Millisecond); back != name {
-			t.Fatalf("%q parses to %d+%d, which names %q", name, ms, d, back)
+		if back := SegmentName(time.UnixMilli(ms), time.Duration(d)*time.Millisecond, pts); back != name {
+			t.Fatalf("%q parses to %d+%d at %d, which names %q", name, ms, d, pts, back)
 		}
 	})
 }
@@ -57,13 +60,13 @@ func FuzzParseSegmentName(f *testing.F) {
 func TestAppendMedia(t *testing.T) {
 	t0 := time.Date(2026, 11, 26, 8, 6, 37, 250e6, time.UTC)
 	m := Media{Target: 2, MediaSequence: 7, DiscontinuitySequence: 1, Segments: []Segment{
-		{Start: t0, Duration: 2 * time.Second},
-		{Start: t0.Add(2 * time.Second), Duration: 1500 * time.Millisecond, Discontinuity: true},
+		{Start: t0, PTS: 126000, Duration: 2 * time.Second},
+		{Start: t0.Add(2 * time.Second), PTS: 306000, Duration: 1500 * time.Millisecond, Discontinuity: true},
 	}}
 	want := "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:2\n" +
 		"#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-DISCONTINUITY-SEQUENCE:1\n" +
-		"#EXT-X-PROGRAM-DATE-TIME:2026-11-26T08:06:37.250Z\n#EXTINF:2.000,\n2026/11/26/08/06/37.250-02000.ts\n" +
-		"#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2026-11-26T08:06:39.250Z\n#EXTINF:1.500,\n2026/11/26/08/06/39.250-01500.ts\n"
+		"#EXT-X-PROGRAM-DATE-TIME:2026-11-26T08:06:37.250Z\n#EXTINF:2.000,\n2026/11/26/08/06/37.250-02000-126000.ts\n" +
+		"#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2026-11-26T08:06:39.250Z\n#EXTINF:1.500,\n2026/11/26/08/06/39.250-01500-306000.ts\n"
 	if got := string(AppendMedia(nil, &m)); got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
@@ -81,10 +84,10 @@ func TestAppendMediaKeys(t *testing.T) {
 	want := `#EXT-X-KEY:METHOD=AES-128,URI="key/4.key"
 #EXT-X-PROGRAM-DATE-TIME:2026-11-26T08:00:00.000Z
 #EXTINF:2.000,
-2026/11/26/08/00/00.000-02000.ts
+2026/11/26/08/00/00.000-02000-0.ts
 #EXT-X-PROGRAM-DATE-TIME:2026-11-26T08:00:02.000Z
 #EXTINF:2.000,
-2026/11/26/08/00/02.000-02000.ts
+2026/11/26/08/00/02.000-02000-0.ts
 #EXT-X-KEY:METHOD=AES-128,URI="key/5.key"
 #EXT-X-PROGRAM-DATE-TIME:2026-11-26T08:00:04.000Z
 `

@@ -60,7 +60,7 @@ deps:
 # groups. Without root those tests skip, and fail under CI=true.
 test: deps bench-deps vet
 	@[ "$$(id -u)" = 0 ] || echo "not root: multicast tests will skip (they need a private network namespace)"
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 18m ./...
 	@# The read loop's tests need idle cores: they run alone, after the rest.
 	SLABCAST_IDLE_CORES=1 $(GO) test -count=1 -run 'TestReadLoopKeepsUp|TestFloodedInputStarvesNone' -v ./pipeline/
 

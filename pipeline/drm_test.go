@@ -19,7 +19,7 @@ func drmStream(t testing.TB, pool *Pool, drm string) *Stream {
 	t.Helper()
 	cfg := config.Stream{Name: "t", SegmentDuration: time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
 		Inputs: []config.Input{{URL: "udp://239.0.0.1:1234"}}, DRM: drm}
-	return newStream(cfg, pool, t.Logf, epoch)
+	return newStream(cfg, pool, t.Logf)
 }
 
 func testKey(n int64) [KeySize]byte {

@@ -49,7 +49,7 @@ func TestFailover(t *testing.T) {
 			{URL: "udp://239.0.0.2:1234", Priority: 2, SourceTimeout: time.Second},
 			{URL: "udp://239.0.0.1:1234", Priority: 1, SourceTimeout: time.Second},
 		}}
-	s := newStream(cfg, testPool(t, MinMemory), t.Logf, epoch)
+	s := newStream(cfg, testPool(t, MinMemory), t.Logf)
 	s.state.Store(stateRunning)
 	if s.inputs[0].url.Addr.String() != "239.0.0.1:1234" {
 		t.Fatalf("inputs not in priority order: %v first", s.inputs[0].url)

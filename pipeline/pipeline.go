@@ -153,7 +153,7 @@ func (p *Pipeline) Start(cfg config.Stream) error {
 		}
 	}
 	w.load++
-	s := newStream(cfg, p.pool, p.opt.Logf, time.Now())
+	s := newStream(cfg, p.pool, p.opt.Logf)
 	s.w = w
 	s.start = p.startInputs
 	p.streams[cfg.Name] = s

@@ -143,10 +143,11 @@ func (pr *program) onPMT(p []byte) (relaid bool) {
 	collect(&pr.pmtRaw, p)
 	r := pr.t.PMT(p)
 	if r.Changed {
+		pcr := pr.t.PCRPID()
 		pr.pids = pidSet{}
-		pr.pids.add(pr.t.PCRPID())
+		pr.pids.add(pcr)
 		pr.pcrPID = -1
-		if pcr := pr.t.PCRPID(); pcr != ts.NullPID {
+		if pcr != ts.NullPID {
 			pr.pcrPID = int(pcr)
 		}
 		// pids= that names streams of the program keeps only those; one

@@ -50,7 +50,7 @@ type segmenter struct {
 	published bool      // a segment was published since the last start
 }
 
-func (g *segmenter) init(s *Stream, now time.Time) {
+func (g *segmenter) init(s *Stream) {
 	g.s = s
 	program, pids := 0, []uint16(nil)
 	if len(s.cfg.Inputs) > 0 {
@@ -60,7 +60,7 @@ func (g *segmenter) init(s *Stream, now time.Time) {
 	g.health.SetProgram(uint16(program))
 	g.health.SetPIDs(pids)
 	g.cut.segDur90 = int64(s.cfg.SegmentDuration.Seconds() * ptsPerSec)
-	g.win.init(now, s.cfg.SegmentDuration, s.cfg.SegmentCount)
+	g.win.init(s.cfg.SegmentDuration, s.cfg.SegmentCount)
 	// Multicast (and unicast UDP) is what origin pairs share: measure the
 	// clock well before the first segment. A publisher or a pull has one
 	// origin, and its first second is worth more than the wait.
@@ -183,7 +183,6 @@ func (g *segmenter) packet(p []byte) {
 	case int(pid) == g.prog.primaryPID && ts.PUSI(p):
 		g.pesStart(p)
 	}
-
 	if g.cut.holding {
 		g.holdPacket(p, int(pid) == g.prog.videoPID)
 		return

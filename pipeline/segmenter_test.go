@@ -33,7 +33,7 @@ func testStream(t testing.TB, pool *Pool, segDur time.Duration) *Stream {
 	t.Helper()
 	cfg := config.Stream{Name: "t", SegmentDuration: segDur, SegmentCount: 6, SourceTimeout: 10 * time.Second,
 		Inputs: []config.Input{{URL: "udp://239.0.0.1:1234"}}}
-	return newStream(cfg, pool, t.Logf, epoch)
+	return newStream(cfg, pool, t.Logf)
 }
 
 func readClip(t testing.TB, name string) []byte {
@@ -364,7 +364,7 @@ func TestSegmenterMPTS(t *testing.T) {
 		t.Run(fmt.Sprint("program", program), func(t *testing.T) {
 			cfg := config.Stream{Name: "t", SegmentDuration: time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
 				Inputs: []config.Input{{URL: "udp://239.0.0.1:1234", Program: program}}}
-			s := newStream(cfg, pool, t.Logf, epoch)
+			s := newStream(cfg, pool, t.Logf)
 			end := feed(s, clip, epoch, 4*time.Second)
 			s.seg.now = end.Add(11 * time.Second)
 			s.seg.sourceLost()
@@ -421,7 +421,7 @@ func TestSegmenterMPTS(t *testing.T) {
 func TestWindowNeverGoesBack(t *testing.T) {
 	s := testStream(t, testPool(t, MinMemory), 2*time.Second)
 	s.cfg.SegmentCount = 3
-	s.seg.init(s, epoch)
+	s.seg.init(s)
 	g := &s.seg
 	now := epoch
 	pts := uint64(90000)
@@ -631,7 +631,7 @@ func TestInputPIDs(t *testing.T) {
 	run := func(pids string) []byte {
 		cfg := config.Stream{Name: "t", SegmentDuration: time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
 			Inputs: []config.Input{{URL: "udp://239.0.0.1:1234", PIDs: pids}}}
-		s := newStream(cfg, pool, t.Logf, epoch)
+		s := newStream(cfg, pool, t.Logf)
 		end := feed(s, clip, epoch, 4*time.Second)
 		s.seg.now = end.Add(11 * time.Second)
 		s.seg.sourceLost()

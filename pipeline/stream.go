@@ -68,7 +68,7 @@ const (
 	stateRunning
 )
 
-func newStream(cfg config.Stream, pool *Pool, logf func(string, ...any), now time.Time) *Stream {
+func newStream(cfg config.Stream, pool *Pool, logf func(string, ...any)) *Stream {
 	// Inputs in priority order (lower priority= first), file order on ties.
 	cfg.Inputs = slices.Clone(cfg.Inputs)
 	slices.SortStableFunc(cfg.Inputs, func(a, b config.Input) int { return a.Priority - b.Priority })
@@ -98,7 +98,7 @@ func newStream(cfg config.Stream, pool *Pool, logf func(string, ...any), now tim
 	if d, ok := cfg.DRMSpec(); ok {
 		s.keys = newKeyring(d, cfg.Name, &s.c, logf)
 	}
-	s.seg.init(s, now)
+	s.seg.init(s)
 	return s
 }
 

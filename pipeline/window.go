@@ -22,7 +22,7 @@ type window struct {
 	firstMSN uint64     // first segment listed; never goes back
 }
 
-func (w *window) init(now time.Time, segDur time.Duration, count int) {
+func (w *window) init(segDur time.Duration, count int) {
 	w.count = count
 	// Media sequence numbers come from the media clock (segmenter.start):
 	// after a restart they still move forward, and agree with any other

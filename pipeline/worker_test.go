@@ -34,7 +34,7 @@ func TestWorkerReadAllocations(t *testing.T) {
 	uc.Close()
 	cfg := config.Stream{Name: "t", SegmentDuration: 60 * time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
 		Inputs: []config.Input{{URL: fmt.Sprintf("udp://127.0.0.1:%d", port)}}}
-	s := newStream(cfg, pool, t.Logf, epoch)
+	s := newStream(cfg, pool, t.Logf)
 	s.w = w
 	w.add(s)
 	src, err := nic.ParseURL(cfg.Inputs[0].URL)
@@ -232,7 +232,7 @@ func TestFirstOnPortAlone(t *testing.T) {
 	pool := testPool(t, MinMemory)
 	cfg := config.Stream{Name: "a", SegmentDuration: time.Second, SegmentCount: 3, SourceTimeout: time.Second,
 		Inputs: []config.Input{{URL: "udp://239.5.3.1:5102"}}}
-	s := newStream(cfg, pool, t.Logf, epoch)
+	s := newStream(cfg, pool, t.Logf)
 	s.w = w
 	w.add(s)
 	defer w.remove(s)
@@ -254,7 +254,7 @@ func joinStream(t *testing.T, w *worker, pool *Pool, name, group string) *Stream
 	t.Helper()
 	cfg := config.Stream{Name: name, SegmentDuration: 60 * time.Second, SegmentCount: 6, SourceTimeout: 10 * time.Second,
 		Inputs: []config.Input{{URL: "udp://" + group}}}
-	s := newStream(cfg, pool, t.Logf, epoch)
+	s := newStream(cfg, pool, t.Logf)
 	s.w = w
 	w.add(s)
 	src, err := nic.ParseURL(cfg.Inputs[0].URL)

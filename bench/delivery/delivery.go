@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/daemon"
+	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
@@ -143,17 +144,7 @@ type Measure struct {
 
 // Busy returns ServerBusy and LoadBusy per second of the run, per core.
 func (m Measure) Busy(serverCores, loadCores int) (server, load float64) {
-	if m.Wall <= 0 {
-		return 0, 0
-	}
-	w := m.Wall.Seconds()
-	if serverCores > 0 {
-		server = m.ServerBusy.Seconds() / w / float64(serverCores)
-	}
-	if loadCores > 0 {
-		load = m.LoadBusy.Seconds() / w / float64(loadCores)
-	}
-	return server, load
+	return proc.Share(m.ServerBusy, m.Wall, serverCores), proc.Share(m.LoadBusy, m.Wall, loadCores)
 }
 
 // Cores is the server's CPU time per second of the run.

@@ -126,9 +126,9 @@ func (rep *Report) bound(r *Result, loadCores int) string {
 	}
 	sb, lb := s.Busy(rep.GoProcs, loadCores)
 	switch {
-	case s.Cores() >= 0.9 || sb >= 0.95:
+	case s.Cores() >= 0.9 || sb >= proc.Full:
 		return fmt.Sprintf("; slabcast's core was full (process %.2f cores, core busy %.2f): its CPU per request bounds it", s.Cores(), sb)
-	case lb >= 0.95:
+	case lb >= proc.Full:
 		return fmt.Sprintf("; wrk's core was full (%.2f) while slabcast's was not (%.2f): bounded by the load generator and latency", lb, sb)
 	}
 	return fmt.Sprintf("; neither core was full (slabcast %.2f, wrk %.2f): bounded by latency (p99 %s ms)", sb, lb, ms(s.Load.P99))

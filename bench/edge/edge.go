@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/daemon"
+	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/bench/internal/report"
 )
 
@@ -169,17 +170,11 @@ func (m Measure) Cores() (slabcast, nginx float64) {
 // Busy returns the server's and the load's core busy time a second, per
 // core.
 func (m Measure) Busy(serverCores, loadCores int) (server, load float64) {
-	if serverCores > 0 {
-		server = perSecond(m.ServerBusy.Seconds(), m.Wall) / float64(serverCores)
-	}
-	if loadCores > 0 {
-		load = perSecond(m.LoadBusy.Seconds(), m.Wall) / float64(loadCores)
-	}
-	return server, load
+	return proc.Share(m.ServerBusy, m.Wall, serverCores), proc.Share(m.LoadBusy, m.Wall, loadCores)
 }
 
 // Full is the share of a core taken as full.
-const Full = 0.95
+const Full = proc.Full
 
 // Bound says what limited a window: "load generator" when the viewers'
 // core was full, "server" when the server's core was, "both", or "–" when

@@ -3,8 +3,6 @@ package edge
 import (
 	"context"
 	"errors"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,28 +13,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testnet.Main(m) }
-
-// The deployed edge config has each EDIT value once, and the rewrite puts
-// the benchmark's values in their place.
-func TestEdgeConfig(t *testing.T) {
-	b, err := os.ReadFile("../../deploy/nginx/slabcast-edge.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := EdgeConfig(string(b), "127.0.0.1:9999", 18080, "/tmp/x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"server 127.0.0.1:9999 max_fails", "server 127.0.0.1:9999 backup", "proxy_cache_path /tmp/x/cache ",
-		"listen 127.0.0.1:18080;", "access_log /tmp/x/access.log slabcast_edge;"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("rewritten config lacks %q", want)
-		}
-	}
-	if _, err := EdgeConfig(strings.ReplaceAll(string(b), "listen 80;", "listen 8080;"), "a:1", 1, "/d"); err == nil {
-		t.Error("a config without the listen EDIT value was rewritten")
-	}
-}
 
 func TestParseLogTally(t *testing.T) {
 	log := `127.0.0.1 [06/Dec/2026:16:58:45 +0000] 1000.100 "GET /tv/index.m3u8 HTTP/1.1" 200 731 cache=MISS upstream=127.0.0.1:8080 upstream_status=200 rt=0.001 urt=0.001

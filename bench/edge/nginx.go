@@ -7,59 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
+	"github.com/slabcast/slabcast/internal/nginxedge"
 )
-
-// The EDIT values of deploy/nginx/slabcast-edge.conf, each rewritten once.
-const (
-	editPrimary   = "192.0.2.10:8080"
-	editBackup    = "192.0.2.11:8080"
-	editCache     = "/var/cache/nginx/slabcast"
-	editListen    = "listen 80;"
-	editAccessLog = "/var/log/nginx/slabcast-edge.access.log"
-)
-
-// EdgeConfig returns the edge config text with its EDIT values rewritten:
-// both origins origin (the benchmark has one; the backup is never asked
-// while it answers), the cache under dir/cache, the listen address
-// 127.0.0.1:port and the access log dir/access.log. Each must occur once.
-func EdgeConfig(text, origin string, port int, dir string) (string, error) {
-	for _, r := range [][2]string{
-		{editPrimary, origin},
-		{editBackup, origin},
-		{editCache, filepath.Join(dir, "cache")},
-		{editListen, fmt.Sprintf("listen 127.0.0.1:%d;", port)},
-		{editAccessLog, filepath.Join(dir, "access.log")},
-	} {
-		if n := strings.Count(text, r[0]); n != 1 {
-			return "", fmt.Errorf("edge: the edge config holds %q %d times, want once (an EDIT value the benchmark rewrites)", r[0], n)
-		}
-		text = strings.Replace(text, r[0], r[1], 1)
-	}
-	return text, nil
-}
-
-// wrapper is the nginx.conf around the edge config (what Debian's
-// /etc/nginx/nginx.conf is around conf.d/): worker processes, the error
-// log and every temporary path under dir.
-const wrapper = `worker_processes %[1]d;
-error_log %[2]s/error.log warn;
-events { worker_connections 8192; }
-http {
-    client_body_temp_path %[2]s/tmp/client_body;
-    proxy_temp_path %[2]s/tmp/proxy;
-    fastcgi_temp_path %[2]s/tmp/fastcgi;
-    uwsgi_temp_path %[2]s/tmp/uwsgi;
-    scgi_temp_path %[2]s/tmp/scgi;
-    include %[2]s/slabcast-edge.conf;
-}
-`
 
 // edgeServer is a running nginx with the edge config.
 type edgeServer struct {
@@ -93,7 +47,9 @@ func startEdge(ctx context.Context, dir, conf, origin string, workers int, cpus 
 	if err != nil {
 		return nil, err
 	}
-	edge, err := EdgeConfig(string(text), origin, port, dir)
+	// Both origins are the one slabcast: the backup is never asked while
+	// it answers.
+	edge, err := nginxedge.Config(string(text), origin, origin, port, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +57,7 @@ func startEdge(ctx context.Context, dir, conf, origin string, workers int, cpus 
 		return nil, fmt.Errorf("edge: %w", err)
 	}
 	main := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(main, fmt.Appendf(nil, wrapper, workers, dir), 0o644); err != nil {
+	if err := os.WriteFile(main, []byte(nginxedge.Main(dir, workers)), 0o644); err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
 	global := "pid " + filepath.Join(dir, "nginx.pid") + ";"
@@ -114,7 +70,7 @@ func startEdge(ctx context.Context, dir, conf, origin string, workers int, cpus 
 	}
 	defer log.Close()
 	argv := daemon.Pinned(cpus, bin, "-p", dir, "-c", main, "-g", "daemon off; "+global)
-	e := &edgeServer{base: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir, accessLog: filepath.Join(dir, "access.log"), done: make(chan struct{})}
+	e := &edgeServer{base: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir, accessLog: nginxedge.AccessLog(dir), done: make(chan struct{})}
 	e.cmd = exec.Command(argv[0], argv[1:]...)
 	e.cmd.Stdout, e.cmd.Stderr = log, log
 	if err := e.cmd.Start(); err != nil {
@@ -171,31 +127,18 @@ func (e *edgeServer) stop() {
 	}
 }
 
-// logLine is one line of the edge's access log (the slabcast_edge format).
-type logLine struct {
-	At       time.Time
-	URI      string
-	Status   int
-	Cache    string // $upstream_cache_status, "-" when none
-	Upstream string // $upstream_addr, "-" when the origin was not asked
-}
-
-var logLineRE = regexp.MustCompile(`^\S+ \[[^\]]*\] (\d+\.\d+) "\S+ (\S+) [^"]*" (\d+) \d+ cache=(\S*) upstream=(.*) upstream_status=`)
-
 // ParseLog reads access-log lines in the slabcast_edge format; lines in
 // no known format are skipped and counted.
-func ParseLog(text string) (lines []logLine, bad int) {
+func ParseLog(text string) (lines []nginxedge.Line, bad int) {
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		m := logLineRE.FindStringSubmatch(sc.Text())
-		if m == nil {
+		l, ok := nginxedge.ParseLine(sc.Text())
+		if !ok {
 			bad++
 			continue
 		}
-		sec, _ := strconv.ParseFloat(m[1], 64)
-		code, _ := strconv.Atoi(m[3])
-		lines = append(lines, logLine{At: time.UnixMicro(int64(sec * 1e6)), URI: m[2], Status: code, Cache: m[4], Upstream: m[5]})
+		lines = append(lines, l)
 	}
 	return lines, bad
 }
@@ -203,7 +146,7 @@ func ParseLog(text string) (lines []logLine, bad int) {
 // Tally counts lines from..to (at ≥ from, < to): the requests the edge
 // passed to an origin by kind, the distinct media URLs among them, and
 // every answer by cache status.
-func Tally(lines []logLine, from, to time.Time) (o Origin) {
+func Tally(lines []nginxedge.Line, from, to time.Time) (o Origin) {
 	o.Cache = map[string]int{}
 	seen := map[string]bool{}
 	for _, l := range lines {

@@ -14,6 +14,7 @@ import (
 	"github.com/slabcast/slabcast/bench/internal/daemon"
 	"github.com/slabcast/slabcast/bench/internal/proc"
 	"github.com/slabcast/slabcast/bench/internal/report"
+	"github.com/slabcast/slabcast/internal/nginxedge"
 	"github.com/slabcast/slabcast/nic"
 )
 
@@ -53,7 +54,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	if cfg.EdgeConf == "" {
-		cfg.EdgeConf = filepath.Join(cfg.Root, "deploy", "nginx", "slabcast-edge.conf")
+		cfg.EdgeConf = filepath.Join(cfg.Root, nginxedge.Path)
 	}
 	rep := &Report{Run: report.Begin(), Config: cfg, Workers: cfg.Workers}
 	if rep.Workers <= 0 {

@@ -207,17 +207,11 @@ func (m Measure) CPUPerGbit() float64 {
 
 // Busy returns ServerBusy and LoadBusy per second of the run, per core.
 func (m Measure) Busy(serverCores, loadCores int) (server, load float64) {
-	if serverCores > 0 {
-		server = perSecond(m.ServerBusy.Seconds(), m.Wall) / float64(serverCores)
-	}
-	if loadCores > 0 {
-		load = perSecond(m.LoadBusy.Seconds(), m.Wall) / float64(loadCores)
-	}
-	return server, load
+	return proc.Share(m.ServerBusy, m.Wall, serverCores), proc.Share(m.LoadBusy, m.Wall, loadCores)
 }
 
 // Full is the share of a core taken as full.
-const Full = 0.95
+const Full = proc.Full
 
 // Bound says which core bounded a run: "server", "wrk", "both" or
 // "neither". The server's is full when its core is busy ≥ Full or the

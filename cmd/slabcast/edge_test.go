@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,21 +28,12 @@ import (
 	"time"
 
 	"github.com/slabcast/slabcast/internal/hlstest"
+	"github.com/slabcast/slabcast/internal/nginxedge"
 	"github.com/slabcast/slabcast/internal/testnet"
 )
 
 // edgeConfPath is the deployed edge config, relative to this package.
-const edgeConfPath = "../../deploy/nginx/slabcast-edge.conf"
-
-// edgeEdits are the values of the edge config's EDIT lines, each of which
-// the test rewrites (and each of which must occur exactly once).
-var edgeEdits = struct{ primary, backup, cache, listen, accessLog string }{
-	primary:   "192.0.2.10:8080",
-	backup:    "192.0.2.11:8080",
-	cache:     "/var/cache/nginx/slabcast",
-	listen:    "listen 80;",
-	accessLog: "/var/log/nginx/slabcast-edge.access.log",
-}
+var edgeConfPath = filepath.Join("..", "..", nginxedge.Path)
 
 // edgeClient talks to nginx and the origins directly (no proxy from the
 // environment), without a client-side timeout: requests carry contexts.
@@ -75,26 +65,17 @@ func needNginx(t *testing.T) string {
 }
 
 // edgeConfig returns deploy/nginx/slabcast-edge.conf with its EDIT values
-// replaced: the origins, the listen address, the cache directory and the
-// access log.
+// replaced (nginxedge.Config): the origins, the listen address, the cache
+// directory and the access log.
 func edgeConfig(t *testing.T, primary, backup string, port int, dir string) string {
 	t.Helper()
 	b, err := os.ReadFile(edgeConfPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := string(b)
-	for _, r := range [][2]string{
-		{edgeEdits.primary, primary},
-		{edgeEdits.backup, backup},
-		{edgeEdits.cache, filepath.Join(dir, "cache")},
-		{edgeEdits.listen, fmt.Sprintf("listen 127.0.0.1:%d;", port)},
-		{edgeEdits.accessLog, filepath.Join(dir, "access.log")},
-	} {
-		if n := strings.Count(text, r[0]); n != 1 {
-			t.Fatalf("%s holds %q %d times, want once (the EDIT values the test rewrites)", edgeConfPath, r[0], n)
-		}
-		text = strings.Replace(text, r[0], r[1], 1)
+	text, err := nginxedge.Config(string(b), primary, backup, port, dir)
+	if err != nil {
+		t.Fatalf("%s: %v", edgeConfPath, err)
 	}
 	return text
 }
@@ -121,27 +102,15 @@ func startEdge(t *testing.T, nginx, primary, backup string) *edgeNginx {
 	if err := os.WriteFile(filepath.Join(dir, "slabcast-edge.conf"), []byte(edgeConfig(t, primary, backup, port, dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var temps strings.Builder
-	for _, k := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
-		fmt.Fprintf(&temps, "    %s_temp_path %s;\n", k, filepath.Join(dir, "tmp", k))
-	}
-	wrapper := fmt.Sprintf(`# The test's nginx.conf: what Debian's /etc/nginx/nginx.conf would be.
-worker_processes 2;
-error_log %[1]s/error.log notice;
-events { worker_connections 1024; }
-http {
-%[2]s    include %[1]s/slabcast-edge.conf;
-}
-`, dir, temps.String())
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(wrapper), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(nginxedge.Main(dir, 2)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	global := "pid " + filepath.Join(dir, "nginx.pid") + ";"
 	if out, err := exec.Command(nginx, "-t", "-p", dir, "-c", conf, "-g", global).CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t on %s: %v\n%s", edgeConfPath, err, out)
 	}
-	e := &edgeNginx{dir: dir, base: fmt.Sprintf("http://127.0.0.1:%d", port), accessLog: filepath.Join(dir, "access.log"),
+	e := &edgeNginx{dir: dir, base: fmt.Sprintf("http://127.0.0.1:%d", port), accessLog: nginxedge.AccessLog(dir),
 		done: make(chan struct{}), out: &lockedWriter{&sync.Mutex{}, new(bytes.Buffer)}}
 	e.cmd = exec.Command(nginx, "-p", dir, "-c", conf, "-g", "daemon off; "+global)
 	e.cmd.Stdout, e.cmd.Stderr = e.out, e.out
@@ -204,38 +173,22 @@ func (e *edgeNginx) errorLog() string {
 	return s
 }
 
-// edgeLine is one line of the edge's access log (slabcast_edge format).
-type edgeLine struct {
-	at       time.Time
-	method   string
-	uri      string
-	status   int
-	cache    string
-	upstream string // "-", "ADDR", or "ADDR, ADDR" when nginx moved on
-	upStatus string
-}
-
-var edgeLineRE = regexp.MustCompile(`^\S+ \[[^\]]*\] (\d+\.\d+) "(\S+) (\S+) [^"]*" (\d+) \d+ cache=(\S*) upstream=(.*) upstream_status=(.*) rt=`)
-
 // lines reads the access log.
-func (e *edgeNginx) lines(t *testing.T) []edgeLine {
+func (e *edgeNginx) lines(t *testing.T) []nginxedge.Line {
 	t.Helper()
 	f, err := os.Open(e.accessLog)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []edgeLine
+	var out []nginxedge.Line
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		m := edgeLineRE.FindStringSubmatch(sc.Text())
-		if m == nil {
+		l, ok := nginxedge.ParseLine(sc.Text())
+		if !ok {
 			t.Fatalf("access log line in no known format: %q", sc.Text())
 		}
-		sec, _ := strconv.ParseFloat(m[1], 64)
-		code, _ := strconv.Atoi(m[4])
-		out = append(out, edgeLine{at: time.UnixMilli(int64(sec * 1000)), method: m[2], uri: m[3], status: code,
-			cache: m[5], upstream: m[6], upStatus: m[7]})
+		out = append(out, l)
 	}
 	return out
 }
@@ -243,7 +196,7 @@ func (e *edgeNginx) lines(t *testing.T) []edgeLine {
 // count returns how many access-log lines match, waiting up to a second
 // for want of them: nginx logs a request after its answer has gone, so the
 // line of an answer just read may not be written yet.
-func (e *edgeNginx) count(t *testing.T, want int, match func(edgeLine) bool) int {
+func (e *edgeNginx) count(t *testing.T, want int, match func(nginxedge.Line) bool) int {
 	t.Helper()
 	deadline := time.Now().Add(time.Second)
 	for {
@@ -399,10 +352,10 @@ stream slow { input udp://239.7.13.2:5000; segment_duration 4; segment_count 3; 
 			}
 		}
 		// The origin was asked once for it, and both answers were logged.
-		if n := edge.count(t, 2, func(l edgeLine) bool { return strings.HasSuffix(l.uri, "/"+seg) }); n != 2 {
+		if n := edge.count(t, 2, func(l nginxedge.Line) bool { return strings.HasSuffix(l.URI, "/"+seg) }); n != 2 {
 			t.Errorf("the edge logged %d requests for %s, want 2", n, seg)
 		}
-		if asked := edge.count(t, 1, func(l edgeLine) bool { return strings.HasSuffix(l.uri, "/"+seg) && l.upstream != "-" }); asked != 1 {
+		if asked := edge.count(t, 1, func(l nginxedge.Line) bool { return strings.HasSuffix(l.URI, "/"+seg) && l.Upstream != "-" }); asked != 1 {
 			t.Errorf("the edge asked an origin for %s %d times, want 1", seg, asked)
 		}
 	})
@@ -463,8 +416,8 @@ stream slow { input udp://239.7.13.2:5000; segment_duration 4; segment_count 3; 
 		t.Logf("slow playlist answers by X-Cache-Status: %v", statuses)
 		if statuses["REVALIDATED"] == 0 {
 			t.Errorf("the edge never revalidated its playlist copy with a 304: %v", statuses)
-		} else if n := edge.count(t, 1, func(l edgeLine) bool {
-			return strings.HasSuffix(l.uri, "/slow/index.m3u8") && strings.HasSuffix(l.upStatus, "304")
+		} else if n := edge.count(t, 1, func(l nginxedge.Line) bool {
+			return strings.HasSuffix(l.URI, "/slow/index.m3u8") && strings.HasSuffix(l.UpstreamStatus, "304")
 		}); n == 0 {
 			t.Errorf("REVALIDATED answers, but no 304 from an origin in the access log")
 		}
@@ -608,7 +561,7 @@ stream slow { input udp://239.7.13.2:5000; segment_duration 4; segment_count 3; 
 		if statuses["BYPASS"] != crowd {
 			t.Errorf("X-Cache-Status of the %d viewers' blocking reloads %v, want BYPASS for each", crowd, statuses)
 		}
-		if n := edge.count(t, crowd, func(l edgeLine) bool { return l.uri == query && l.upstream != "-" }); n != crowd {
+		if n := edge.count(t, crowd, func(l nginxedge.Line) bool { return l.URI == query && l.Upstream != "-" }); n != crowd {
 			t.Errorf("the edge passed the blocking reload of %d viewers to an origin %d times, want each", crowd, n)
 		}
 		// Asked again, it is asked of the origin again, not kept.
@@ -667,23 +620,23 @@ stream slow { input udp://239.7.13.2:5000; segment_duration 4; segment_count 3; 
 		time.Sleep(200 * time.Millisecond) // the last lines
 		var before, after, toBackupBefore, failed int
 		for _, l := range edge.lines(t) {
-			if !strings.HasPrefix(l.uri, "/tv/") || l.upstream == "-" {
+			if !strings.HasPrefix(l.URI, "/tv/") || l.Upstream == "-" {
 				continue
 			}
 			switch {
-			case l.at.Before(killAt):
-				if strings.Contains(l.upstream, primaryAddr) {
+			case l.At.Before(killAt):
+				if strings.Contains(l.Upstream, primaryAddr) {
 					before++
 				}
-				if strings.Contains(l.upstream, backupAddr) {
+				if strings.Contains(l.Upstream, backupAddr) {
 					toBackupBefore++
 				}
-			case strings.HasSuffix(l.upstream, backupAddr) && l.status == 200:
+			case strings.HasSuffix(l.Upstream, backupAddr) && l.Status == 200:
 				after++
 			}
-			if !l.at.Before(killAt) && l.status >= 400 {
+			if !l.At.Before(killAt) && l.Status >= 400 {
 				failed++
-				t.Errorf("after the stop a viewer got %d for %s (upstreams %s: %s)", l.status, l.uri, l.upstream, l.upStatus)
+				t.Errorf("after the stop a viewer got %d for %s (upstreams %s: %s)", l.Status, l.URI, l.Upstream, l.UpstreamStatus)
 			}
 		}
 		t.Logf("origin requests: %d to the primary before the stop, %d answered by the backup after it", before, after)

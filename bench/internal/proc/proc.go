@@ -106,6 +106,21 @@ func CoresBusy(cpus []int) time.Duration {
 	return sum
 }
 
+// Full is the share of its cores' time busy at which a side of a
+// benchmark (the server, or the load generator) is taken as the bound of
+// its run.
+const Full = 0.95
+
+// Share is busy, a time the cores of a taskset list of n cores spent busy
+// over wall, per core and second: 1 when all of them were busy all along;
+// 0 without cores or time.
+func Share(busy, wall time.Duration, n int) float64 {
+	if n <= 0 || wall <= 0 {
+		return 0
+	}
+	return busy.Seconds() / wall.Seconds() / float64(n)
+}
+
 // CountCPUs is the number of cores in a taskset list ("0-1,3"), or of the
 // machine when the list is empty.
 func CountCPUs(list string) (int, error) {

@@ -54,3 +54,20 @@ func TestProcParsers(t *testing.T) {
 		t.Errorf("parseUDPDrops = %v, %v; want 20000:7 20001:0", d, err)
 	}
 }
+
+func TestShare(t *testing.T) {
+	for _, c := range []struct {
+		busy, wall time.Duration
+		n          int
+		want       float64
+	}{
+		{2 * time.Second, 4 * time.Second, 1, 0.5},
+		{6 * time.Second, 4 * time.Second, 2, 0.75},
+		{time.Second, 0, 1, 0},
+		{time.Second, time.Second, 0, 0},
+	} {
+		if got := Share(c.busy, c.wall, c.n); got != c.want {
+			t.Errorf("Share(%v, %v, %d) = %v, want %v", c.busy, c.wall, c.n, got, c.want)
+		}
+	}
+}

@@ -21,6 +21,8 @@ import (
 // segments in the slabs packaged per track (hls/fmp4), once per segment
 // (slot packDASH), like fMP4 HLS.
 //
+// The MPD lists the stream's segments from its second (unlisted).
+//
 // Timing. availabilityStartTime is the wall-clock start of the stream's
 // first segment since it started (pipeline.Segment.Epoch), so the first
 // Period starts at 0 and a later one (after a discontinuity) at its first
@@ -148,7 +150,7 @@ func (s *Server) serveMPD(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 	if !waitReady(ctx, st) {
 		return
 	}
-	tl := st.Timeline()
+	tl := waitDASHListable(st)
 	if tl == nil {
 		ctx.Response.Header.Set("Retry-After", "1")
 		fail(ctx, fasthttp.StatusServiceUnavailable, "stream not ready: no segment yet\n")
@@ -174,6 +176,46 @@ func (s *Server) serveMPD(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 	ctx.Response.AppendBodyString("</MPD>\n")
 }
 
+// unlisted reports whether the MPD leaves g out: the stream's first
+// segment since it started. It begins wherever the daemon joined the
+// source, usually a fraction of segment_duration, and a track's first
+// two segments less than a second apart throw ffmpeg's live DASH reader
+// (5.1, and master as of writing) back a segment: refresh_manifest finds
+// the segment it is about to read by its start truncated to whole
+// seconds, lands on the one before, and reads that again and again (dts
+// going back) until it leaves the window. Every later segment starts at
+// a keyframe on a segment_duration boundary, so with segment_duration 2
+// or more no two of them are that close. It stays fetchable; HLS lists
+// it.
+func unlisted(g *pipeline.Segment) bool {
+	return g.MSN == g.Period.MSN && g.Start.Equal(g.Epoch)
+}
+
+// waitDASHListable returns the stream's timeline once the MPD has a
+// segment to list, or nil when there is none by the time a player
+// waiting for an ondemand stream's first segment would wait (waitReady):
+// just after a start that is one segment more.
+func waitDASHListable(st *pipeline.Stream) *pipeline.Timeline {
+	deadline := time.Now().Add(3*st.Config().SegmentDuration + 5*time.Second)
+	for {
+		tl := st.Timeline()
+		if tl == nil {
+			return nil
+		}
+		if l := tl.Listed(); len(l) > 1 || len(l) == 1 && !unlisted(l[0]) {
+			return tl
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-st.Stopped():
+			return nil
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // serveTime answers /time: the server's clock as ISO 8601 UTC to the
 // millisecond, DASH's UTCTiming http-iso source.
 func serveTime(ctx *fasthttp.RequestCtx) {
@@ -196,6 +238,12 @@ type period struct {
 // is cut at).
 func renderMPD(tl *pipeline.Timeline, now time.Time) []byte {
 	listed := tl.Listed()
+	if len(listed) > 0 && unlisted(listed[0]) {
+		listed = listed[1:]
+	}
+	if len(listed) == 0 {
+		return nil
+	}
 	var periods []period
 	for i, g := range listed {
 		if i == 0 || g.Period.MSN != listed[i-1].Period.MSN {

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slabcast/slabcast/hls/m3u8"
+	"github.com/slabcast/slabcast/internal/hlstest"
 )
 
 // mpdDoc is what the tests read of an MPD.
@@ -253,4 +256,44 @@ func parseXSDuration(s string) (time.Duration, error) {
 	}
 	v, err := strconv.ParseFloat(s[2:len(s)-1], 64)
 	return time.Duration(v * float64(time.Second)), err
+}
+
+// The MPD leaves out the stream's first segment, which starts wherever
+// the server joined the source (see unlisted): it lists from the second,
+// the first to start on a segment boundary, while HLS lists both. The
+// Period still starts at the stream's start.
+func TestDASHLeavesOutFirstSegment(t *testing.T) {
+	f := newFixture(t, time.Second, 30, nil)
+	f.send(t)
+	f.waitSegments(t, 4)
+	_, body := get(t, f.base+"/ch/index.m3u8")
+	pl, err := hlstest.ParsePlaylist(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl.MediaSequence != f.p.Lookup("ch").Timeline().Segments[0].MSN || len(pl.Segments) < 3 {
+		t.Fatalf("want the HLS playlist to start at the stream's first segment:\n%s", body)
+	}
+	var pts [2]uint64
+	for i := range pts {
+		var ok bool
+		if _, _, pts[i], ok = m3u8.ParseSegmentName([]byte(pl.Segments[i].URI)); !ok {
+			t.Fatalf("segment name %q", pl.Segments[i].URI)
+		}
+	}
+	_, mpd := get(t, f.base+"/ch/index.mpd")
+	var doc mpdDoc
+	if err := xml.Unmarshal(mpd, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Periods) != 1 || doc.Periods[0].Start != "PT0S" || doc.Periods[0].Adapts[0].ContentType != "video" {
+		t.Fatalf("want one Period at the stream's start, video first:\n%s", mpd)
+	}
+	tpl := doc.Periods[0].Adapts[0].Template
+	if first := tpl.S[0].T % (1 << 33); first != pts[1] {
+		t.Errorf("the MPD's first video S@t is PTS %d; the stream's first segment starts at %d, its second at %d:\n%s", first, pts[0], pts[1], mpd)
+	}
+	if tpl.PTO%(1<<33) != pts[0] {
+		t.Errorf("presentationTimeOffset %d (PTS %d), want the stream's first segment's PTS %d", tpl.PTO, tpl.PTO%(1<<33), pts[0])
+	}
 }

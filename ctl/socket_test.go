@@ -451,7 +451,12 @@ func TestServerMaxConns(t *testing.T) {
 // Fifty clients at once, fifteen of them misbehaving in each way: every
 // well-behaved one is answered correctly and promptly.
 func TestServerConcurrentClients(t *testing.T) {
-	srv, fb, path := startServer(t, nil)
+	// The well-behaved clients' next request must not meet the idle
+	// timeout: 200 ms (startServer's) is less than fifty clients on two
+	// busy cores can take between an answer and the next request (seen
+	// under -race). The misbehaving ones are closed by the write timeout
+	// or their own second.
+	srv, fb, path := startServer(t, func(s *Server) { s.IdleTimeout = 2 * time.Second })
 	fb.setPad(200)
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)

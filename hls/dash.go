@@ -147,7 +147,7 @@ func (s *Server) serveMPD(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 	if refuseDRM(ctx, st) {
 		return
 	}
-	if !waitReady(ctx, st) {
+	if st = s.waitReady(ctx, st); st == nil {
 		return
 	}
 	tl := waitDASHListable(st)

@@ -42,7 +42,7 @@ func (s *Server) serveFMP4Playlist(ctx *fasthttp.RequestCtx, st *pipeline.Stream
 	if refuseDRM(ctx, st) {
 		return
 	}
-	if !waitReady(ctx, st) {
+	if st = s.waitReady(ctx, st); st == nil {
 		return
 	}
 	ctx.SetContentType(ctPlaylist)

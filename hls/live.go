@@ -30,7 +30,7 @@ var liveHeader = []byte("HTTP/1.1 200 OK\r\n" +
 // without chunked framing, the way udpxy and Flussonic send HTTP MPEG-TS
 // (Connection: close marks the end).
 func (s *Server) serveLive(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
-	if !waitReady(ctx, st) {
+	if st = s.waitReady(ctx, st); st == nil {
 		return
 	}
 	if ctx.IsHead() {

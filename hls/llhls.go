@@ -417,7 +417,7 @@ func (s *Server) serveLLPlaylist(ctx *fasthttp.RequestCtx, st *pipeline.Stream) 
 	if refuseDRM(ctx, st) {
 		return
 	}
-	if !waitReady(ctx, st) {
+	if st = s.waitReady(ctx, st); st == nil {
 		return
 	}
 	l := s.ll(st)

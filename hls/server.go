@@ -422,11 +422,13 @@ func fail(ctx *fasthttp.RequestCtx, code int, msg string) {
 }
 
 // waitReady holds a request for a stream that has no segment yet, at most
-// 3 × segment_duration + 5 s (docs/SPEC.md §4). It answers 503 (or 404 if the
-// stream goes away) and returns false when the wait fails.
-func waitReady(ctx *fasthttp.RequestCtx, st *pipeline.Stream) bool {
+// 3 × segment_duration + 5 s (docs/SPEC.md §4), and returns the stream to
+// serve: st, or the stream that took its place meanwhile (a changed stream
+// starts afresh, pipeline.Replace). It answers 503 (or 404 if the stream
+// goes away) and returns nil when the wait fails.
+func (s *Server) waitReady(ctx *fasthttp.RequestCtx, st *pipeline.Stream) *pipeline.Stream {
 	if st.Timeline() != nil {
-		return true
+		return st
 	}
 	limit := 3*st.Config().SegmentDuration + 5*time.Second
 	t := time.NewTimer(limit)
@@ -437,7 +439,7 @@ func waitReady(ctx *fasthttp.RequestCtx, st *pipeline.Stream) bool {
 		select {
 		case <-st.Ready():
 			if st.Timeline() != nil {
-				return true
+				return st
 			}
 			select {
 			case <-t.C:
@@ -445,18 +447,33 @@ func waitReady(ctx *fasthttp.RequestCtx, st *pipeline.Stream) bool {
 				continue
 			}
 		case <-st.Stopped():
-			notFound(ctx)
-			return false
+			next := s.streams.Lookup(st.Name())
+			if next == nil {
+				notFound(ctx)
+				return nil
+			}
+			if next != st {
+				st = next
+				st.Touch() // an ondemand replacement starts for this request
+				continue
+			}
+			// Still the stopped one: its replacement is about to take
+			// its place.
+			select {
+			case <-t.C:
+			case <-time.After(10 * time.Millisecond):
+				continue
+			}
 		case <-t.C:
 		}
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(st.Config().SegmentDuration/time.Second)+1))
 		fail(ctx, fasthttp.StatusServiceUnavailable, "stream not ready: no segment yet\n")
-		return false
+		return nil
 	}
 }
 
 func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
-	if !waitReady(ctx, st) {
+	if st = s.waitReady(ctx, st); st == nil {
 		return
 	}
 	ctx.SetContentType(ctPlaylist)

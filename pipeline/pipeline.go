@@ -56,6 +56,10 @@ type Pipeline struct {
 	workers []*worker
 	stop    chan struct{}
 
+	// change serializes Start, Replace, Stop and Close, so a replacement's
+	// steps (old stream off its worker, new one on, the map switched) are
+	// one change to the others; mu guards the map for Lookup meanwhile.
+	change  sync.Mutex
 	mu      sync.RWMutex
 	streams map[string]*Stream
 	closed  bool
@@ -129,6 +133,22 @@ func (p *Pipeline) Pool() *Pool { return p.pool }
 // that cannot open yet (an interface not up, say) is retried with capped
 // backoff until it does or the stream stops.
 func (p *Pipeline) Start(cfg config.Stream) error {
+	return p.start(cfg, false)
+}
+
+// Replace stops the stream called cfg.Name, if one runs, and starts cfg in
+// its place, with no moment at which Lookup finds no stream by that name:
+// until the new stream is in place Lookup returns the old one, stopped
+// (Stream.Stopped), whose finished segments still serve, and a request
+// that waits for a segment looks again (the HTTP layer's waitReady). The
+// new stream starts afresh: its own slabs, timeline and clients.
+func (p *Pipeline) Replace(cfg config.Stream) error {
+	return p.start(cfg, true)
+}
+
+func (p *Pipeline) start(cfg config.Stream, replace bool) error {
+	p.change.Lock()
+	defer p.change.Unlock()
 	if len(cfg.Inputs) == 0 && !cfg.Live {
 		return fmt.Errorf("pipeline: stream %s has no input", cfg.Name)
 	}
@@ -142,9 +162,13 @@ func (p *Pipeline) Start(cfg config.Stream) error {
 		p.mu.Unlock()
 		return errors.New("pipeline: closed")
 	}
-	if _, ok := p.streams[cfg.Name]; ok {
+	old := p.streams[cfg.Name]
+	if old != nil && !replace {
 		p.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrExists, cfg.Name)
+	}
+	if old != nil {
+		old.w.load--
 	}
 	w := p.workers[0]
 	for _, x := range p.workers[1:] {
@@ -156,13 +180,27 @@ func (p *Pipeline) Start(cfg config.Stream) error {
 	s := newStream(cfg, p.pool, p.opt.Logf)
 	s.w = w
 	s.start = p.startInputs
-	p.streams[cfg.Name] = s
+	if old == nil {
+		p.streams[cfg.Name] = s
+	}
 	p.mu.Unlock()
 
+	if old != nil {
+		// The old stream's sockets close before the new one's open (they
+		// may be the same group and port), and it leaves the map only once
+		// the new one is on its worker.
+		close(old.stopped)
+		old.w.do(func() { old.w.remove(old) })
+	}
 	if s.keys != nil {
 		go s.keys.run(s.stopped)
 	}
 	w.do(func() { w.add(s) })
+	if old != nil {
+		p.mu.Lock()
+		p.streams[cfg.Name] = s
+		p.mu.Unlock()
+	}
 	if !cfg.OnDemand {
 		s.Touch()
 	}
@@ -304,6 +342,12 @@ func (p *Pipeline) connect(s *Stream, i int, gen uint64) {
 // go back to the pool. HTTP readers still sending its segments stop with an
 // error once the memory is reused, never with wrong bytes.
 func (p *Pipeline) Stop(name string) error {
+	p.change.Lock()
+	defer p.change.Unlock()
+	return p.stopLocked(name)
+}
+
+func (p *Pipeline) stopLocked(name string) error {
 	p.mu.Lock()
 	s, ok := p.streams[name]
 	if ok {
@@ -350,9 +394,11 @@ func (p *Pipeline) Streams() []*Stream {
 // Close stops every stream and worker. The pool's memory stays mapped: HTTP
 // readers may still hold segments, and the process is about to end anyway.
 func (p *Pipeline) Close() {
+	p.change.Lock()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
+		p.change.Unlock()
 		return
 	}
 	p.closed = true
@@ -362,8 +408,9 @@ func (p *Pipeline) Close() {
 	}
 	p.mu.Unlock()
 	for _, n := range names {
-		p.Stop(n)
+		p.stopLocked(n)
 	}
+	p.change.Unlock()
 	close(p.stop)
 	for _, w := range p.workers {
 		w.poller.Wake()

@@ -141,10 +141,7 @@ func (d *daemon) Update(s config.Stream) error {
 			return nil // nothing to restart
 		}
 		d.logf("ctl: updated stream %s", s.Name)
-		if d.p.Lookup(s.Name) != nil {
-			d.p.Stop(s.Name)
-		}
-		return d.start(ns)
+		return d.restart(ns)
 	})
 }
 

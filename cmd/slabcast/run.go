@@ -220,6 +220,24 @@ func (d *daemon) start(s config.Stream) error {
 	return nil
 }
 
+// restart puts s in place of the running stream of its name, if any. The
+// pipeline replaces it in one step, so a player asking meanwhile waits for
+// the new stream's first segment rather than hearing that it does not
+// exist; a stream that cannot run now is stopped.
+func (d *daemon) restart(s config.Stream) error {
+	if s.Disabled || s.Problem != "" || d.p.Lookup(s.Name) == nil {
+		if d.p.Lookup(s.Name) != nil {
+			d.p.Stop(s.Name)
+		}
+		return d.start(s)
+	}
+	if err := d.p.Replace(s); err != nil {
+		d.logf("stream %s: %v", s.Name, err)
+		return err
+	}
+	return nil
+}
+
 // reload applies a changed config file (SIGHUP).
 func (d *daemon) reload() {
 	d.mu.Lock()
@@ -246,7 +264,7 @@ func (d *daemon) reloadLocked() (config.Change, error) {
 	if later := slices.DeleteFunc(slices.Clone(ch.Globals), func(g string) bool { return strings.HasPrefix(g, "on_play") }); len(later) > 0 {
 		d.logf("reload: %v changed; that takes a restart, the rest is applied now", later)
 	}
-	for _, name := range slices.Concat(ch.Removed, ch.Changed) {
+	for _, name := range ch.Removed {
 		if d.p.Lookup(name) == nil {
 			continue // never started: disabled, or it could not run
 		}
@@ -254,7 +272,12 @@ func (d *daemon) reloadLocked() (config.Change, error) {
 			d.logf("reload: %v", err)
 		}
 	}
-	for _, name := range slices.Concat(ch.Changed, ch.Added) {
+	for _, name := range ch.Changed {
+		if s, ok := cfg.Stream(name); ok {
+			d.restart(s)
+		}
+	}
+	for _, name := range ch.Added {
 		if s, ok := cfg.Stream(name); ok {
 			d.start(s)
 		}

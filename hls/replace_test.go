@@ -1,0 +1,113 @@
+package hls
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A stream changed through the control socket is replaced
+// (pipeline.Replace): a player asking for its playlists meanwhile waits
+// for the new stream's first segment and gets it, never a 404 that says
+// the stream does not exist.
+func TestReplacedStreamNeverMissing(t *testing.T) {
+	f := newFixture(t, time.Second, 6, nil)
+	f.send(t)
+	f.waitSegments(t, 3)
+	port := f.in.RemoteAddr().(*net.UDPAddr).Port
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	codes := map[string]map[int]int{}
+	var wg sync.WaitGroup
+	for _, name := range []string{"index.m3u8", "index.fmp4.m3u8", "index.ll.m3u8", "index.mpd"} {
+		codes[name] = map[int]int{}
+		wg.Go(func() {
+			c := &http.Client{Timeout: 15 * time.Second}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := c.Get(f.base + "/ch/" + name)
+				code := -1
+				if err == nil {
+					code = resp.StatusCode
+					resp.Body.Close()
+				}
+				mu.Lock()
+				codes[name][code]++
+				mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	cfg := f.p.Lookup("ch").Config()
+	for i := range 5 {
+		cfg.SegmentCount = 6 + i
+		if err := f.p.Replace(cfg); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for !listening(port) {
+			if time.Now().After(deadline) {
+				t.Fatal("the new stream does not listen")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond) // requests that find the new stream empty wait
+		f.send(t)
+		for f.p.Lookup("ch").Timeline() == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("replacement %d made no segment", i)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	for name, c := range codes {
+		if len(c) != 1 || c[200] == 0 {
+			t.Errorf("%s during 5 replacements: %v (status: count), want only 200", name, c)
+		}
+	}
+	t.Logf("%v", fmt.Sprint(codes))
+}
+
+// A request waiting for a stream's first segment when the stream is
+// replaced follows the new stream and is answered with its playlist.
+func TestWaitingRequestFollowsReplacement(t *testing.T) {
+	f := newFixture(t, time.Second, 6, nil)
+	port := f.in.RemoteAddr().(*net.UDPAddr).Port
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(f.base + "/ch/index.m3u8")
+		if err != nil {
+			got <- -1
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	time.Sleep(200 * time.Millisecond) // the request waits on the first stream
+	cfg := f.p.Lookup("ch").Config()
+	cfg.SegmentCount = 8
+	if err := f.p.Replace(cfg); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !listening(port) {
+		if time.Now().After(deadline) {
+			t.Fatal("the new stream does not listen")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.send(t)
+	if code := <-got; code != 200 {
+		t.Fatalf("the waiting request got %d, want 200 from the new stream", code)
+	}
+}

@@ -64,9 +64,8 @@ test: deps bench-deps vet
 	@# The read loop's tests need idle cores: they run alone, after the rest.
 	SLABCAST_IDLE_CORES=1 $(GO) test -count=1 -run 'TestReadLoopKeepsUp|TestFloodedInputStarvesNone' -v ./pipeline/
 	@# The race detector over the packages whose goroutines share memory
-	@# (the slabs, timelines, connection tables); the stalled-reader test
-	@# times a socket's queue, which -race slows past its window.
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 5m -skip 'TestStalledLiveReaderClosed' ./pipeline/ ./hls/ ./httpts/ ./ctl/... ./nic/ ./rtmp/
+	@# (the slabs, timelines, connection tables).
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 5m ./pipeline/ ./hls/ ./httpts/ ./ctl/... ./nic/ ./rtmp/
 
 # The benchmark suite (issue 5): each benchmark against its baseline, side by
 # side, tables and plots in bench/results/. Then the micro-benchmarks beside

@@ -310,7 +310,7 @@ func TestStalledLiveReaderClosed(t *testing.T) {
 	var maxQueued int64
 	sampled := false // the connection was found open at least once
 	for {
-		if q, ok := sendQueue(t, port); ok {
+		if q, ok := sendQueue(t, c.RemoteAddr().(*net.TCPAddr).Port, port); ok {
 			maxQueued, sampled = max(maxQueued, q), true
 		}
 		if f.metric(`slabcast_http_connections_closed_total{reason="stalled"}`) == 1 {
@@ -360,16 +360,20 @@ func TestStalledLiveReaderClosed(t *testing.T) {
 }
 
 // sendQueue returns the bytes queued to send on the server's end of the
-// connection whose client port is port, from /proc/net/tcp (tx_queue).
-func sendQueue(t *testing.T, port int) (int64, bool) {
+// connection from client port client to server port server, from
+// /proc/net/tcp (tx_queue).
+func sendQueue(t *testing.T, server, client int) (int64, bool) {
 	b, err := os.ReadFile("/proc/net/tcp")
 	if err != nil {
 		t.Skipf("no /proc/net/tcp: %v", err)
 	}
-	want := fmt.Sprintf(":%04X", port)
+	// The server's end of this very connection, established: a socket of
+	// an earlier connection from the same client port (TIME_WAIT, which
+	// queues nothing) would otherwise pass for it.
+	local, remote := fmt.Sprintf(":%04X", server), fmt.Sprintf(":%04X", client)
 	for _, line := range strings.Split(string(b), "\n")[1:] {
 		fs := strings.Fields(line)
-		if len(fs) < 5 || !strings.HasSuffix(fs[2], want) { // rem_address is the client
+		if len(fs) < 5 || !strings.HasSuffix(fs[1], local) || !strings.HasSuffix(fs[2], remote) || fs[3] != "01" {
 			continue
 		}
 		tx, _, _ := strings.Cut(fs[4], ":")

@@ -103,8 +103,10 @@ func (s *Server) liveEnded(tc *trackedConn, err error) {
 // ended it.
 func (s *Server) follow(c net.Conn, st *pipeline.Stream) error {
 	wake, cancel := st.Subscribe()
-	defer st.Touch() // clients_timeout counts from the end of the connection
-	defer cancel()
+	defer func() {
+		cancel()
+		st.Touch() // clients_timeout counts from the end of the connection
+	}()
 	idle := time.NewTimer(liveIdleWake)
 	defer idle.Stop()
 	buf := make([]byte, liveBuffer)
@@ -146,8 +148,42 @@ func (s *Server) follow(c net.Conn, st *pipeline.Stream) error {
 		case <-wake:
 		case <-idle.C:
 		case <-st.Stopped():
+			if seg != nil && off < seg.Size() {
+				continue // what the stream committed before it stopped
+			}
+			next := s.replacement(st)
+			if next == nil {
+				return nil // removed
+			}
+			// A changed stream (pipeline.Replace): go on with the new one
+			// from its first segment's start (PAT, PMT, keyframe), as
+			// after a source change.
+			cancel()
+			st = next
+			wake, cancel = st.Subscribe()
+			st.Touch()
+			seg, off = nil, 0
+		}
+	}
+}
+
+// replacement returns the stream that took st's place, waiting for a
+// replacement in progress (the old stream stays in the map, stopped, until
+// the new one is on its worker); nil when st was removed.
+func (s *Server) replacement(st *pipeline.Stream) *pipeline.Stream {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		next := s.streams.Lookup(st.Name())
+		if next == nil {
 			return nil
 		}
+		if next != st {
+			return next
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -2,11 +2,14 @@ package hls
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slabcast/slabcast/pipeline"
 )
 
 // A stream changed through the control socket is replaced
@@ -109,5 +112,70 @@ func TestWaitingRequestFollowsReplacement(t *testing.T) {
 	f.send(t)
 	if code := <-got; code != 200 {
 		t.Fatalf("the waiting request got %d, want 200 from the new stream", code)
+	}
+}
+
+// An /mpegts reader stays connected across a replacement and goes on with
+// the new stream's bytes, counted as its client, as a set-top box would
+// want from a config change; a removal ends it.
+func TestLiveReaderFollowsReplacement(t *testing.T) {
+	f := newFixture(t, time.Second, 6, nil)
+	port := f.in.RemoteAddr().(*net.UDPAddr).Port
+	f.send(t)
+	f.waitSegments(t, 2)
+	resp, err := http.Get(f.base + "/ch/mpegts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 64<<10)
+	if _, err := io.ReadAtLeast(resp.Body, buf, 188); err != nil {
+		t.Fatal(err)
+	}
+	old := f.p.Lookup("ch")
+	cfg := old.Config()
+	cfg.SegmentCount = 9
+	if err := f.p.Replace(cfg); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !listening(port) {
+		if time.Now().After(deadline) {
+			t.Fatal("the new stream does not listen")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cur := f.p.Lookup("ch")
+	// Drain what the old stream had, then the new one's bytes come.
+	got := make(chan int64)
+	go func() {
+		n, _ := io.Copy(io.Discard, resp.Body)
+		got <- n
+	}()
+	f.send(t)
+	for cur.Clients() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reader did not move to the new stream: it has %d clients, the old %d", cur.Clients(), old.Clients())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for cur.Live() == nil || cur.Stats().Count[pipeline.Segments] < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the new stream made no segments")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Removing the stream ends the connection, with the new stream's
+	// bytes sent.
+	if err := f.p.Stop("ch"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-got:
+		if n < int64(len(f.clip))/2 {
+			t.Errorf("after the replacement the reader got %d bytes; the new stream took in %d", n, len(f.clip))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("removing the stream did not end its /mpegts reader")
 	}
 }

@@ -116,8 +116,12 @@ func packDASHForm(seg *pipeline.Segment) func([]byte) (*dashForm, error) {
 	}
 }
 
-// PackedSize is the form's size for the pool's budget of packaged forms.
+// PackedSize is the form's size for the pool's budget of packaged forms;
+// 0 for the nil form a failed packaging returns with its error.
 func (f *dashForm) PackedSize() int {
+	if f == nil {
+		return 0
+	}
 	n := 0
 	for i := range f.tracks {
 		n += len(f.tracks[i].init) + len(f.tracks[i].media)
@@ -150,7 +154,7 @@ func (s *Server) serveMPD(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {
 	if st = s.waitReady(ctx, st); st == nil {
 		return
 	}
-	tl := waitDASHListable(st)
+	tl := s.waitDASHListable(st)
 	if tl == nil {
 		ctx.Response.Header.Set("Retry-After", "1")
 		fail(ctx, fasthttp.StatusServiceUnavailable, "stream not ready: no segment yet\n")
@@ -192,25 +196,33 @@ func unlisted(g *pipeline.Segment) bool {
 }
 
 // waitDASHListable returns the stream's timeline once the MPD has a
-// segment to list, or nil when there is none by the time a player
-// waiting for an ondemand stream's first segment would wait (waitReady):
-// just after a start that is one segment more.
-func waitDASHListable(st *pipeline.Stream) *pipeline.Timeline {
+// segment to list, following a replacement as waitReady does, or nil when
+// there is none by the time a player waiting for an ondemand stream's
+// first segment would wait (waitReady): just after a start that is one
+// segment more.
+func (s *Server) waitDASHListable(st *pipeline.Stream) *pipeline.Timeline {
 	deadline := time.Now().Add(3*st.Config().SegmentDuration + 5*time.Second)
 	for {
-		tl := st.Timeline()
-		if tl == nil {
-			return nil
-		}
-		if l := tl.Listed(); len(l) > 1 || len(l) == 1 && !unlisted(l[0]) {
-			return tl
+		if tl := st.Timeline(); tl != nil {
+			if l := tl.Listed(); len(l) > 1 || len(l) == 1 && !unlisted(l[0]) {
+				return tl
+			}
 		}
 		if time.Now().After(deadline) {
 			return nil
 		}
 		select {
 		case <-st.Stopped():
-			return nil
+			next := s.streams.Lookup(st.Name())
+			if next == nil || next != st && !sameAccess(st, next) {
+				return nil
+			}
+			if next != st {
+				st = next
+				st.Touch()
+				continue
+			}
+			time.Sleep(10 * time.Millisecond)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

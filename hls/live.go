@@ -112,14 +112,38 @@ func (s *Server) follow(c net.Conn, st *pipeline.Stream) error {
 	buf := make([]byte, liveBuffer)
 	seg := st.Live()
 	var off int64
+	// follow moves to the stream that replaced st (pipeline.Replace) and
+	// goes on from its first segment's start (PAT, PMT, keyframe), as after
+	// a source change; false when st was removed, or the new stream's terms
+	// (drm, on_play) are not those this reader was admitted on.
+	follow := func() bool {
+		next := s.replacement(st)
+		if next == nil || !sameAccess(st, next) {
+			return false
+		}
+		cancel()
+		st = next
+		wake, cancel = st.Subscribe()
+		st.Touch()
+		seg, off = nil, 0
+		return true
+	}
 	for {
 		if seg != nil {
 			if size := seg.Size(); off < size {
 				n, err := seg.CopyAt(buf, off)
 				if errors.Is(err, pipeline.ErrOverwritten) {
 					s.liveMiss.Add(1)
+					if stopped(st) {
+						// Its slabs went back to the pool, perhaps to its
+						// replacement: go on with that.
+						if !follow() {
+							return nil
+						}
+						continue
+					}
 					next := st.Live()
-					if next == seg || next == nil || !next.Valid() || stopped(st) {
+					if next == seg || next == nil || !next.Valid() {
 						return nil // nowhere clean to go on from
 					}
 					seg, off = next, 0
@@ -151,18 +175,9 @@ func (s *Server) follow(c net.Conn, st *pipeline.Stream) error {
 			if seg != nil && off < seg.Size() {
 				continue // what the stream committed before it stopped
 			}
-			next := s.replacement(st)
-			if next == nil {
-				return nil // removed
+			if !follow() {
+				return nil
 			}
-			// A changed stream (pipeline.Replace): go on with the new one
-			// from its first segment's start (PAT, PMT, keyframe), as
-			// after a source change.
-			cancel()
-			st = next
-			wake, cancel = st.Subscribe()
-			st.Touch()
-			seg, off = nil, 0
 		}
 	}
 }

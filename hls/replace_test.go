@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -159,6 +160,9 @@ func TestLiveReaderFollowsReplacement(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	if n := old.Clients(); n != 0 {
+		t.Errorf("the old stream still has %d /mpegts clients", n)
+	}
 	for cur.Live() == nil || cur.Stats().Count[pipeline.Segments] < 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("the new stream made no segments")
@@ -177,5 +181,90 @@ func TestLiveReaderFollowsReplacement(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("removing the stream did not end its /mpegts reader")
+	}
+}
+
+// A reader admitted to a clear stream does not follow it into drm: when
+// the replacement encrypts, the connection ends (a new request meets the
+// drm stream's 403) rather than carrying its media in the clear.
+func TestLiveReaderEndsWhenDRMComes(t *testing.T) {
+	f := newFixture(t, time.Second, 6, nil)
+	f.send(t)
+	f.waitSegments(t, 2)
+	resp, err := http.Get(f.base + "/ch/mpegts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 64<<10)
+	if _, err := io.ReadAtLeast(resp.Body, buf, 188); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, resp.Body)
+		got <- err
+	}()
+	cfg := f.p.Lookup("ch").Config()
+	cfg.DRM = "aes128 keyserver=http://127.0.0.1:1/cas"
+	if err := f.p.Replace(cfg); err != nil {
+		t.Fatal(err)
+	}
+	cur := f.p.Lookup("ch")
+	if _, drm := cur.DRM(); !drm {
+		t.Fatal("the replacement has no drm")
+	}
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the clear reader is still connected to the drm stream (%d clients)", cur.Clients())
+	}
+	if n := cur.Clients(); n != 0 {
+		t.Errorf("the drm stream has %d /mpegts clients", n)
+	}
+}
+
+// A manifest request waiting on a clear stream that is replaced by a drm
+// one is told to ask again (and would then meet the drm stream's 403), not
+// answered with a cleartext form of it.
+func TestWaitingRequestDoesNotFollowIntoDRM(t *testing.T) {
+	f := newFixture(t, time.Second, 6, nil)
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(f.base + "/ch/index.mpd")
+		if err != nil {
+			got <- -1
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	time.Sleep(200 * time.Millisecond) // the request waits on the clear stream
+	// A key server that answers, so the drm stream makes segments.
+	cas := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("0123456789abcdef"))
+	}))
+	defer cas.Close()
+	cfg := f.p.Lookup("ch").Config()
+	cfg.DRM = "aes128 keyserver=" + cas.URL + "/cas"
+	if err := f.p.Replace(cfg); err != nil {
+		t.Fatal(err)
+	}
+	// The drm stream gets segments: a request that followed it would be
+	// answered from them.
+	port := f.in.RemoteAddr().(*net.UDPAddr).Port
+	deadline := time.Now().Add(5 * time.Second)
+	for !listening(port) {
+		if time.Now().After(deadline) {
+			t.Fatal("the new stream does not listen")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.send(t)
+	if code := <-got; code != 503 {
+		t.Fatalf("the waiting MPD request got %d, want 503 (ask again)", code)
+	}
+	if resp, _ := get(t, f.base+"/ch/index.mpd"); resp.StatusCode != 403 {
+		t.Errorf("asking again: %d, want 403", resp.StatusCode)
 	}
 }

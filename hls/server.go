@@ -453,6 +453,13 @@ func (s *Server) waitReady(ctx *fasthttp.RequestCtx, st *pipeline.Stream) *pipel
 				return nil
 			}
 			if next != st {
+				if !sameAccess(st, next) {
+					// Admitted to the old stream's terms (drm, on_play),
+					// not the new one's: ask again.
+					ctx.Response.Header.Set("Retry-After", "1")
+					fail(ctx, fasthttp.StatusServiceUnavailable, "stream changed: ask again\n")
+					return nil
+				}
 				st = next
 				st.Touch() // an ondemand replacement starts for this request
 				continue
@@ -470,6 +477,16 @@ func (s *Server) waitReady(ctx *fasthttp.RequestCtx, st *pipeline.Stream) *pipel
 		fail(ctx, fasthttp.StatusServiceUnavailable, "stream not ready: no segment yet\n")
 		return nil
 	}
+}
+
+// sameAccess reports whether a request admitted to stream a may go on
+// with b, which took its place: the same on_play backend and the same drm
+// (none, or the same settings). Otherwise it ends, or is told to ask again,
+// and is checked afresh.
+func sameAccess(a, b *pipeline.Stream) bool {
+	da, ea := a.DRM()
+	db, eb := b.DRM()
+	return a.OnPlay() == b.OnPlay() && ea == eb && da == db
 }
 
 func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {

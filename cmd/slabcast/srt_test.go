@@ -57,6 +57,11 @@ stream waiting { input srt://127.0.0.1:%d?mode=listener&streamid=feed; segment_d
 		return d.metric(fmt.Sprintf(`slabcast_publish_refused_total{proto="srt",reason="%s"}`, reason))
 	}
 	plays := func(name string, n int) { t.Helper(); d.plays(t, ctx, name, n) }
+	// The sender the caller stream pulls from listens from the start: the
+	// caller's retries back off (1, 2, 4, 8 s...), and one that began
+	// listening only after the checks below (some 20 s) was first called
+	// after a playlist request's wait (8 s) had run out.
+	livePublisher(t, ctx, 120, "mpegts", srtURL(pullPort, "mode=listener"))
 
 	// Publishing, in each form.
 	livePublisher(t, ctx, 120, "mpegts", srtURL(port, "streamid=publish:studio"))
@@ -103,7 +108,6 @@ stream waiting { input srt://127.0.0.1:%d?mode=listener&streamid=feed; segment_d
 	c.Close()
 
 	// Pulling: from a sender that listens, and waiting for one that calls.
-	livePublisher(t, ctx, 60, "mpegts", srtURL(pullPort, "mode=listener"))
 	plays("caller", 3)
 	w := livePublisher(t, ctx, 60, "mpegts", srtURL(listenPort, "streamid=feed"))
 	plays("waiting", 2)

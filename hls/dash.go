@@ -213,16 +213,11 @@ func (s *Server) waitDASHListable(st *pipeline.Stream) *pipeline.Timeline {
 		}
 		select {
 		case <-st.Stopped():
-			next := s.streams.Lookup(st.Name())
-			if next == nil || next != st && !sameAccess(st, next) {
+			next, err := s.successor(st, deadline)
+			if err != nil {
 				return nil
 			}
-			if next != st {
-				st = next
-				st.Touch()
-				continue
-			}
-			time.Sleep(10 * time.Millisecond)
+			st = next
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

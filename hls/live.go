@@ -117,14 +117,13 @@ func (s *Server) follow(c net.Conn, st *pipeline.Stream) error {
 	// a source change; false when st was removed, or the new stream's terms
 	// (drm, on_play) are not those this reader was admitted on.
 	follow := func() bool {
-		next := s.replacement(st)
-		if next == nil || !sameAccess(st, next) {
+		next, err := s.successor(st, time.Now().Add(5*time.Second))
+		if err != nil {
 			return false
 		}
 		cancel()
 		st = next
 		wake, cancel = st.Subscribe()
-		st.Touch()
 		seg, off = nil, 0
 		return true
 	}
@@ -179,26 +178,6 @@ func (s *Server) follow(c net.Conn, st *pipeline.Stream) error {
 				return nil
 			}
 		}
-	}
-}
-
-// replacement returns the stream that took st's place, waiting for a
-// replacement in progress (the old stream stays in the map, stopped, until
-// the new one is on its worker); nil when st was removed.
-func (s *Server) replacement(st *pipeline.Stream) *pipeline.Stream {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		next := s.streams.Lookup(st.Name())
-		if next == nil {
-			return nil
-		}
-		if next != st {
-			return next
-		}
-		if time.Now().After(deadline) {
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

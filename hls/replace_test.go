@@ -1,7 +1,6 @@
 package hls
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -10,8 +9,62 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slabcast/slabcast/config"
 	"github.com/slabcast/slabcast/pipeline"
 )
+
+// replace puts the fixture's stream back with edit applied to its config
+// (pipeline.Replace), as a ctl update does, and waits until the new stream
+// has its input socket, so that what f.send sends next is the new one's.
+func (f *fixture) replace(t *testing.T, edit func(*config.Stream)) (old, cur *pipeline.Stream) {
+	t.Helper()
+	old = f.p.Lookup(f.name)
+	cfg := old.Config()
+	edit(&cfg)
+	if err := f.p.Replace(cfg); err != nil {
+		t.Fatal(err)
+	}
+	port := f.in.RemoteAddr().(*net.UDPAddr).Port
+	deadline := time.Now().Add(5 * time.Second)
+	for !listening(port) {
+		if time.Now().After(deadline) {
+			t.Fatal("the new stream does not listen")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return old, f.p.Lookup(f.name)
+}
+
+// statusLater GETs url in the background: the channel gets its status, or
+// -1 when there was no answer.
+func statusLater(url string) <-chan int {
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			got <- -1
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	return got
+}
+
+// openLive connects an /mpegts reader to the fixture's stream and reads
+// its first packet.
+func openLive(t *testing.T, f *fixture) *http.Response {
+	t.Helper()
+	resp, err := http.Get(f.base + "/" + f.name + "/mpegts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if _, err := io.ReadAtLeast(resp.Body, make([]byte, 64<<10), 188); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
 
 // A stream changed through the control socket is replaced
 // (pipeline.Replace): a player asking for its playlists meanwhile waits
@@ -21,7 +74,6 @@ func TestReplacedStreamNeverMissing(t *testing.T) {
 	f := newFixture(t, time.Second, 6, nil)
 	f.send(t)
 	f.waitSegments(t, 3)
-	port := f.in.RemoteAddr().(*net.UDPAddr).Port
 	stop := make(chan struct{})
 	var mu sync.Mutex
 	codes := map[string]map[int]int{}
@@ -49,21 +101,11 @@ func TestReplacedStreamNeverMissing(t *testing.T) {
 			}
 		})
 	}
-	cfg := f.p.Lookup("ch").Config()
 	for i := range 5 {
-		cfg.SegmentCount = 6 + i
-		if err := f.p.Replace(cfg); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(5 * time.Second)
-		for !listening(port) {
-			if time.Now().After(deadline) {
-				t.Fatal("the new stream does not listen")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		f.replace(t, func(c *config.Stream) { c.SegmentCount = 6 + i })
 		time.Sleep(50 * time.Millisecond) // requests that find the new stream empty wait
 		f.send(t)
+		deadline := time.Now().Add(5 * time.Second)
 		for f.p.Lookup("ch").Timeline() == nil {
 			if time.Now().After(deadline) {
 				t.Fatalf("replacement %d made no segment", i)
@@ -79,37 +121,16 @@ func TestReplacedStreamNeverMissing(t *testing.T) {
 			t.Errorf("%s during 5 replacements: %v (status: count), want only 200", name, c)
 		}
 	}
-	t.Logf("%v", fmt.Sprint(codes))
+	t.Logf("%v", codes)
 }
 
 // A request waiting for a stream's first segment when the stream is
 // replaced follows the new stream and is answered with its playlist.
 func TestWaitingRequestFollowsReplacement(t *testing.T) {
 	f := newFixture(t, time.Second, 6, nil)
-	port := f.in.RemoteAddr().(*net.UDPAddr).Port
-	got := make(chan int, 1)
-	go func() {
-		resp, err := http.Get(f.base + "/ch/index.m3u8")
-		if err != nil {
-			got <- -1
-			return
-		}
-		resp.Body.Close()
-		got <- resp.StatusCode
-	}()
+	got := statusLater(f.base + "/ch/index.m3u8")
 	time.Sleep(200 * time.Millisecond) // the request waits on the first stream
-	cfg := f.p.Lookup("ch").Config()
-	cfg.SegmentCount = 8
-	if err := f.p.Replace(cfg); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !listening(port) {
-		if time.Now().After(deadline) {
-			t.Fatal("the new stream does not listen")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	f.replace(t, func(c *config.Stream) { c.SegmentCount = 8 })
 	f.send(t)
 	if code := <-got; code != 200 {
 		t.Fatalf("the waiting request got %d, want 200 from the new stream", code)
@@ -121,32 +142,11 @@ func TestWaitingRequestFollowsReplacement(t *testing.T) {
 // want from a config change; a removal ends it.
 func TestLiveReaderFollowsReplacement(t *testing.T) {
 	f := newFixture(t, time.Second, 6, nil)
-	port := f.in.RemoteAddr().(*net.UDPAddr).Port
 	f.send(t)
 	f.waitSegments(t, 2)
-	resp, err := http.Get(f.base + "/ch/mpegts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	buf := make([]byte, 64<<10)
-	if _, err := io.ReadAtLeast(resp.Body, buf, 188); err != nil {
-		t.Fatal(err)
-	}
-	old := f.p.Lookup("ch")
-	cfg := old.Config()
-	cfg.SegmentCount = 9
-	if err := f.p.Replace(cfg); err != nil {
-		t.Fatal(err)
-	}
+	resp := openLive(t, f)
+	old, cur := f.replace(t, func(c *config.Stream) { c.SegmentCount = 9 })
 	deadline := time.Now().Add(5 * time.Second)
-	for !listening(port) {
-		if time.Now().After(deadline) {
-			t.Fatal("the new stream does not listen")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	cur := f.p.Lookup("ch")
 	// Drain what the old stream had, then the new one's bytes come.
 	got := make(chan int64)
 	go func() {
@@ -191,26 +191,13 @@ func TestLiveReaderEndsWhenDRMComes(t *testing.T) {
 	f := newFixture(t, time.Second, 6, nil)
 	f.send(t)
 	f.waitSegments(t, 2)
-	resp, err := http.Get(f.base + "/ch/mpegts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	buf := make([]byte, 64<<10)
-	if _, err := io.ReadAtLeast(resp.Body, buf, 188); err != nil {
-		t.Fatal(err)
-	}
+	resp := openLive(t, f)
 	got := make(chan error, 1)
 	go func() {
 		_, err := io.Copy(io.Discard, resp.Body)
 		got <- err
 	}()
-	cfg := f.p.Lookup("ch").Config()
-	cfg.DRM = "aes128 keyserver=http://127.0.0.1:1/cas"
-	if err := f.p.Replace(cfg); err != nil {
-		t.Fatal(err)
-	}
-	cur := f.p.Lookup("ch")
+	_, cur := f.replace(t, func(c *config.Stream) { c.DRM = "aes128 keyserver=http://127.0.0.1:1/cas" })
 	if _, drm := cur.DRM(); !drm {
 		t.Fatal("the replacement has no drm")
 	}
@@ -229,37 +216,16 @@ func TestLiveReaderEndsWhenDRMComes(t *testing.T) {
 // answered with a cleartext form of it.
 func TestWaitingRequestDoesNotFollowIntoDRM(t *testing.T) {
 	f := newFixture(t, time.Second, 6, nil)
-	got := make(chan int, 1)
-	go func() {
-		resp, err := http.Get(f.base + "/ch/index.mpd")
-		if err != nil {
-			got <- -1
-			return
-		}
-		resp.Body.Close()
-		got <- resp.StatusCode
-	}()
+	got := statusLater(f.base + "/ch/index.mpd")
 	time.Sleep(200 * time.Millisecond) // the request waits on the clear stream
 	// A key server that answers, so the drm stream makes segments.
 	cas := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("0123456789abcdef"))
 	}))
 	defer cas.Close()
-	cfg := f.p.Lookup("ch").Config()
-	cfg.DRM = "aes128 keyserver=" + cas.URL + "/cas"
-	if err := f.p.Replace(cfg); err != nil {
-		t.Fatal(err)
-	}
+	f.replace(t, func(c *config.Stream) { c.DRM = "aes128 keyserver=" + cas.URL + "/cas" })
 	// The drm stream gets segments: a request that followed it would be
 	// answered from them.
-	port := f.in.RemoteAddr().(*net.UDPAddr).Port
-	deadline := time.Now().Add(5 * time.Second)
-	for !listening(port) {
-		if time.Now().After(deadline) {
-			t.Fatal("the new stream does not listen")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 	f.send(t)
 	if code := <-got; code != 503 {
 		t.Fatalf("the waiting MPD request got %d, want 503 (ask again)", code)

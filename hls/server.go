@@ -431,6 +431,7 @@ func (s *Server) waitReady(ctx *fasthttp.RequestCtx, st *pipeline.Stream) *pipel
 		return st
 	}
 	limit := 3*st.Config().SegmentDuration + 5*time.Second
+	deadline := time.Now().Add(limit)
 	t := time.NewTimer(limit)
 	defer t.Stop()
 	for {
@@ -447,29 +448,18 @@ func (s *Server) waitReady(ctx *fasthttp.RequestCtx, st *pipeline.Stream) *pipel
 				continue
 			}
 		case <-st.Stopped():
-			next := s.streams.Lookup(st.Name())
-			if next == nil {
+			next, err := s.successor(st, deadline)
+			switch {
+			case err == nil:
+				st = next
+				continue
+			case errors.Is(err, errStreamGone):
 				notFound(ctx)
 				return nil
-			}
-			if next != st {
-				if !sameAccess(st, next) {
-					// Admitted to the old stream's terms (drm, on_play),
-					// not the new one's: ask again.
-					ctx.Response.Header.Set("Retry-After", "1")
-					fail(ctx, fasthttp.StatusServiceUnavailable, "stream changed: ask again\n")
-					return nil
-				}
-				st = next
-				st.Touch() // an ondemand replacement starts for this request
-				continue
-			}
-			// Still the stopped one: its replacement is about to take
-			// its place.
-			select {
-			case <-t.C:
-			case <-time.After(10 * time.Millisecond):
-				continue
+			case errors.Is(err, errStreamTerms):
+				ctx.Response.Header.Set("Retry-After", "1")
+				fail(ctx, fasthttp.StatusServiceUnavailable, "stream changed: ask again\n")
+				return nil
 			}
 		case <-t.C:
 		}
@@ -479,14 +469,39 @@ func (s *Server) waitReady(ctx *fasthttp.RequestCtx, st *pipeline.Stream) *pipel
 	}
 }
 
-// sameAccess reports whether a request admitted to stream a may go on
-// with b, which took its place: the same on_play backend and the same drm
-// (none, or the same settings). Otherwise it ends, or is told to ask again,
-// and is checked afresh.
-func sameAccess(a, b *pipeline.Stream) bool {
-	da, ea := a.DRM()
-	db, eb := b.DRM()
-	return a.OnPlay() == b.OnPlay() && ea == eb && da == db
+var (
+	errStreamGone  = errors.New("stream removed")
+	errStreamTerms = errors.New("stream changed its drm or on_play")
+	errStreamLate  = errors.New("stream not replaced in time")
+)
+
+// successor returns the stream that took the place of st, which stopped
+// (pipeline.Replace), waiting until deadline while the replacement is in
+// progress: the old stream stays in the map, stopped, until the new one is
+// on its worker. A client admitted to st goes on with it only on the same
+// terms, the same on_play backend and the same drm (none, or the same
+// settings); else errStreamTerms, and the client is checked afresh when
+// it asks again. errStreamGone: st was removed. The successor is touched,
+// so an ondemand one starts for the client.
+func (s *Server) successor(st *pipeline.Stream, deadline time.Time) (*pipeline.Stream, error) {
+	for {
+		next := s.streams.Lookup(st.Name())
+		switch {
+		case next == nil:
+			return nil, errStreamGone
+		case next != st:
+			da, ea := st.DRM()
+			db, eb := next.DRM()
+			if st.OnPlay() != next.OnPlay() || ea != eb || da != db {
+				return nil, errStreamTerms
+			}
+			next.Touch()
+			return next, nil
+		case !time.Now().Before(deadline):
+			return nil, errStreamLate
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (s *Server) servePlaylist(ctx *fasthttp.RequestCtx, st *pipeline.Stream) {

@@ -225,11 +225,12 @@ func (d *daemon) start(s config.Stream) error {
 // the new stream's first segment rather than hearing that it does not
 // exist; a stream that cannot run now is stopped.
 func (d *daemon) restart(s config.Stream) error {
-	if s.Disabled || s.Problem != "" || d.p.Lookup(s.Name) == nil {
-		if d.p.Lookup(s.Name) != nil {
-			d.p.Stop(s.Name)
-		}
+	if d.p.Lookup(s.Name) == nil {
 		return d.start(s)
+	}
+	if s.Disabled || s.Problem != "" {
+		d.p.Stop(s.Name)
+		return d.start(s) // logs why it does not start
 	}
 	if err := d.p.Replace(s); err != nil {
 		d.logf("stream %s: %v", s.Name, err)
